@@ -1,0 +1,52 @@
+// `r1kit train RECIPE.json [--set key=value ...] [--resume]`: validates the
+// recipe, writes the resolved copy into the run folder and runs its stage.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "apps/subcommand.h"
+#include "common/logging.h"
+#include "common/seed.h"
+#include "learner/stage.h"
+
+namespace r1kit::apps {
+namespace {
+
+struct TrainArguments {
+  std::string recipe_path;
+  std::vector<std::string> overrides;
+  bool resume = false;
+  bool check_only = false;
+};
+
+int run_train(const TrainArguments& args) {
+  nlohmann::json resolved;
+  Recipe recipe = load_recipe(args.recipe_path, args.overrides, &resolved);
+  if (args.check_only) {
+    std::cout << resolved.dump(2) << "\n";
+    return 0;
+  }
+  const StageDriver& driver = find_stage(recipe.stage);
+  RunDir run_dir(recipe.output_dir, args.resume);
+  run_dir.write_config(resolved);
+  seed_torch(static_cast<uint64_t>(recipe.seed));
+  log_info() << "stage " << recipe.stage << ", run folder " << run_dir.path().string();
+  driver(recipe, run_dir, TrainOptions{.resume = args.resume});
+  return 0;
+}
+
+Action setup(CLI::App& app) {
+  auto args = std::make_shared<TrainArguments>();
+  app.add_option("recipe", args->recipe_path, "recipe JSON file (see configs/)")->required();
+  app.add_option("--set", args->overrides, "override a recipe key: --set learner.learning_rate=1e-5")
+      ->type_name("KEY=VALUE");
+  app.add_flag("--resume", args->resume, "continue the run in the recipe's output_dir from its last checkpoint");
+  app.add_flag("--check", args->check_only, "validate the recipe and print it resolved, then exit");
+  return [args] { return run_train(*args); };
+}
+
+}  // namespace
+
+REGISTER_SUBCOMMAND("train", "run a recipe: pretrain, sft, reward_model, grpo, ppo or rejection_sample", setup);
+
+}  // namespace r1kit::apps

@@ -1,0 +1,17 @@
+# Benchmarks (not tests): one executable per bench/<name>_bench.cpp whose
+# folder is built, e.g. bench_rewards. They print their numbers and exit 0.
+option(R1KIT_BUILD_BENCH "Build the benchmarks in bench/" ON)
+if(R1KIT_BUILD_BENCH AND TARGET r1kit)
+  file(GLOB _bench_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/*_bench.cpp)
+  foreach(source IN LISTS _bench_sources)
+    get_filename_component(_name ${source} NAME_WE)
+    string(REGEX REPLACE "_bench$" "" _folder ${_name})
+    if(NOT _folder IN_LIST R1KIT_FOLDERS)
+      continue()
+    endif()
+    add_executable(bench_${_folder} ${source})
+    target_link_libraries(bench_${_folder} PRIVATE r1kit)
+    target_precompile_headers(bench_${_folder} REUSE_FROM r1kit)
+    r1kit_share_pch_flags(bench_${_folder})
+  endforeach()
+endif()

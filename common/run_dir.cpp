@@ -1,0 +1,63 @@
+#include "common/run_dir.h"
+
+#include "common/error.h"
+
+namespace r1kit {
+
+namespace fs = std::filesystem;
+
+RunDir::RunDir(fs::path path, bool append) : path_(std::move(path)) {
+  std::error_code error;
+  fs::create_directories(path_, error);
+  if (error) throw_io_error(path_.string() + ": cannot create the run folder: " + error.message());
+  auto mode = append ? std::ios::app : std::ios::trunc;
+  metrics_.open(path_ / "metrics.jsonl", std::ios::out | mode);
+  samples_.open(path_ / "samples.jsonl", std::ios::out | mode);
+  if (!metrics_ || !samples_) throw_io_error(path_.string() + ": cannot write metrics.jsonl or samples.jsonl");
+}
+
+void RunDir::write_config(const nlohmann::json& resolved_recipe) {
+  write_file_atomically(path_ / "config.json", resolved_recipe.dump(2) + "\n");
+}
+
+void RunDir::log_metrics(const nlohmann::json& step_metrics) {
+  metrics_ << step_metrics.dump() << '\n';
+  metrics_.flush();
+}
+
+void RunDir::log_samples(const std::vector<nlohmann::json>& samples) {
+  for (const auto& sample : samples) samples_ << sample.dump() << '\n';
+  samples_.flush();
+}
+
+void write_file_atomically(const fs::path& path, const std::string& text) {
+  fs::path temporary = path;
+  temporary += ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw_io_error(temporary.string() + ": cannot open for writing");
+    out << text;
+    if (!out.flush()) throw_io_error(temporary.string() + ": write failed");
+  }
+  std::error_code error;
+  fs::rename(temporary, path, error);
+  if (error) throw_io_error(path.string() + ": cannot rename into place: " + error.message());
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw_io_error(path.string() + ": cannot open file");
+  std::vector<nlohmann::json> lines;
+  std::string line;
+  for (size_t number = 1; std::getline(in, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto value = nlohmann::json::parse(line, nullptr, false);
+    if (value.is_discarded()) {
+      throw_data_error(path.string() + ":" + std::to_string(number) + ": not a valid JSON line");
+    }
+    lines.push_back(std::move(value));
+  }
+  return lines;
+}
+
+}  // namespace r1kit

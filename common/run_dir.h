@@ -1,0 +1,44 @@
+// The folder of one run: the resolved recipe (config.json), one JSON line of
+// metrics per step (metrics.jsonl), logged completions (samples.jsonl) and
+// checkpoints/. Lines are flushed as written, so a killed run loses nothing.
+// Written by rank 0 only; not thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace r1kit {
+
+class RunDir {
+ public:
+  // Creates `path` (and parents). With `append`, existing metrics and samples
+  // files are kept and appended to (resume); otherwise they start empty.
+  explicit RunDir(std::filesystem::path path, bool append = false);
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path checkpoints() const { return path_ / "checkpoints"; }
+
+  // Writes config.json (pretty-printed, atomically).
+  void write_config(const nlohmann::json& resolved_recipe);
+  // Appends one line to metrics.jsonl.
+  void log_metrics(const nlohmann::json& step_metrics);
+  // Appends one line per sample to samples.jsonl.
+  void log_samples(const std::vector<nlohmann::json>& samples);
+
+ private:
+  std::filesystem::path path_;
+  std::ofstream metrics_;
+  std::ofstream samples_;
+};
+
+// Writes `text` to `path` through a temporary file and a rename.
+void write_file_atomically(const std::filesystem::path& path, const std::string& text);
+
+// Reads every line of a metrics.jsonl; a malformed line names file and line.
+std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);
+
+}  // namespace r1kit

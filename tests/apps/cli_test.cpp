@@ -1,0 +1,87 @@
+// The `r1kit` command: unknown commands and options exit 2 with one line,
+// recipe mistakes exit 3 with one line naming file, key path and suggestion.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_r1kit(const std::string& arguments) {
+  std::string command = std::string(R1KIT_BINARY) + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  int status = pclose(pipe);
+  return {WEXITSTATUS(status), output};
+}
+
+std::string write_recipe(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / (name + std::to_string(getpid()) + ".json");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+size_t count_lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
+
+TEST(Cli, HelpListsEverySubcommand) {
+  auto result = run_r1kit("--help");
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* name : {"train"}) EXPECT_NE(result.output.find(name), std::string::npos) << name;
+}
+
+TEST(Cli, UnknownSubcommandIsOneLineAndExitTwo) {
+  auto result = run_r1kit("trian");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(count_lines(result.output), 1u) << result.output;
+  EXPECT_NE(result.output.find("did you mean \"train\""), std::string::npos) << result.output;
+}
+
+TEST(Cli, UnknownOptionIsOneLineAndExitTwo) {
+  auto result = run_r1kit("train --no-such-option recipe.json");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(count_lines(result.output), 1u) << result.output;
+  EXPECT_NE(result.output.find("--no-such-option"), std::string::npos) << result.output;
+}
+
+TEST(Cli, UnknownRecipeKeyNamesFileKeyAndSuggestion) {
+  std::string path = write_recipe("unknown_key", R"({"stage": "grpo", "sed": 3})");
+  auto result = run_r1kit("train " + path);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(count_lines(result.output), 1u) << result.output;
+  EXPECT_NE(result.output.find(path + ": sed: unknown key (did you mean \"seed\"?)"), std::string::npos)
+      << result.output;
+}
+
+TEST(Cli, BadJsonNamesLine) {
+  std::string path = write_recipe("bad_json", "{\n  \"stage\": \"grpo\",\n  oops\n}");
+  auto result = run_r1kit("train " + path);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.output.find(path + ":3:"), std::string::npos) << result.output;
+}
+
+TEST(Cli, SetOverrideIsValidatedLikeTheFile) {
+  std::string path = write_recipe("override", R"({"stage": "grpo"})");
+  auto bad = run_r1kit("train " + path + " --check --set seed=-1");
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.output.find("seed: must be >= 0, got -1"), std::string::npos) << bad.output;
+  auto good = run_r1kit("train " + path + " --check --set seed=7");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_NE(good.output.find("\"seed\": 7"), std::string::npos) << good.output;
+}
+
+TEST(Cli, MissingRecipeFileIsOneLine) {
+  auto result = run_r1kit("train /nonexistent/recipe.json");
+  EXPECT_EQ(result.exit_code, 5);
+  EXPECT_EQ(count_lines(result.output), 1u) << result.output;
+}
+
+}  // namespace

@@ -7,6 +7,7 @@
 #include "apps/subcommand.h"
 #include "common/logging.h"
 #include "common/seed.h"
+#include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 
 namespace r1kit::apps {
@@ -27,7 +28,18 @@ int run_train(const TrainArguments& args) {
     return 0;
   }
   const StageDriver& driver = find_stage(recipe.stage);
-  RunDir run_dir(recipe.output_dir, args.resume);
+  bool append = false;
+  if (args.resume) {
+    // Lines the killed run logged after its last checkpoint are dropped: the
+    // resumed run writes them again.
+    auto checkpoint = latest_run_checkpoint(recipe.output_dir);
+    if (checkpoint) {
+      int64_t step = read_json_file((*checkpoint / "trainer_state.json").string()).at("step").get<int64_t>();
+      truncate_metrics(recipe.output_dir, step);
+      append = true;
+    }
+  }
+  RunDir run_dir(recipe.output_dir, append);
   run_dir.write_config(resolved);
   seed_torch(static_cast<uint64_t>(recipe.seed));
   log_info() << "stage " << recipe.stage << ", run folder " << run_dir.path().string();

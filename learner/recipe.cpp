@@ -12,17 +12,51 @@ const std::vector<std::string>& recipe_stages() {
   return stages;
 }
 
+void TrainerConfig::visit(ConfigVisitor& v) {
+  v.field("max_steps", max_steps, {.min = 0.0});
+  v.field("prompts_per_step", prompts_per_step, {.min = 1.0});
+  v.field("max_tokens_per_microbatch", max_tokens_per_microbatch, {.min = 1.0});
+  v.field("rollout_batch_size", rollout_batch_size, {.min = 1.0});
+  v.field("num_rollout_workers", num_rollout_workers, {.min = 1.0});
+  v.field("num_reward_workers", num_reward_workers, {.min = 0.0});
+  v.field("log_completions", log_completions, {.min = 0.0});
+  v.field("eval_steps", eval_steps, {.min = 0.0});
+  v.field("eval_samples", eval_samples, {.min = 0.0});
+  v.field("pass_at_k", pass_at_k, {.min = 0.0});
+  v.field("accuracy_reward", accuracy_reward);
+  v.field("save_steps", save_steps, {.min = 0.0});
+  v.field("save_total_limit", save_total_limit, {.min = 0.0});
+  v.field("tensorboard", tensorboard);
+}
+
 void Recipe::visit(ConfigVisitor& v) {
   v.field("stage", stage, {.choices = recipe_stages(), .required = true});
   v.field("seed", seed, {.min = 0.0});
   v.field("output_dir", output_dir);
+  v.section("model", model);
+  v.section("optimizer", optimizer);
+  v.section("trainer", trainer);
+  v.section("grpo", grpo);
+  v.section("environment", environment);
+  v.list("rewards", rewards);
+  v.section("pretrain", pretrain);
+  v.section("sft", sft);
 }
 
-Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides,
-                   nlohmann::json* resolved) {
+void Recipe::require(const std::vector<std::string>& keys) const {
+  for (const auto& key : keys) {
+    if (!has(key)) throw_config_error(source + ": " + key + ": stage \"" + stage + "\" needs this section");
+  }
+}
+
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides, nlohmann::json* resolved) {
   nlohmann::json json = read_json_file(path);
   for (const auto& assignment : overrides) apply_override(json, assignment);
   Recipe recipe = read_config<Recipe>(json, path);
+  recipe.source = path;
+  if (json.is_object()) {
+    for (const auto& [key, _] : json.items()) recipe.present_.insert(key);
+  }
   if (recipe.output_dir.empty()) {
     recipe.output_dir = "runs/" + std::filesystem::path(path).stem().string();
   }

@@ -1,32 +1,56 @@
 // The recipe: the whole JSON file `r1kit train` runs, one struct field per key.
 // Each section's struct lives in the folder that owns it; this file only puts
-// them together. Read once at start-up, validated, then read-only.
+// them together. Every section is optional here; a stage checks that the ones
+// it needs are present (Recipe::has). Read once at start-up, then read-only.
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
+#include "data/stage_configs.h"
+#include "environments/environment.h"
+#include "learner/grpo_config.h"
+#include "learner/optimizer.h"
+#include "learner/trainer_config.h"
+#include "policy/model_source.h"
+#include "rewards/reward_set.h"
 
 namespace r1kit {
 
 struct Recipe {
-  // Which stage of the R1 pipeline this recipe runs.
-  std::string stage;
-  // Seeds torch and every derived generator; fixes a CPU run.
-  int64_t seed = 0;
-  // The run folder; "" = runs/<recipe file name without .json>.
-  std::string output_dir;
+  std::string stage;        // which stage of the R1 pipeline this recipe runs
+  int64_t seed = 0;         // seeds torch and every derived generator; fixes a CPU run
+  std::string output_dir;   // the run folder; "" = runs/<recipe file name without .json>
+  std::string source;       // the recipe file, for error messages (not a key)
+
+  ModelSource model;                 // the policy (and tokenizer) to start from
+  OptimizerConfig optimizer;         // AdamW and the learning-rate schedule
+  TrainerConfig trainer;             // RL steps, batching, eval and checkpoint schedule
+  GrpoConfig grpo;                   // the RL algorithm: GRPO family, PPO knobs
+  EnvironmentConfig environment;     // where RL prompts come from
+  std::vector<RewardSpec> rewards;   // how completions are scored
+  PretrainConfig pretrain;           // stage pretrain
+  SftConfig sft;                     // stage sft
 
   void visit(ConfigVisitor& v);
+  // True when the recipe file set the section `key`.
+  bool has(const std::string& key) const { return present_.count(key) > 0; }
+  // Throws a config error naming the file unless every key in `keys` is present.
+  void require(const std::vector<std::string>& keys) const;
+
+ private:
+  std::set<std::string> present_;
+  friend Recipe load_recipe(const std::string&, const std::vector<std::string>&, nlohmann::json*);
 };
 
 // The stages a recipe may name, in pipeline order.
 const std::vector<std::string>& recipe_stages();
 
 // Reads `path`, applies `overrides` ("a.b=value"), validates. Errors name the
-// file and key path.
+// file and key path. `resolved` receives the recipe with every default filled.
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides,
                    nlohmann::json* resolved = nullptr);
 

@@ -1,0 +1,179 @@
+// `r1kit bench rollout`: prefill and decode throughput of the rollout engine
+// on random models of ~20M and ~100M parameters at batch 1, 8 and 64, and the
+// achieved FLOP/s against this machine's measured matmul peak. `--export`
+// writes the model as a Hugging Face folder so bench/rollout.sh can run
+// transformers' generate on the same weights. Numbers, never a pass/fail.
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "apps/subcommand.h"
+#include "common/error.h"
+#include "policy/checkpoint.h"
+#include "rollout/engine.h"
+
+namespace r1kit::apps {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchArguments {
+  std::string what;
+  std::vector<std::string> sizes = {"20m", "100m"};
+  std::vector<int64_t> batches = {1, 8, 64};
+  int64_t prompt_length = 64;
+  int64_t new_tokens = 64;
+  std::string export_dir;
+  std::string json_output;
+};
+
+ModelConfig bench_config(const std::string& size) {
+  ModelConfig config;
+  config.model_type = "llama";
+  config.max_position_embeddings = 2048;
+  config.rope_theta = 10000.0;
+  config.tie_word_embeddings = false;
+  if (size == "20m") {
+    config.vocab_size = 8192;
+    config.hidden_size = 384;
+    config.intermediate_size = 1024;
+    config.num_hidden_layers = 8;
+    config.num_attention_heads = 6;
+    config.num_key_value_heads = 2;
+  } else if (size == "100m") {
+    config.vocab_size = 16384;
+    config.hidden_size = 768;
+    config.intermediate_size = 2048;
+    config.num_hidden_layers = 12;
+    config.num_attention_heads = 12;
+    config.num_key_value_heads = 4;
+  } else {
+    throw_usage_error("unknown model size \"" + size + "\"; expected 20m or 100m");
+  }
+  return config;
+}
+
+int64_t parameter_count(Transformer& model) {
+  int64_t total = 0;
+  for (const auto& parameter : model->parameters()) total += parameter.numel();
+  return total;
+}
+
+// The best float32 matmul rate of this machine over a few square sizes: the
+// roofline the FLOP/s numbers are compared with.
+double measure_matmul_peak() {
+  c10::InferenceMode guard;
+  double best = 0;
+  for (int64_t n : {512, 1024}) {
+    at::Tensor a = at::randn({n, n});
+    at::Tensor b = at::randn({n, n});
+    at::matmul(a, b);
+    const int repeats = n == 512 ? 20 : 5;
+    auto start = Clock::now();
+    for (int i = 0; i < repeats; ++i) at::matmul(a, b);
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    best = std::max(best, 2.0 * n * n * n * repeats / seconds);
+  }
+  return best;
+}
+
+std::vector<std::vector<int64_t>> random_prompts(int64_t count, int64_t length, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> token(3, vocab - 1);
+  std::vector<std::vector<int64_t>> prompts(count, std::vector<int64_t>(length));
+  for (auto& prompt : prompts) {
+    for (auto& id : prompt) id = token(rng);
+  }
+  return prompts;
+}
+
+double timed_generate(RolloutEngine& engine, const std::vector<std::vector<int64_t>>& prompts,
+                      const SamplingParams& params) {
+  auto start = Clock::now();
+  engine.generate(prompts, params);
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int run_rollout_bench(const BenchArguments& args) {
+  const double peak = measure_matmul_peak();
+  std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9 << " GFLOP/s\n";
+  std::cout << "size  params  batch  prefill_tok/s  decode_tok/s  ms/decode_step  decode_GFLOP/s  %peak\n";
+  nlohmann::json report = {{"matmul_peak_flops", peak}, {"threads", at::get_num_threads()}, {"results", nlohmann::json::array()}};
+  for (const auto& size : args.sizes) {
+    ModelConfig config = bench_config(size);
+    auto weights = std::make_shared<PolicyWeights>(make_random_transformer(config, 1234));
+    const int64_t params_count = parameter_count(weights->model);
+    const int64_t most = *std::max_element(args.batches.begin(), args.batches.end());
+    const auto all_prompts = random_prompts(most, args.prompt_length, config.vocab_size, 7);
+    if (!args.export_dir.empty() && size == args.sizes.front()) {
+      save_pretrained(weights->model, args.export_dir);
+      std::ofstream(std::filesystem::path(args.export_dir) / "bench_prompts.json") << nlohmann::json(all_prompts).dump();
+    }
+    RolloutEngine engine(weights, nullptr, {.max_batch_size = 64});
+    SamplingParams params;
+    params.temperature = 0;
+    params.stop_at_eos = false;
+    for (int64_t batch : args.batches) {
+      std::vector<std::vector<int64_t>> prompts(all_prompts.begin(), all_prompts.begin() + batch);
+      params.max_new_tokens = 2;
+      timed_generate(engine, prompts, params);  // warm-up
+      params.max_new_tokens = 1;
+      double prefill_seconds = timed_generate(engine, prompts, params);
+      params.max_new_tokens = args.new_tokens;
+      double total_seconds = timed_generate(engine, prompts, params);
+      const auto& stats = engine.last_stats();
+      double decode_seconds = std::max(total_seconds - prefill_seconds, 1e-9);
+      double decode_tokens = static_cast<double>(batch * (args.new_tokens - 1));
+      double prefill_rate = batch * args.prompt_length / prefill_seconds;
+      double decode_rate = decode_tokens / decode_seconds;
+      // Decode FLOPs: 2 per parameter per token (matmuls), attention ignored.
+      double decode_flops = 2.0 * params_count * decode_rate;
+      std::printf("%-5s %5.1fM %6lld %14.0f %13.0f %15.2f %15.1f %6.1f\n", size.c_str(), params_count / 1e6,
+                  static_cast<long long>(batch), prefill_rate, decode_rate,
+                  1000.0 * decode_seconds / std::max<int64_t>(stats.decode_steps, 1), decode_flops / 1e9,
+                  100.0 * decode_flops / peak);
+      report["results"].push_back({{"size", size},
+                                   {"parameters", params_count},
+                                   {"batch", batch},
+                                   {"prompt_length", args.prompt_length},
+                                   {"new_tokens", args.new_tokens},
+                                   {"prefill_tokens_per_second", prefill_rate},
+                                   {"decode_tokens_per_second", decode_rate},
+                                   {"seconds_per_decode_step", decode_seconds / std::max<int64_t>(stats.decode_steps, 1)},
+                                   {"decode_flops", decode_flops}});
+      std::fflush(stdout);
+    }
+  }
+  if (!args.json_output.empty()) {
+    std::ofstream(args.json_output) << report.dump(2) << "\n";
+  }
+  return 0;
+}
+
+int run_bench(const BenchArguments& args) {
+  if (args.what == "rollout") return run_rollout_bench(args);
+  throw_usage_error("unknown benchmark \"" + args.what + "\"; expected: rollout");
+}
+
+Action setup(CLI::App& app) {
+  auto args = std::make_shared<BenchArguments>();
+  app.add_option("what", args->what, "which benchmark: rollout")->required();
+  app.add_option("--sizes", args->sizes, "model sizes: 20m, 100m")->delimiter(',')->capture_default_str();
+  app.add_option("--batches", args->batches, "batch sizes")->delimiter(',')->capture_default_str();
+  app.add_option("--prompt-length", args->prompt_length, "prompt tokens")->capture_default_str();
+  app.add_option("--new-tokens", args->new_tokens, "generated tokens per sequence")->capture_default_str();
+  app.add_option("--export", args->export_dir, "save the first model size as a Hugging Face folder here");
+  app.add_option("--json", args->json_output, "also write the numbers as JSON here");
+  return [args] { return run_bench(*args); };
+}
+
+}  // namespace
+
+REGISTER_SUBCOMMAND("bench", "throughput benchmarks (rollout) with FLOP/s against the matmul peak", setup);
+
+}  // namespace r1kit::apps

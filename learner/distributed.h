@@ -1,0 +1,49 @@
+// Data parallel over torch's c10d: a TCPStore rendezvous from torchrun's
+// environment variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), Gloo on
+// CPU (NCCL on CUDA where built), and the few collectives the learner needs.
+// With WORLD_SIZE unset or 1 every call is a local no-op. One object per
+// process, used from the training thread only.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+namespace r1kit {
+
+class Distributed {
+ public:
+  // Reads the torchrun variables; rank 0 hosts the store. Throws a usage error
+  // naming the variable when one is malformed, an I/O error when the
+  // rendezvous fails within `timeout_seconds`.
+  static std::unique_ptr<Distributed> from_environment(double timeout_seconds = 300);
+  // A single-process group (tests, plain runs).
+  static std::unique_ptr<Distributed> single();
+  ~Distributed();
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  bool is_main() const { return rank_ == 0; }
+
+  // Sums the tensors over ranks in place, flattening them into buckets of
+  // about `bucket_bytes` so a model's gradients take a few collectives.
+  void all_reduce_sum(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes = 32 << 20);
+  // Sums one small tensor (counts, metrics) in place.
+  void all_reduce_sum(at::Tensor& tensor);
+  // Concatenates every rank's `tensor` (same shape on each) along dim 0, in rank order.
+  at::Tensor all_gather(const at::Tensor& tensor);
+  void broadcast(at::Tensor& tensor, int root = 0);
+  void barrier();
+
+ private:
+  struct Connection;  // the c10d store and backend, kept out of this header
+  Distributed(int rank, int world_size);
+
+  int rank_;
+  int world_size_;
+  std::unique_ptr<Connection> connection_;
+};
+
+}  // namespace r1kit

@@ -1,0 +1,123 @@
+#include "learner/evaluation.h"
+
+#include "common/error.h"
+
+namespace r1kit {
+
+std::map<std::string, double> EvaluationResult::metrics() const {
+  std::map<std::string, double> out = {{"eval/accuracy", accuracy},
+                                       {"eval/reward", reward},
+                                       {"eval/mean_length", mean_length},
+                                       {"eval/tasks", static_cast<double>(tasks)}};
+  if (pass_at_k >= 0) out["eval/pass@k"] = pass_at_k;
+  return out;
+}
+
+std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks, const PromptTemplate& prompt_template,
+                                                 const Tokenizer& tokenizer, int64_t max_prompt_length,
+                                                 std::vector<std::string>* rendered) {
+  std::vector<std::vector<int64_t>> prompts;
+  prompts.reserve(tasks.size());
+  for (const auto& task : tasks) {
+    std::string text = prompt_template.render(task);
+    std::vector<int64_t> ids = tokenizer.encode(text);
+    if (static_cast<int64_t>(ids.size()) > max_prompt_length) {
+      ids.erase(ids.begin(), ids.end() - max_prompt_length);
+    }
+    prompts.push_back(std::move(ids));
+    if (rendered) rendered->push_back(std::move(text));
+  }
+  return prompts;
+}
+
+size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, const std::string& source) {
+  if (rewards.size() == 0) throw_config_error(source + ": rewards: the RL stages need at least one reward");
+  if (name.empty()) return 0;
+  std::vector<std::string> names;
+  for (size_t k = 0; k < rewards.size(); ++k) {
+    if (rewards.spec(k).metric_name() == name) return k;
+    names.push_back(rewards.spec(k).metric_name());
+  }
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  throw_config_error(source + ": trainer.accuracy_reward: no reward named \"" + name + "\" (rewards: " + known + ")");
+}
+
+namespace {
+
+std::vector<Sample> make_samples(const std::vector<Task>& tasks, const std::vector<std::string>& rendered,
+                                 const std::vector<Completion>& completions) {
+  std::vector<Sample> samples;
+  samples.reserve(completions.size());
+  for (const auto& completion : completions) {
+    const Task& task = tasks[completion.prompt_index];
+    samples.push_back({rendered[completion.prompt_index], completion.text, completion.token_ids, task.reference,
+                       task.metadata});
+  }
+  return samples;
+}
+
+bool is_correct(const BatchScores& scores, size_t sample, size_t reward) {
+  const auto& value = scores.values[sample][reward];
+  return scores.outcomes[sample][reward] == RewardOutcome::kOk && value && *value >= 1.0 - 1e-9;
+}
+
+}  // namespace
+
+EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task>& all_tasks,
+                                 const PromptTemplate& prompt_template, const Tokenizer& tokenizer,
+                                 const RewardSet& rewards, ThreadPool& reward_pool, const EvaluationOptions& options) {
+  std::vector<Task> tasks = all_tasks;
+  if (options.max_tasks > 0 && static_cast<int64_t>(tasks.size()) > options.max_tasks) tasks.resize(options.max_tasks);
+  EvaluationResult result;
+  result.tasks = static_cast<int64_t>(tasks.size());
+  if (tasks.empty()) return result;
+  std::vector<std::string> rendered;
+  auto prompts = encode_prompts(tasks, prompt_template, tokenizer, options.max_prompt_length, &rendered);
+
+  SamplingParams greedy;
+  greedy.temperature = 0.0;
+  greedy.max_new_tokens = options.max_new_tokens;
+  auto completions = rollout.generate(prompts, greedy);
+  auto samples = make_samples(tasks, rendered, completions);
+  BatchScores scores = rewards.score(samples, reward_pool);
+  double correct = 0, reward = 0, length = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    bool ok = is_correct(scores, i, options.accuracy_reward);
+    correct += ok;
+    reward += scores.totals[i];
+    length += static_cast<double>(completions[i].token_ids.size());
+    if (result.examples.size() < 4) {
+      result.examples.push_back({{"prompt", samples[i].prompt},
+                                 {"completion", samples[i].completion},
+                                 {"reference", samples[i].reference},
+                                 {"reward", scores.totals[i]},
+                                 {"correct", ok}});
+    }
+  }
+  const double n = static_cast<double>(samples.size());
+  result.accuracy = correct / n;
+  result.reward = reward / n;
+  result.mean_length = length / n;
+
+  if (options.pass_at_k > 0) {
+    SamplingParams sampled;
+    sampled.temperature = options.temperature;
+    sampled.n = options.pass_at_k;
+    sampled.max_new_tokens = options.max_new_tokens;
+    sampled.seed = options.seed;
+    auto k_completions = rollout.generate(prompts, sampled);
+    auto k_samples = make_samples(tasks, rendered, k_completions);
+    BatchScores k_scores = rewards.score(k_samples, reward_pool);
+    double solved = 0;
+    for (size_t task = 0; task < tasks.size(); ++task) {
+      bool any = false;
+      for (int64_t s = 0; s < options.pass_at_k; ++s) any = any || is_correct(k_scores, task * options.pass_at_k + s, options.accuracy_reward);
+      solved += any;
+    }
+    result.pass_at_k = solved / static_cast<double>(tasks.size());
+  }
+  return result;
+}
+
+}  // namespace r1kit

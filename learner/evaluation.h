@@ -1,0 +1,56 @@
+// Held-out evaluation of a policy on an environment's eval split: greedy
+// accuracy (the share of tasks whose accuracy reward is >= 1), mean reward,
+// and optionally pass@k from k sampled completions per task. Used by the RL
+// stages on schedule and by `r1kit eval`. Runs on the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "environments/environment.h"
+#include "environments/prompt_template.h"
+#include "policy/tokenizer.h"
+#include "rewards/reward_set.h"
+#include "rollout/workers.h"
+
+namespace r1kit {
+
+struct EvaluationOptions {
+  int64_t max_tasks = 0;              // held-out tasks used; 0 = all
+  int64_t max_prompt_length = 512;    // prompt tokens kept (left-truncated)
+  int64_t max_new_tokens = 256;       // completion budget
+  int64_t pass_at_k = 0;              // sampled completions per task for pass@k; 0 = off
+  double temperature = 1.0;           // for the pass@k samples
+  int64_t seed = 0;
+  size_t accuracy_reward = 0;         // index into the reward set of the reward that means "correct"
+};
+
+struct EvaluationResult {
+  int64_t tasks = 0;
+  double accuracy = 0.0;       // greedy
+  double reward = 0.0;         // greedy, mean weighted total
+  double pass_at_k = -1.0;     // -1 when not measured
+  double mean_length = 0.0;    // greedy completion tokens
+  std::vector<nlohmann::json> examples;  // a few greedy completions with their scores
+
+  // {"eval/accuracy": .., "eval/reward": .., "eval/pass@k": .., "eval/mean_length": ..}
+  std::map<std::string, double> metrics() const;
+};
+
+// Renders and tokenizes tasks; prompts longer than `max_prompt_length` keep their end.
+std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks, const PromptTemplate& prompt_template,
+                                                 const Tokenizer& tokenizer, int64_t max_prompt_length,
+                                                 std::vector<std::string>* rendered = nullptr);
+
+// The index of the reward named `name` in `rewards` ("" = 0); a config error
+// naming `source` when there is none.
+size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, const std::string& source);
+
+EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task>& tasks,
+                                 const PromptTemplate& prompt_template, const Tokenizer& tokenizer,
+                                 const RewardSet& rewards, ThreadPool& reward_pool, const EvaluationOptions& options);
+
+}  // namespace r1kit

@@ -1,0 +1,487 @@
+#include "learner/grpo_trainer.h"
+
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "common/error.h"
+#include "common/logging.h"
+#include "common/progress.h"
+#include "common/seed.h"
+#include "learner/advantages.h"
+#include "learner/logprobs.h"
+#include "learner/run_checkpoint.h"
+#include "learner/stage.h"
+#include "policy/checkpoint.h"
+
+namespace r1kit {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// A copy of `model` with its own tensors: the frozen reference policy.
+Transformer clone_model(Transformer& model) {
+  Transformer copy(model->config());
+  auto target = copy->named_parameters();
+  at::NoGradGuard no_grad;
+  for (const auto& item : model->named_parameters()) {
+    target[item.key()].copy_(item.value());
+  }
+  copy->to(model->model->embed_tokens->weight.device(), model->model->embed_tokens->weight.scalar_type());
+  for (auto& parameter : copy->parameters()) parameter.set_requires_grad(false);
+  return copy;
+}
+
+// The sampling seed of one generation round: fixed by run seed, step and round.
+int64_t round_seed(int64_t seed, int64_t step, int64_t round) {
+  auto rng = make_rng(static_cast<uint64_t>(seed), "rollout/" + std::to_string(step) + "/" + std::to_string(round));
+  return static_cast<int64_t>(rng() >> 1);
+}
+
+// Rows of one learner micro-batch, right-padded.
+struct MicroBatch {
+  at::Tensor tokens;          // (B, L) int64
+  at::Tensor attention_mask;  // (B, L) int64
+  at::Tensor loss_mask;       // (B, L-1) float: 1 where the target (token t+1) is in the loss
+  at::Tensor old_logprobs;    // (B, L-1) float
+  at::Tensor advantages;      // (B) float
+};
+
+MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end) {
+  const int64_t rows = static_cast<int64_t>(end - begin);
+  int64_t width = 0;
+  for (size_t i = begin; i < end; ++i) width = std::max<int64_t>(width, samples[i].tokens.size());
+  MicroBatch batch;
+  batch.tokens = at::zeros({rows, width}, at::kLong);
+  batch.attention_mask = at::zeros({rows, width}, at::kLong);
+  batch.loss_mask = at::zeros({rows, width - 1}, at::kFloat);
+  batch.old_logprobs = at::zeros({rows, width - 1}, at::kFloat);
+  batch.advantages = at::empty({rows}, at::kFloat);
+  for (int64_t r = 0; r < rows; ++r) {
+    const TrainingSample& sample = samples[begin + r];
+    const int64_t length = static_cast<int64_t>(sample.tokens.size());
+    std::copy(sample.tokens.begin(), sample.tokens.end(), batch.tokens[r].data_ptr<int64_t>());
+    batch.attention_mask[r].narrow(0, 0, length).fill_(1);
+    const int64_t completion = length - sample.prompt_length;
+    if (completion > 0) {
+      // Position t predicts token t+1: the completion's targets start at prompt_length - 1.
+      if (sample.in_loss) batch.loss_mask[r].narrow(0, sample.prompt_length - 1, completion).fill_(1.0f);
+      std::copy(sample.old_logprobs.begin(), sample.old_logprobs.end(),
+                batch.old_logprobs[r].narrow(0, sample.prompt_length - 1, completion).data_ptr<float>());
+    }
+    batch.advantages[r] = sample.advantage;
+  }
+  return batch;
+}
+
+// Splits [begin, end) into micro-batches of at most `budget` padded tokens.
+std::vector<std::pair<size_t, size_t>> plan_micro_batches(const std::vector<TrainingSample>& samples, size_t begin,
+                                                          size_t end, int64_t budget) {
+  std::vector<std::pair<size_t, size_t>> plan;
+  size_t start = begin;
+  int64_t width = 0;
+  for (size_t i = begin; i < end; ++i) {
+    int64_t next_width = std::max<int64_t>(width, samples[i].tokens.size());
+    if (i > start && next_width * static_cast<int64_t>(i - start + 1) > budget) {
+      plan.emplace_back(start, i);
+      start = i;
+      next_width = static_cast<int64_t>(samples[i].tokens.size());
+    }
+    width = next_width;
+  }
+  if (start < end) plan.emplace_back(start, end);
+  return plan;
+}
+
+}  // namespace
+
+struct GrpoTrainer::Rollout {
+  std::vector<TrainingSample> samples;   // this rank's, grouped by prompt
+  std::map<std::string, double> metrics;
+  std::vector<nlohmann::json> logged;    // completions for samples.jsonl
+};
+
+GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& distributed)
+    : recipe_(recipe), run_dir_(run_dir), distributed_(distributed) {
+  recipe.require({"model", "environment", "rewards"});
+  const GrpoConfig& grpo = recipe.grpo;
+  const TrainerConfig& trainer = recipe.trainer;
+  if (trainer.prompts_per_step % distributed.world_size() != 0) {
+    throw_config_error(recipe.source + ": trainer.prompts_per_step: " + std::to_string(trainer.prompts_per_step) +
+                       " is not divisible by the " + std::to_string(distributed.world_size()) +
+                       " ranks (a prompt's group never spans ranks)");
+  }
+  if (grpo.uses_value_model()) {
+    throw_config_error(recipe.source + ": grpo.adv_estimator: \"gae\" needs a value model; use stage \"ppo\"");
+  }
+  policy_ = load_policy(recipe.model, static_cast<uint64_t>(recipe.seed), recipe.source);
+  policy_.model->train();
+  if (grpo.uses_reference_model()) reference_ = clone_model(policy_.model);
+  weights_ = std::make_shared<PolicyWeights>(policy_.model);
+  rollout_ = std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer, trainer.num_rollout_workers,
+                                              EngineOptions{.max_batch_size = trainer.rollout_batch_size});
+  const std::string env_source = recipe.source + ": environment";
+  environment_ = make_environment(recipe.environment.name, recipe.environment.options, env_source);
+  prompt_template_ = make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
+                                          env_source + ".prompt_template");
+  rewards_ = std::make_unique<RewardSet>(recipe.rewards, recipe.source);
+  reward_pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(trainer.num_reward_workers));
+  accuracy_reward_ = find_accuracy_reward(*rewards_, trainer.accuracy_reward, recipe.source);
+  optimizer_ = std::make_unique<Optimizer>(policy_.model->decay_parameters(), policy_.model->no_decay_parameters(),
+                                           recipe.optimizer, trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
+  environment_rng_ = make_rng(static_cast<uint64_t>(recipe.seed), "environment");
+  if (distributed.is_main() && trainer.tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(run_dir.path());
+}
+
+GrpoTrainer::~GrpoTrainer() = default;
+
+GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
+  const GrpoConfig& grpo = recipe_.grpo;
+  const int64_t group = grpo.num_generations;
+  const int64_t prompts_global = recipe_.trainer.prompts_per_step;
+  const int64_t prompts_local = prompts_global / distributed_.world_size();
+  const int64_t first_local = prompts_local * distributed_.rank();
+  SamplingParams params;
+  params.temperature = grpo.temperature;
+  params.top_p = grpo.top_p;
+  params.top_k = grpo.top_k;
+  params.min_p = grpo.min_p;
+  params.max_new_tokens = grpo.max_completion_length;
+  params.n = group;
+
+  Rollout rollout;
+  std::vector<float> kept_rewards;
+  double generate_seconds = 0, score_seconds = 0;
+  int64_t generated_tokens = 0, rounds = 0, completions_seen = 0, truncated = 0, max_length = 0;
+  double total_length = 0;
+  std::map<std::string, double> reward_sums;
+  int64_t reward_batches = 0;
+  std::vector<float> all_round_rewards;
+  while (true) {
+    // Every rank draws the same global tasks and keeps its own slice, so the
+    // environment's position never depends on the number of ranks.
+    std::vector<Task> tasks = environment_->next_tasks(prompts_global, environment_rng_);
+    std::vector<Task> local(tasks.begin() + first_local, tasks.begin() + first_local + prompts_local);
+    std::vector<std::string> rendered;
+    auto prompts = encode_prompts(local, *prompt_template_, *policy_.tokenizer, grpo.max_prompt_length, &rendered);
+    params.seed = round_seed(recipe_.seed, step_index, rounds);
+    auto start = Clock::now();
+    std::vector<Completion> completions = rollout_->generate(prompts, params, first_local);
+    generate_seconds += seconds_since(start);
+
+    start = Clock::now();
+    std::vector<Sample> samples;
+    for (const auto& completion : completions) {
+      const int64_t p = completion.prompt_index - first_local;
+      samples.push_back({rendered[p], completion.text, completion.token_ids, local[p].reference, local[p].metadata});
+    }
+    BatchScores scores = rewards_->score(samples, *reward_pool_);
+    score_seconds += seconds_since(start);
+    for (const auto& [name, value] : scores.metrics()) reward_sums[name] += value;
+    double correct = 0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const auto& value = scores.values[i][accuracy_reward_];
+      correct += scores.outcomes[i][accuracy_reward_] == RewardOutcome::kOk && value && *value >= 1.0 - 1e-9;
+    }
+    reward_sums["accuracy"] += samples.empty() ? 0.0 : correct / static_cast<double>(samples.size());
+    ++reward_batches;
+
+    at::Tensor rewards = at::tensor(std::vector<float>(scores.totals.begin(), scores.totals.end()), at::kFloat);
+    // Advantages need the batch statistics of every rank for batch scaling.
+    at::Tensor all_rewards = distributed_.all_gather(rewards);
+    all_round_rewards.insert(all_round_rewards.end(), all_rewards.data_ptr<float>(),
+                             all_rewards.data_ptr<float>() + all_rewards.numel());
+    at::Tensor advantages_all = group_advantages(all_rewards, group, grpo.adv_estimator, grpo.scale_rewards);
+    at::Tensor advantages = advantages_all.narrow(0, first_local * group, prompts_local * group);
+    at::Tensor keep_group = grpo.filter_groups.enable ? groups_with_reward_spread(rewards, group)
+                                                      : at::ones({prompts_local}, at::kBool);
+    for (int64_t p = 0; p < prompts_local; ++p) {
+      bool keep = keep_group[p].item<bool>() &&
+                  static_cast<int64_t>(rollout.samples.size()) < prompts_local * group;
+      for (int64_t s = 0; s < group; ++s) {
+        const size_t i = static_cast<size_t>(p * group + s);
+        const Completion& completion = completions[i];
+        const int64_t length = static_cast<int64_t>(completion.token_ids.size());
+        generated_tokens += length;
+        total_length += static_cast<double>(length);
+        max_length = std::max(max_length, length);
+        ++completions_seen;
+        const bool was_truncated = completion.finish_reason == FinishReason::kLength;
+        truncated += was_truncated;
+        if (!keep) continue;
+        TrainingSample sample;
+        sample.tokens = prompts[p];
+        sample.prompt_length = static_cast<int64_t>(prompts[p].size());
+        sample.tokens.insert(sample.tokens.end(), completion.token_ids.begin(), completion.token_ids.end());
+        sample.old_logprobs = completion.logprobs;
+        sample.advantage = advantages[static_cast<int64_t>(i)].item<float>();
+        sample.in_loss = !(grpo.mask_truncated_completions && was_truncated);
+        kept_rewards.push_back(scores.totals[i]);
+        rollout.samples.push_back(std::move(sample));
+        if (static_cast<int64_t>(rollout.logged.size()) < recipe_.trainer.log_completions && distributed_.is_main()) {
+          rollout.logged.push_back({{"step", step_index},
+                                    {"prompt", rendered[p]},
+                                    {"completion", completion.text},
+                                    {"reference", local[p].reference},
+                                    {"reward", scores.totals[i]},
+                                    {"advantage", sample.advantage},
+                                    {"finish_reason", finish_reason_name(completion.finish_reason)}});
+        }
+      }
+    }
+    ++rounds;
+    if (!grpo.filter_groups.enable) break;
+    // Dynamic sampling (DAPO): another round while any rank lacks full groups.
+    at::Tensor missing = at::tensor({static_cast<float>(prompts_local * group - static_cast<int64_t>(rollout.samples.size()))});
+    distributed_.all_reduce_sum(missing);
+    if (missing.item<float>() <= 0) break;
+    if (grpo.filter_groups.max_num_gen_batches > 0 && rounds >= grpo.filter_groups.max_num_gen_batches) break;
+  }
+
+  at::Tensor round_rewards = at::tensor(all_round_rewards, at::kFloat);
+  RewardGroupStats stats = reward_group_stats(round_rewards, group);
+  rollout.metrics = {{"reward", stats.reward},
+                     {"reward_std", stats.reward_std},
+                     {"frac_reward_zero_std", stats.frac_reward_zero_std},
+                     {"completions/mean_length", total_length / std::max<int64_t>(completions_seen, 1)},
+                     {"completions/max_length", static_cast<double>(max_length)},
+                     {"completions/clipped_ratio", static_cast<double>(truncated) / std::max<int64_t>(completions_seen, 1)},
+                     {"num_tokens", static_cast<double>(generated_tokens)},
+                     {"generation_rounds", static_cast<double>(rounds)},
+                     {"time/generate", generate_seconds},
+                     {"time/score", score_seconds}};
+  for (const auto& [name, sum] : reward_sums) rollout.metrics[name] = sum / reward_batches;
+  return rollout;
+}
+
+std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& samples) {
+  const GrpoConfig& grpo = recipe_.grpo;
+  const int64_t budget = recipe_.trainer.max_tokens_per_microbatch;
+  const int64_t group = grpo.num_generations;
+  Transformer& model = policy_.model;
+  const at::Device device = policy_.device;
+  std::map<std::string, double> metrics;
+  PolicyLossSums sums;
+  double grad_norm_sum = 0, learning_rate = 0, skipped = 0;
+  int64_t optimizer_steps = 0;
+
+  // Mini-batches split whole groups. Every rank runs the same number of them
+  // (some may be empty) so the collectives line up.
+  const int64_t groups_local = static_cast<int64_t>(samples.size()) / group;
+  const int64_t mini_batches = grpo.num_mini_batches;
+  for (int64_t epoch = 0; epoch < grpo.num_iterations; ++epoch) {
+    for (int64_t mini = 0; mini < mini_batches; ++mini) {
+      const size_t begin = static_cast<size_t>(groups_local * mini / mini_batches * group);
+      const size_t end = static_cast<size_t>(groups_local * (mini + 1) / mini_batches * group);
+      auto plan = plan_micro_batches(samples, begin, end, budget);
+      std::vector<MicroBatch> batches;
+      LossNormalizer local_normalizer;
+      local_normalizer.max_completion_length = grpo.max_completion_length;
+      for (const auto& [a, b] : plan) {
+        batches.push_back(make_micro_batch(samples, a, b));
+        local_normalizer += count_loss_normalizer(batches.back().loss_mask, grpo.max_completion_length);
+      }
+      at::Tensor counts = at::tensor({local_normalizer.tokens, local_normalizer.sequences}, at::kDouble);
+      distributed_.all_reduce_sum(counts);
+      LossNormalizer normalizer{counts[0].item<double>(), counts[1].item<double>(), grpo.max_completion_length};
+
+      optimizer_->zero_grad();
+      if (normalizer.tokens <= 0) batches.clear();  // nothing in the loss on any rank
+      for (MicroBatch& batch : batches) {
+        at::Tensor tokens = batch.tokens.to(device);
+        at::Tensor attention = batch.attention_mask.to(device);
+        at::Tensor targets = tokens.narrow(1, 1, tokens.size(1) - 1);
+        at::Tensor logits = model->forward(tokens, attention);
+        logits = logits.narrow(1, 0, logits.size(1) - 1);  // (B, L-1, V)
+        PolicyLossInputs inputs;
+        inputs.logprobs = token_logprobs(logits, targets, grpo.temperature);
+        inputs.old_logprobs = batch.old_logprobs.to(device);
+        inputs.advantages = batch.advantages.to(device);
+        inputs.mask = batch.loss_mask.to(device);
+        if (grpo.entropy_coeff != 0.0) {
+          inputs.entropy = token_entropy(logits, grpo.temperature);
+        } else {
+          at::NoGradGuard no_grad;
+          inputs.entropy = token_entropy(logits.detach(), grpo.temperature);
+        }
+        if (reference_) {
+          at::NoGradGuard no_grad;
+          at::Tensor reference_logits = reference_->forward(tokens, attention);
+          inputs.ref_logprobs =
+              token_logprobs(reference_logits.narrow(1, 0, reference_logits.size(1) - 1), targets, grpo.temperature);
+        }
+        PolicyLossOutput output = policy_loss(inputs, grpo, normalizer);
+        output.loss.backward();
+        sums += output.sums;
+      }
+      std::vector<at::Tensor> gradients;
+      for (auto& parameter : model->parameters()) {
+        if (!parameter.grad().defined()) parameter.mutable_grad() = at::zeros_like(parameter);
+        gradients.push_back(parameter.grad());
+      }
+      distributed_.all_reduce_sum(gradients);
+      OptimizerStepStats step_stats;
+      weights_->publish([&](Transformer&) { step_stats = optimizer_->step(); });
+      grad_norm_sum += step_stats.grad_norm;
+      learning_rate = step_stats.learning_rate;
+      skipped += step_stats.skipped;
+      ++optimizer_steps;
+      if (step_stats.skipped) log_warning() << "non-finite gradient norm: update skipped";
+    }
+  }
+  at::Tensor totals = at::tensor({sums.tokens, sums.clipped_low, sums.clipped_high, sums.clipped, sums.kl, sums.entropy,
+                                  sums.ratio, sums.dual_clipped},
+                                 at::kDouble);
+  distributed_.all_reduce_sum(totals);
+  double tokens = std::max(totals[0].item<double>(), 1.0);
+  metrics["clip_ratio/low_mean"] = totals[1].item<double>() / tokens;
+  metrics["clip_ratio/high_mean"] = totals[2].item<double>() / tokens;
+  metrics["clip_ratio/region_mean"] = totals[3].item<double>() / tokens;
+  metrics["kl"] = totals[4].item<double>() / tokens;
+  metrics["entropy"] = totals[5].item<double>() / tokens;
+  metrics["ratio_mean"] = totals[6].item<double>() / tokens;
+  metrics["clip_ratio/dual_mean"] = totals[7].item<double>() / tokens;
+  metrics["grad_norm"] = grad_norm_sum / std::max<int64_t>(optimizer_steps, 1);
+  metrics["learning_rate"] = learning_rate;
+  metrics["skipped_updates"] = skipped;
+  return metrics;
+}
+
+nlohmann::json GrpoTrainer::step(int64_t step_index) {
+  auto step_start = Clock::now();
+  Rollout rollout = collect_rollout(step_index);
+  auto learn_start = Clock::now();
+  std::map<std::string, double> learn_metrics = update(rollout.samples);
+  double learn_seconds = seconds_since(learn_start);
+  const GrpoConfig& grpo = recipe_.grpo;
+  if (reference_ && grpo.ref_model_sync_steps > 0 && step_index % grpo.ref_model_sync_steps == 0) {
+    reference_ = clone_model(policy_.model);
+  }
+  nlohmann::json line = {{"step", step_index}};
+  for (const auto& [name, value] : rollout.metrics) line[name] = value;
+  for (const auto& [name, value] : learn_metrics) line[name] = value;
+  line["time/learn"] = learn_seconds;
+  double step_seconds = seconds_since(step_start);
+  line["time/step"] = step_seconds;
+  at::Tensor tokens = at::tensor({rollout.metrics["num_tokens"]}, at::kDouble);
+  distributed_.all_reduce_sum(tokens);
+  line["num_tokens"] = tokens.item<double>();
+  line["tokens_per_second"] = tokens.item<double>() / std::max(step_seconds, 1e-9);
+  if (distributed_.is_main()) run_dir_.log_samples(rollout.logged);
+  return line;
+}
+
+EvaluationResult GrpoTrainer::evaluate() {
+  const GrpoConfig& grpo = recipe_.grpo;
+  EvaluationOptions options;
+  options.max_tasks = recipe_.trainer.eval_samples;
+  options.max_prompt_length = grpo.max_prompt_length;
+  options.max_new_tokens = grpo.max_completion_length;
+  options.pass_at_k = recipe_.trainer.pass_at_k;
+  options.temperature = grpo.temperature;
+  options.seed = recipe_.seed;
+  options.accuracy_reward = accuracy_reward_;
+  return evaluate_policy(*rollout_, environment_->eval_tasks(), *prompt_template_, *policy_.tokenizer, *rewards_,
+                         *reward_pool_, options);
+}
+
+void GrpoTrainer::save_checkpoint(int64_t step_index) {
+  if (!distributed_.is_main()) return;
+  RunCheckpoint checkpoint;
+  checkpoint.policy = policy_.model;
+  checkpoint.tokenizer = policy_.tokenizer.get();
+  checkpoint.optimizer = optimizer_.get();
+  if (reference_ && recipe_.grpo.ref_model_sync_steps > 0) checkpoint.extra_models.emplace("reference", reference_);
+  checkpoint.state = {{"step", step_index},
+                      {"environment_rng", save_rng(environment_rng_)},
+                      {"torch_rng", save_torch_rng()},
+                      {"weights_version", weights_->version.load()},
+                      {"recipe", write_config(const_cast<Recipe&>(recipe_))}};
+  auto folder = save_run_checkpoint(run_dir_.path(), checkpoint, recipe_.trainer.save_total_limit);
+  log_info() << "checkpoint " << folder.string();
+}
+
+int64_t GrpoTrainer::restore_checkpoint() {
+  auto folder = latest_run_checkpoint(run_dir_.path());
+  if (!folder) {
+    log_warning() << "--resume: no checkpoint in " << run_dir_.path().string() << "; starting from step 0";
+    return 0;
+  }
+  nlohmann::json state = read_json_file((*folder / "trainer_state.json").string());
+  const int64_t step = state.at("step").get<int64_t>();
+  weights_->publish([&](Transformer& model) { load_weights_into(model, *folder / "model"); });
+  weights_->version = state.value("weights_version", int64_t{0});
+  optimizer_->load(*folder / "optimizer");
+  restore_rng(environment_rng_, state.at("environment_rng").get<std::string>());
+  restore_torch_rng(state.at("torch_rng").get<std::string>());
+  if (reference_) {
+    if (std::filesystem::exists(*folder / "reference")) load_weights_into(reference_, *folder / "reference");
+  }
+  log_info() << "resumed from " << folder->string() << " at step " << step;
+  return step;
+}
+
+void GrpoTrainer::train(bool resume) {
+  const TrainerConfig& trainer = recipe_.trainer;
+  int64_t done = 0;
+  if (resume) done = restore_checkpoint();
+  auto log_line = [&](nlohmann::json line) {
+    if (!distributed_.is_main()) return;
+    run_dir_.log_metrics(line);
+    if (tensorboard_) {
+      std::map<std::string, double> scalars;
+      for (const auto& [key, value] : line.items()) {
+        if (key != "step" && value.is_number()) scalars[key] = value.get<double>();
+      }
+      tensorboard_->add_scalars(line["step"].get<int64_t>(), scalars);
+    }
+  };
+  auto run_evaluation = [&](int64_t step_index) {
+    if (distributed_.is_main()) {
+      EvaluationResult result = evaluate();
+      nlohmann::json line = {{"step", step_index}};
+      for (const auto& [name, value] : result.metrics()) line[name] = value;
+      log_line(line);
+      log_info() << "eval at step " << step_index << ": accuracy " << result.accuracy << ", reward " << result.reward
+                 << " over " << result.tasks << " tasks";
+    }
+    distributed_.barrier();
+  };
+  if (done == 0) run_evaluation(0);
+  ProgressBar progress("grpo", trainer.max_steps);
+  progress.update(done);
+  for (int64_t step_index = done + 1; step_index <= trainer.max_steps; ++step_index) {
+    nlohmann::json line = step(step_index);
+    log_line(line);
+    char status[160];
+    std::snprintf(status, sizeof status, "reward %.3f  kl %.4f  len %.1f", line["reward"].get<double>(),
+                  line["kl"].get<double>(), line["completions/mean_length"].get<double>());
+    progress.update(step_index, status);
+    bool last = step_index == trainer.max_steps;
+    if ((trainer.eval_steps > 0 && step_index % trainer.eval_steps == 0) || (last && trainer.eval_steps == 0) ||
+        (last && trainer.max_steps % std::max<int64_t>(trainer.eval_steps, 1) != 0)) {
+      run_evaluation(step_index);
+    }
+    if ((trainer.save_steps > 0 && step_index % trainer.save_steps == 0) || last) save_checkpoint(step_index);
+  }
+  progress.finish();
+  if (distributed_.is_main()) {
+    std::filesystem::path final_folder = run_dir_.path() / "final";
+    save_pretrained(policy_.model, final_folder);
+    policy_.tokenizer->save_folder(final_folder);
+    log_info() << "final policy written to " << final_folder.string();
+  }
+}
+
+void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
+  auto distributed = Distributed::from_environment();
+  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  trainer.train(options.resume);
+}
+
+REGISTER_STAGE("grpo", run_grpo_stage);
+
+}  // namespace r1kit

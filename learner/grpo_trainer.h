@@ -1,0 +1,79 @@
+// The RL loop of the grpo stage, DESIGN.md "One RL step" line by line:
+// environment -> template -> rollout (G samples per prompt) -> rewards ->
+// group-relative advantages -> micro-batched policy loss (+ beta KL to a
+// frozen reference) -> all-reduced gradients -> optimiser step, which the
+// rollout engine sees at once (colocated: the same tensors). Evaluation,
+// metrics and checkpoints on schedule; --resume continues exactly.
+// One trainer per process, driven from one thread.
+#pragma once
+
+#include <memory>
+#include <random>
+
+#include "common/run_dir.h"
+#include "common/tensorboard.h"
+#include "common/thread_pool.h"
+#include "environments/environment.h"
+#include "environments/prompt_template.h"
+#include "learner/distributed.h"
+#include "learner/evaluation.h"
+#include "learner/optimizer.h"
+#include "learner/policy_loss.h"
+#include "learner/recipe.h"
+#include "policy/model_source.h"
+#include "rewards/reward_set.h"
+#include "rollout/workers.h"
+
+namespace r1kit {
+
+// One completion ready for the learner.
+struct TrainingSample {
+  std::vector<int64_t> tokens;       // prompt then completion (L)
+  int64_t prompt_length = 0;
+  std::vector<float> old_logprobs;   // rollout log-probs of the completion tokens (L - prompt_length)
+  float advantage = 0.0f;
+  bool in_loss = true;               // false: a truncated completion under mask_truncated_completions
+};
+
+class GrpoTrainer {
+ public:
+  GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& distributed);
+  ~GrpoTrainer();
+
+  // Runs steps until trainer.max_steps, from the newest checkpoint when `resume`.
+  void train(bool resume);
+
+  // One RL step; returns its metrics line. Public for tests.
+  nlohmann::json step(int64_t step_index);
+  EvaluationResult evaluate();
+
+  Transformer& policy() { return policy_.model; }
+
+ private:
+  struct Rollout;
+  Rollout collect_rollout(int64_t step_index);
+  std::map<std::string, double> update(std::vector<TrainingSample>& samples);
+  void save_checkpoint(int64_t step_index);
+  int64_t restore_checkpoint();
+
+  const Recipe& recipe_;
+  RunDir& run_dir_;
+  Distributed& distributed_;
+  LoadedPolicy policy_;
+  Transformer reference_{nullptr};
+  std::shared_ptr<PolicyWeights> weights_;
+  std::unique_ptr<RolloutWorkers> rollout_;
+  std::unique_ptr<Environment> environment_;
+  std::unique_ptr<PromptTemplate> prompt_template_;
+  std::unique_ptr<RewardSet> rewards_;
+  std::unique_ptr<ThreadPool> reward_pool_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
+  std::mt19937_64 environment_rng_;
+  size_t accuracy_reward_ = 0;
+};
+
+// The registered driver of stage "grpo".
+void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const struct TrainOptions& options);
+
+}  // namespace r1kit

@@ -1,0 +1,230 @@
+#include "learner/policy_loss.h"
+
+#include <ATen/core/grad_mode.h>
+
+#include "common/error.h"
+
+namespace r1kit {
+namespace {
+
+// verl's bound on log-ratios before exp: keeps a far-off token finite.
+constexpr double kMaxLogRatio = 20.0;
+
+double masked_sum(const at::Tensor& values, const at::Tensor& mask) {
+  return (values.detach().to(at::kDouble) * mask.to(at::kDouble)).sum().item<double>();
+}
+
+void check_same_shape(const at::Tensor& tensor, const at::Tensor& like, const char* name) {
+  TORCH_CHECK(tensor.defined(), "policy_loss: ", name, " is undefined");
+  TORCH_CHECK(tensor.sizes() == like.sizes(), "policy_loss: ", name, " has shape ", tensor.sizes(),
+              ", expected ", like.sizes());
+}
+
+}  // namespace
+
+LossNormalizer& LossNormalizer::operator+=(const LossNormalizer& other) {
+  TORCH_CHECK(max_completion_length == 0 || other.max_completion_length == 0 ||
+                  max_completion_length == other.max_completion_length,
+              "LossNormalizer: max_completion_length differs: ", max_completion_length, " vs ",
+              other.max_completion_length);
+  tokens += other.tokens;
+  sequences += other.sequences;
+  if (max_completion_length == 0) max_completion_length = other.max_completion_length;
+  return *this;
+}
+
+LossNormalizer count_loss_normalizer(const at::Tensor& mask, int64_t max_completion_length) {
+  TORCH_CHECK(mask.dim() == 2, "count_loss_normalizer: mask must be (B, T), got ", mask.sizes());
+  return {mask.to(at::kDouble).sum().item<double>(), static_cast<double>(mask.size(0)),
+          max_completion_length};
+}
+
+PolicyLossSums& PolicyLossSums::operator+=(const PolicyLossSums& other) {
+  tokens += other.tokens;
+  clipped_low += other.clipped_low;
+  clipped_high += other.clipped_high;
+  clipped += other.clipped;
+  dual_clipped += other.dual_clipped;
+  kl += other.kl;
+  entropy += other.entropy;
+  ratio += other.ratio;
+  approx_kl_old += other.approx_kl_old;
+  return *this;
+}
+
+at::Tensor kl_penalty(const at::Tensor& logprobs, const at::Tensor& ref_logprobs,
+                      const std::string& estimator) {
+  at::Tensor d = ref_logprobs - logprobs;  // log(ref / pi) at the sampled token
+  if (estimator == "k1") return -d;
+  if (estimator == "k2") return 0.5 * d.square();
+  if (estimator == "k3") {
+    at::Tensor bounded = d.clamp(-kMaxLogRatio, kMaxLogRatio);
+    return (bounded.exp() - bounded - 1.0).clamp(-10.0, 10.0);
+  }
+  throw_config_error("kl_loss_type: unknown estimator \"" + estimator +
+                     "\"; known: k1, k2, k3 (= low_var_kl)");
+}
+
+at::Tensor aggregate_loss(const at::Tensor& per_token_loss, const at::Tensor& mask,
+                          const std::string& aggregation, const LossNormalizer& normalizer) {
+  TORCH_CHECK(per_token_loss.dim() == 2 && per_token_loss.sizes() == mask.sizes(),
+              "aggregate_loss: loss ", per_token_loss.sizes(), " and mask ", mask.sizes(),
+              " must both be (B, T)");
+  at::Tensor masked = per_token_loss * mask;  // (B, T)
+  if (aggregation == "token_mean") {
+    TORCH_CHECK(normalizer.tokens > 0.0,
+                "aggregate_loss: token_mean needs normalizer.tokens > 0, got ", normalizer.tokens);
+    return masked.sum() / normalizer.tokens;
+  }
+  if (aggregation == "seq_mean_token_mean") {
+    TORCH_CHECK(normalizer.sequences > 0.0,
+                "aggregate_loss: seq_mean_token_mean needs normalizer.sequences > 0");
+    at::Tensor lengths = mask.sum(-1).clamp_min(1.0);  // (B)
+    return (masked.sum(-1) / lengths).sum() / normalizer.sequences;
+  }
+  if (aggregation == "seq_mean_token_sum_norm") {
+    TORCH_CHECK(normalizer.sequences > 0.0 && normalizer.max_completion_length > 0,
+                "aggregate_loss: seq_mean_token_sum_norm needs sequences > 0 and "
+                "max_completion_length > 0, got ",
+                normalizer.sequences, " and ", normalizer.max_completion_length);
+    return masked.sum() /
+           (normalizer.sequences * static_cast<double>(normalizer.max_completion_length));
+  }
+  throw_config_error("loss aggregation: unknown \"" + aggregation +
+                     "\"; known: token_mean, seq_mean_token_mean, seq_mean_token_sum_norm");
+}
+
+PolicyLossOutput policy_loss(const PolicyLossInputs& inputs, const GrpoConfig& config,
+                             const LossNormalizer& normalizer) {
+  const at::Tensor& logp = inputs.logprobs;  // (B, T)
+  TORCH_CHECK(logp.defined() && logp.dim() == 2, "policy_loss: logprobs must be (B, T)");
+  check_same_shape(inputs.old_logprobs, logp, "old_logprobs");
+  check_same_shape(inputs.mask, logp, "mask");
+  const at::Tensor mask = inputs.mask.to(logp.scalar_type());
+  at::Tensor advantages = inputs.advantages;  // -> (B, 1) or (B, T)
+  TORCH_CHECK(advantages.defined(), "policy_loss: advantages are undefined");
+  if (advantages.dim() == 1) {
+    TORCH_CHECK(advantages.size(0) == logp.size(0), "policy_loss: advantages (", advantages.size(0),
+                ") must have one value per row (", logp.size(0), ")");
+    advantages = advantages.unsqueeze(1);
+  } else {
+    check_same_shape(advantages, logp, "advantages");
+  }
+  advantages = advantages.detach().to(logp.scalar_type());
+
+  // Importance ratio against the behaviour policy; log_ratio and log_weight are (B, T).
+  at::Tensor log_ratio = (logp - inputs.old_logprobs.detach()).clamp(-kMaxLogRatio, kMaxLogRatio);
+  at::Tensor log_weight;
+  if (config.importance_sampling_level == "sequence") {
+    // GSPO: the length-normalised sequence log-ratio, carried by every token with
+    // the gradient of that token's own log-prob.
+    at::Tensor lengths = mask.sum(-1, /*keepdim=*/true).clamp_min(1.0);                   // (B, 1)
+    at::Tensor sequence_log_ratio = (log_ratio.detach() * mask).sum(-1, true) / lengths;  // (B, 1)
+    log_weight = sequence_log_ratio + (logp - logp.detach());
+  } else if (config.importance_sampling_level == "token") {
+    log_weight = log_ratio;
+  } else {
+    throw_config_error("importance_sampling_level: unknown \"" + config.importance_sampling_level +
+                       "\"; known: token, sequence");
+  }
+  at::Tensor ratio = log_weight.exp();  // (B, T)
+
+  const double eps_low = config.epsilon;
+  const double eps_high = config.effective_epsilon_high();
+  at::Tensor unclipped = -advantages * ratio;
+  at::Tensor clipped = -advantages * ratio.clamp(1.0 - eps_low, 1.0 + eps_high);
+  at::Tensor per_token = at::maximum(unclipped, clipped);  // (B, T)
+  at::Tensor dual_bound;                                   // (B, T) or undefined
+  if (config.clip_ratio_c > 0.0) {
+    // A very off-policy token with A < 0 would otherwise push its loss up
+    // without bound; cap it at -c * A.
+    dual_bound = -advantages * config.clip_ratio_c;
+    per_token = at::where(advantages < 0, at::minimum(per_token, dual_bound), per_token);
+  }
+
+  at::Tensor kl;  // (B, T) or undefined
+  if (inputs.ref_logprobs.defined()) {
+    check_same_shape(inputs.ref_logprobs, logp, "ref_logprobs");
+    kl = kl_penalty(logp, inputs.ref_logprobs.detach(), config.kl_estimator());
+  }
+  if (config.beta != 0.0) {
+    TORCH_CHECK(kl.defined(), "policy_loss: beta = ", config.beta, " needs ref_logprobs");
+    per_token = per_token + config.beta * kl;
+  }
+  if (inputs.entropy.defined()) check_same_shape(inputs.entropy, logp, "entropy");
+  if (config.entropy_coeff != 0.0) {
+    TORCH_CHECK(inputs.entropy.defined(), "policy_loss: entropy_coeff = ", config.entropy_coeff,
+                " needs entropy");
+    per_token = per_token - config.entropy_coeff * inputs.entropy;
+  }
+
+  PolicyLossOutput out;
+  out.loss = aggregate_loss(per_token, mask, config.loss_aggregation(), normalizer);
+
+  // Metrics: every masked sum in one tensor, read back with a single device sync.
+  at::NoGradGuard no_grad;
+  const at::Tensor m = mask.to(at::kDouble);
+  auto sum_of = [&](const at::Tensor& values) { return (values.to(at::kDouble) * m).sum(); };
+  const at::Tensor ratio_value = ratio.detach();
+  const at::Tensor low = (ratio_value < 1.0 - eps_low) & (advantages < 0);
+  const at::Tensor high = (ratio_value > 1.0 + eps_high) & (advantages > 0);
+  const at::Tensor zero = at::zeros({}, m.options());
+  at::Tensor dual = zero;
+  if (dual_bound.defined()) {
+    dual = sum_of((at::maximum(unclipped, clipped).detach() > dual_bound) & (advantages < 0));
+  }
+  const at::Tensor totals =
+      at::stack({m.sum(), sum_of(low), sum_of(high), sum_of(low | high), dual,
+                 kl.defined() ? sum_of(kl.detach()) : zero,
+                 inputs.entropy.defined() ? sum_of(inputs.entropy.detach()) : zero,
+                 sum_of(ratio_value), sum_of(inputs.old_logprobs - logp.detach())})
+          .cpu();
+  const double* t = totals.data_ptr<double>();
+  PolicyLossSums& sums = out.sums;
+  sums.tokens = t[0];
+  sums.clipped_low = t[1];
+  sums.clipped_high = t[2];
+  sums.clipped = t[3];
+  sums.dual_clipped = t[4];
+  sums.kl = t[5];
+  sums.entropy = t[6];
+  sums.ratio = t[7];
+  sums.approx_kl_old = t[8];
+
+  out.clip_ratio_low = sums.mean(sums.clipped_low);
+  out.clip_ratio_high = sums.mean(sums.clipped_high);
+  out.clip_ratio = sums.mean(sums.clipped);
+  out.dual_clip_ratio = sums.mean(sums.dual_clipped);
+  out.kl_mean = sums.mean(sums.kl);
+  out.entropy_mean = sums.mean(sums.entropy);
+  out.ratio_mean = sums.mean(sums.ratio);
+  return out;
+}
+
+ValueLossOutput value_loss(const at::Tensor& values, const at::Tensor& old_values,
+                           const at::Tensor& returns, const at::Tensor& mask,
+                           const GrpoConfig& config, const LossNormalizer& normalizer) {
+  TORCH_CHECK(values.dim() == 2, "value_loss: values must be (B, T), got ", values.sizes());
+  TORCH_CHECK(old_values.sizes() == values.sizes() && returns.sizes() == values.sizes() &&
+                  mask.sizes() == values.sizes(),
+              "value_loss: values ", values.sizes(), ", old_values ", old_values.sizes(),
+              ", returns ", returns.sizes(), " and mask ", mask.sizes(), " must have one shape");
+  at::Tensor old = old_values.detach();
+  at::Tensor target = returns.detach();
+  at::Tensor m = mask.to(values.scalar_type());
+  at::Tensor clipped_values =
+      old + (values - old).clamp(-config.cliprange_value, config.cliprange_value);
+  at::Tensor unclipped_loss = (values - target).square();
+  at::Tensor clipped_loss = (clipped_values - target).square();
+  at::Tensor per_token = at::maximum(unclipped_loss, clipped_loss);  // (B, T)
+
+  ValueLossOutput out;
+  out.loss = config.vf_coef * aggregate_loss(per_token, m, "token_mean", normalizer);
+  at::NoGradGuard no_grad;
+  out.tokens = m.to(at::kDouble).sum().item<double>();
+  out.clipped = masked_sum((clipped_loss > unclipped_loss).to(at::kDouble), m);
+  out.clip_fraction = out.tokens > 0.0 ? out.clipped / out.tokens : 0.0;
+  return out;
+}
+
+}  // namespace r1kit

@@ -1,0 +1,145 @@
+#include "learner/run_checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GeneratorImpl.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "common/run_dir.h"
+#include "policy/checkpoint.h"
+
+namespace r1kit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<int64_t> step_of(const fs::path& folder) {
+  std::string name = folder.filename().string();
+  if (!name.starts_with("step-")) return std::nullopt;
+  std::string digits = name.substr(5);
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
+  return std::stoll(digits);
+}
+
+std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& run_folder) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  fs::path root = run_folder / "checkpoints";
+  if (!fs::is_directory(root)) return found;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    auto step = step_of(entry.path());
+    if (step && fs::exists(entry.path() / "trainer_state.json")) found.emplace_back(*step, entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+}  // namespace
+
+fs::path save_run_checkpoint(const fs::path& run_folder, const RunCheckpoint& checkpoint, int64_t keep) {
+  int64_t step = checkpoint.state.at("step").get<int64_t>();
+  fs::path root = run_folder / "checkpoints";
+  fs::path final_folder = root / ("step-" + std::to_string(step));
+  fs::path temporary = root / ("step-" + std::to_string(step) + ".tmp");
+  std::error_code error;
+  fs::remove_all(temporary, error);
+  fs::create_directories(temporary, error);
+  if (error) throw_io_error(temporary.string() + ": cannot create: " + error.message());
+
+  Transformer policy = checkpoint.policy;
+  save_pretrained(policy, temporary / "model");
+  if (checkpoint.tokenizer) checkpoint.tokenizer->save_folder(temporary / "model");
+  if (checkpoint.optimizer) checkpoint.optimizer->save(temporary / "optimizer");
+  for (const auto& [name, model] : checkpoint.extra_models) {
+    Transformer copy = model;
+    save_pretrained(copy, temporary / name);
+  }
+  write_file_atomically(temporary / "trainer_state.json", checkpoint.state.dump(2) + "\n");
+
+  fs::remove_all(final_folder, error);
+  fs::rename(temporary, final_folder, error);
+  if (error) throw_io_error(final_folder.string() + ": cannot rename the checkpoint into place: " + error.message());
+  if (keep > 0) {
+    auto all = list_checkpoints(run_folder);
+    for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i].second, error);
+  }
+  return final_folder;
+}
+
+std::optional<fs::path> latest_run_checkpoint(const fs::path& run_folder) {
+  auto all = list_checkpoints(run_folder);
+  if (all.empty()) return std::nullopt;
+  return all.back().second;
+}
+
+void load_weights_into(Transformer& model, const fs::path& folder) {
+  Transformer loaded = load_pretrained(folder, model->model->embed_tokens->weight.device(),
+                                       model->model->embed_tokens->weight.scalar_type());
+  auto target = model->named_parameters();
+  auto source = loaded->named_parameters();
+  at::NoGradGuard no_grad;
+  for (const auto& item : target) {
+    const at::Tensor* from = source.find(item.key());
+    if (!from) throw_data_error(folder.string() + ": checkpoint lacks " + item.key());
+    item.value().copy_(*from);
+  }
+}
+
+std::string save_rng(const std::mt19937_64& rng) {
+  std::ostringstream out;
+  out << rng;
+  return out.str();
+}
+
+void restore_rng(std::mt19937_64& rng, const std::string& text) {
+  std::istringstream in(text);
+  in >> rng;
+  if (!in) throw_data_error("trainer_state.json: malformed generator state");
+}
+
+std::string save_torch_rng() {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  at::Tensor state = generator.get_state();
+  const uint8_t* bytes = state.data_ptr<uint8_t>();
+  std::string hex;
+  hex.reserve(state.numel() * 2);
+  for (int64_t i = 0; i < state.numel(); ++i) {
+    hex.push_back(kHexDigits[bytes[i] >> 4]);
+    hex.push_back(kHexDigits[bytes[i] & 15]);
+  }
+  return hex;
+}
+
+void restore_torch_rng(const std::string& hex) {
+  if (hex.size() % 2 != 0) throw_data_error("trainer_state.json: malformed torch generator state");
+  at::Tensor state = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
+  uint8_t* bytes = state.data_ptr<uint8_t>();
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < hex.size() / 2; ++i) bytes[i] = static_cast<uint8_t>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(state);
+}
+
+void truncate_metrics(const fs::path& run_folder, int64_t step) {
+  for (const char* name : {"metrics.jsonl", "samples.jsonl"}) {
+    fs::path path = run_folder / name;
+    if (!fs::exists(path)) continue;
+    std::ifstream in(path);
+    std::string kept, line;
+    while (std::getline(in, line)) {
+      auto value = nlohmann::json::parse(line, nullptr, false);
+      if (value.is_discarded()) continue;
+      if (value.contains("step") && value["step"].is_number_integer() && value["step"].get<int64_t>() > step) continue;
+      kept += line + "\n";
+    }
+    write_file_atomically(path, kept);
+  }
+}
+
+}  // namespace r1kit

@@ -1,0 +1,53 @@
+// Checkpoints of a training run: checkpoints/step-N/ holds the policy as a
+// Hugging Face folder (model/), the optimiser state (optimizer/), optional
+// extra models (e.g. the reference), and trainer_state.json (step, generator
+// states, data position, the recipe). Written to step-N.tmp and renamed, the
+// newest `keep` kept. Rank 0 writes; every rank reads. Functions only.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "learner/optimizer.h"
+#include "policy/tokenizer.h"
+#include "policy/transformer.h"
+
+namespace r1kit {
+
+struct RunCheckpoint {
+  Transformer policy{nullptr};
+  const Tokenizer* tokenizer = nullptr;           // saved into model/ beside the weights
+  const Optimizer* optimizer = nullptr;           // may be null (no optimiser state)
+  std::map<std::string, Transformer> extra_models;  // name -> model, saved as <name>/
+  nlohmann::json state;                            // trainer_state.json: at least {"step": N}
+};
+
+// Writes checkpoints/step-<state.step>/ under `run_folder` and keeps the newest
+// `keep` (0 = all). Returns the final folder.
+std::filesystem::path save_run_checkpoint(const std::filesystem::path& run_folder, const RunCheckpoint& checkpoint,
+                                          int64_t keep);
+
+// The newest complete checkpoint folder of a run, or nullopt.
+std::optional<std::filesystem::path> latest_run_checkpoint(const std::filesystem::path& run_folder);
+
+// Copies the weights of the HF folder `folder` into `model` in place (same
+// architecture), so tensors shared with a rollout engine stay shared.
+void load_weights_into(Transformer& model, const std::filesystem::path& folder);
+
+// Text forms of a std generator and torch's CPU generator, for trainer_state.json.
+std::string save_rng(const std::mt19937_64& rng);
+void restore_rng(std::mt19937_64& rng, const std::string& text);
+std::string save_torch_rng();
+void restore_torch_rng(const std::string& text);
+
+// Keeps only the lines of metrics.jsonl whose "step" is <= `step` (a resumed
+// run rewrites what the killed run logged after its last checkpoint).
+void truncate_metrics(const std::filesystem::path& run_folder, int64_t step);
+
+}  // namespace r1kit

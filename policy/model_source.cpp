@@ -1,0 +1,60 @@
+#include "policy/model_source.h"
+
+#include <ATen/Context.h>
+
+#include "common/error.h"
+#include "policy/checkpoint.h"
+
+namespace r1kit {
+
+void ModelSource::visit(ConfigVisitor& v) {
+  v.field("path", path);
+  v.field("config", config);
+  v.field("tokenizer", tokenizer);
+  v.field("device", device, {.choices = {"auto", "cpu", "cuda"}});
+  v.field("dtype", dtype, {.choices = {"auto", "float32", "bfloat16"}});
+}
+
+at::Device resolve_device(const std::string& name) {
+  bool cuda = at::hasCUDA();
+  if (name == "cuda" && !cuda) throw_config_error("model.device: cuda requested but no CUDA device is available");
+  if (name == "cuda" || (name == "auto" && cuda)) return at::Device(at::kCUDA, 0);
+  return at::kCPU;
+}
+
+at::ScalarType resolve_dtype(const std::string& name, at::Device device) {
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  return device.is_cuda() ? at::kBFloat16 : at::kFloat;
+}
+
+LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::string& source) {
+  if (model.path.empty() && model.config.is_null()) {
+    throw_config_error(source + ": model: give model.path (a Hugging Face folder) or model.config (a new model's "
+                       "config.json fields)");
+  }
+  if (model.path.empty() && model.tokenizer.empty()) {
+    throw_config_error(source + ": model.tokenizer: a model built from model.config needs a tokenizer");
+  }
+  LoadedPolicy loaded;
+  loaded.device = resolve_device(model.device);
+  loaded.dtype = resolve_dtype(model.dtype, loaded.device);
+  std::string tokenizer_path = model.tokenizer.empty() ? model.path : model.tokenizer;
+  loaded.tokenizer = load_tokenizer(tokenizer_path);
+  if (!model.path.empty()) {
+    loaded.model = load_pretrained(model.path, loaded.device, loaded.dtype);
+  } else {
+    nlohmann::json hf = model.config;
+    if (!hf.contains("vocab_size")) hf["vocab_size"] = loaded.tokenizer->vocab_size();
+    ModelConfig config = model_config_from_hf_json(hf, source + ": model.config");
+    loaded.model = make_random_transformer(config, seed, 0.02, loaded.device, loaded.dtype);
+  }
+  int64_t vocab = loaded.model->config().vocab_size;
+  if (vocab < loaded.tokenizer->vocab_size()) {
+    throw_config_error(source + ": model vocab_size " + std::to_string(vocab) + " is smaller than the tokenizer's " +
+                       std::to_string(loaded.tokenizer->vocab_size()) + " (" + tokenizer_path + ")");
+  }
+  return loaded;
+}
+
+}  // namespace r1kit

@@ -1,0 +1,95 @@
+// The generation engine: tokenized prompts in, sampled completions out. Each
+// distinct prompt is prefilled once into the KV cache and fanned out to its n
+// samples; decode runs batched over every live row; a finished sequence leaves
+// the batch and a waiting prompt takes its rows (continuous batching).
+// One engine is used by one thread at a time; several engines may share one
+// PolicyWeights, whose lock keeps generation and weight updates apart.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "policy/kv_cache.h"
+#include "policy/tokenizer.h"
+#include "policy/transformer.h"
+#include "rollout/sampling_params.h"
+
+namespace r1kit {
+
+// The policy as the rollout side sees it: the module, a version number that
+// grows with every published update, and the lock that makes an update atomic
+// with respect to sampling.
+struct PolicyWeights {
+  explicit PolicyWeights(Transformer policy) : model(std::move(policy)) {}
+
+  Transformer model;
+  std::shared_mutex mutex;              // shared while sampling, exclusive while updating
+  std::atomic<int64_t> version{0};
+
+  // Runs `update` (an optimiser step, a copy of new weights) while no engine is
+  // sampling, then bumps the version. Thread-safe.
+  void publish(const std::function<void(Transformer&)>& update);
+};
+
+enum class FinishReason { kStop, kLength };
+const char* finish_reason_name(FinishReason reason);
+
+struct Completion {
+  int64_t prompt_index = 0;          // position in the prompts given to generate()
+  int64_t sample_index = 0;          // 0..n-1 within its prompt
+  std::vector<int64_t> token_ids;    // generated ids, prompt excluded (T)
+  std::vector<float> logprobs;       // (T) see SampledTokens::logprobs
+  std::string text;                  // decoded ids, cut before a stop string ("" without a tokenizer)
+  FinishReason finish_reason = FinishReason::kLength;
+  int64_t weights_version = 0;       // the PolicyWeights version that sampled it
+};
+
+struct EngineOptions {
+  int64_t max_batch_size = 64;  // cache rows decoded together; raised to n when smaller
+  int64_t max_length = 0;       // prompt + completion tokens per row; 0 = the model's context
+};
+
+// Called with each piece of newly decoded text of a sequence (streaming).
+using TextCallback = std::function<void(int64_t prompt_index, int64_t sample_index, const std::string& text)>;
+
+class RolloutEngine {
+ public:
+  // `tokenizer` (may be null) decodes text, matches stop strings and supplies
+  // the end-of-sequence id; it must outlive the engine.
+  RolloutEngine(std::shared_ptr<PolicyWeights> weights, const Tokenizer* tokenizer, EngineOptions options = {});
+
+  // Samples params.n completions for every prompt, returned in (prompt,
+  // sample) order. Throws a usage error for an empty prompt, a prompt that
+  // fills the context, or invalid params.
+  // `first_prompt_index` numbers the prompts from there (in results and in
+  // the per-sequence seeds), so a batch split across workers draws as one.
+  std::vector<Completion> generate(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
+                                   const TextCallback& on_text = {}, int64_t first_prompt_index = 0);
+
+  const std::shared_ptr<PolicyWeights>& weights() const { return weights_; }
+
+  // Counters of the last generate(): for benchmarks and metrics.
+  struct Stats {
+    int64_t prefill_tokens = 0;
+    int64_t decode_tokens = 0;
+    int64_t decode_steps = 0;
+    double prefill_seconds = 0;
+    double decode_seconds = 0;
+  };
+  const Stats& last_stats() const { return stats_; }
+
+ private:
+  std::shared_ptr<PolicyWeights> weights_;
+  const Tokenizer* tokenizer_;
+  EngineOptions options_;
+  std::unique_ptr<KvCache> cache_;  // kept between calls when the shape fits
+  Stats stats_;
+};
+
+}  // namespace r1kit

@@ -1,0 +1,39 @@
+#include "rollout/sampling_params.h"
+
+#include "common/error.h"
+
+namespace r1kit {
+
+void SamplingParams::visit(ConfigVisitor& v) {
+  v.field("temperature", temperature, {.min = 0.0});
+  v.field("top_p", top_p, {.min = 0.0, .max = 1.0, .min_exclusive = true});
+  v.field("top_k", top_k, {.min = 0.0});
+  v.field("min_p", min_p, {.min = 0.0, .max = 1.0});
+  v.field("max_new_tokens", max_new_tokens, {.min = 1.0});
+  v.field("stop_token_ids", stop_token_ids, {.min = 0.0});
+  v.field("stop_strings", stop_strings);
+  v.field("stop_at_eos", stop_at_eos);
+  v.field("n", n, {.min = 1.0});
+  v.field("seed", seed, {.min = 0.0});
+}
+
+void SamplingParams::validate(int64_t vocab_size) const {
+  auto fail = [](const std::string& message) { throw_usage_error("sampling: " + message); };
+  if (!(temperature >= 0.0)) fail("temperature must be >= 0, got " + std::to_string(temperature));
+  if (!(top_p > 0.0 && top_p <= 1.0)) fail("top_p must be in (0, 1], got " + std::to_string(top_p));
+  if (top_k < 0) fail("top_k must be >= 0 (0 = disabled), got " + std::to_string(top_k));
+  if (!(min_p >= 0.0 && min_p <= 1.0)) fail("min_p must be in [0, 1], got " + std::to_string(min_p));
+  if (max_new_tokens < 1) fail("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
+  if (n < 1) fail("n (samples per prompt) must be >= 1, got " + std::to_string(n));
+  for (int64_t id : stop_token_ids) {
+    if (id < 0 || id >= vocab_size) {
+      fail("stop token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+           std::to_string(vocab_size) + ")");
+    }
+  }
+  for (const auto& text : stop_strings) {
+    if (text.empty()) fail("stop_strings must not contain an empty string");
+  }
+}
+
+}  // namespace r1kit

@@ -1,0 +1,73 @@
+#include "rollout/workers.h"
+
+#include "common/error.h"
+
+namespace r1kit {
+
+RolloutWorkers::RolloutWorkers(std::shared_ptr<PolicyWeights> weights, std::shared_ptr<const Tokenizer> tokenizer,
+                               size_t num_workers, EngineOptions options)
+    : weights_(std::move(weights)), tokenizer_(std::move(tokenizer)), pool_(std::max<size_t>(num_workers, 1)) {
+  if (num_workers == 0) throw_usage_error("rollout workers: num_workers must be >= 1");
+  for (size_t i = 0; i < num_workers; ++i) {
+    engines_.push_back(std::make_unique<RolloutEngine>(weights_, tokenizer_.get(), options));
+    idle_.push_back(engines_.back().get());
+  }
+}
+
+RolloutWorkers::~RolloutWorkers() { pool_.join(); }
+
+RolloutEngine* RolloutWorkers::acquire() {
+  std::unique_lock lock(mutex_);
+  engine_freed_.wait(lock, [this] { return !idle_.empty(); });
+  RolloutEngine* engine = idle_.back();
+  idle_.pop_back();
+  return engine;
+}
+
+void RolloutWorkers::release(RolloutEngine* engine) {
+  {
+    std::lock_guard lock(mutex_);
+    idle_.push_back(engine);
+  }
+  engine_freed_.notify_one();
+}
+
+std::vector<Completion> RolloutWorkers::run(const std::vector<std::vector<int64_t>>& prompts,
+                                            const SamplingParams& params, int64_t first_prompt_index) {
+  RolloutEngine* engine = acquire();
+  try {
+    auto completions = engine->generate(prompts, params, {}, first_prompt_index);
+    release(engine);
+    return completions;
+  } catch (...) {
+    release(engine);
+    throw;
+  }
+}
+
+std::future<std::vector<Completion>> RolloutWorkers::submit(std::vector<std::vector<int64_t>> prompts,
+                                                            SamplingParams params) {
+  return pool_.submit([this, prompts = std::move(prompts), params] { return run(prompts, params, 0); });
+}
+
+std::vector<Completion> RolloutWorkers::generate(const std::vector<std::vector<int64_t>>& prompts,
+                                                 const SamplingParams& params, int64_t first_prompt_index) {
+  const size_t parts = std::min(engines_.size(), std::max<size_t>(prompts.size(), 1));
+  std::vector<std::future<std::vector<Completion>>> futures;
+  size_t begin = 0;
+  for (size_t part = 0; part < parts; ++part) {
+    size_t end = begin + (prompts.size() - begin) / (parts - part);
+    std::vector<std::vector<int64_t>> slice(prompts.begin() + begin, prompts.begin() + end);
+    int64_t first = first_prompt_index + static_cast<int64_t>(begin);
+    futures.push_back(pool_.submit([this, slice = std::move(slice), params, first] { return run(slice, params, first); }));
+    begin = end;
+  }
+  std::vector<Completion> all;
+  for (auto& future : futures) {
+    auto part = future.get();
+    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  return all;
+}
+
+}  // namespace r1kit

@@ -1,0 +1,56 @@
+// Rollout workers: several engines sharing one PolicyWeights, each with its own
+// KV cache, serving generation requests on the Asio thread pool. A request's
+// prompts are split into whole groups across the workers; the results come
+// back in prompt order and equal a single engine's (per-sequence seeds use the
+// global prompt index). Thread-safe: any thread may submit; the learner
+// publishes new weights through PolicyWeights::publish, which waits for the
+// samplers in flight and holds new ones back until the update is complete.
+#pragma once
+
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "rollout/engine.h"
+
+namespace r1kit {
+
+class RolloutWorkers {
+ public:
+  // `num_workers` engines (threads on CPU; one per GPU later). On CPU one
+  // worker is usually fastest: torch already uses every core inside a matmul.
+  RolloutWorkers(std::shared_ptr<PolicyWeights> weights, std::shared_ptr<const Tokenizer> tokenizer,
+                 size_t num_workers = 1, EngineOptions options = {});
+  ~RolloutWorkers();
+
+  // Queues one request; the future holds params.n completions per prompt.
+  std::future<std::vector<Completion>> submit(std::vector<std::vector<int64_t>> prompts, SamplingParams params);
+
+  // Splits `prompts` across the workers and waits for all of them. Prompts
+  // are numbered from `first_prompt_index` (see RolloutEngine::generate).
+  std::vector<Completion> generate(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
+                                   int64_t first_prompt_index = 0);
+
+  size_t size() const { return engines_.size(); }
+  const std::shared_ptr<PolicyWeights>& weights() const { return weights_; }
+
+ private:
+  // Blocks until an engine is free and hands it out; release returns it.
+  RolloutEngine* acquire();
+  void release(RolloutEngine* engine);
+  std::vector<Completion> run(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
+                              int64_t first_prompt_index);
+
+  std::shared_ptr<PolicyWeights> weights_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  std::vector<std::unique_ptr<RolloutEngine>> engines_;
+  std::vector<RolloutEngine*> idle_;
+  std::mutex mutex_;
+  std::condition_variable engine_freed_;
+  ThreadPool pool_;
+};
+
+}  // namespace r1kit

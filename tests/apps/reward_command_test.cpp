@@ -1,0 +1,160 @@
+// `r1kit reward`: scores a small JSONL with built-in rewards and checks the
+// printed means and counts (computed by hand in the comments), the per-line
+// output, and the exit code of each kind of mistake.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_r1kit(const std::string& arguments) {
+  std::string command = std::string(R1KIT_BINARY) + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  int status = pclose(pipe);
+  return {WEXITSTATUS(status), output};
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  fs::path path =
+      fs::temp_directory_path() / ("r1kit-reward-cmd-" + std::to_string(getpid()) + "-" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+// The whitespace-separated columns of the report row that starts with `name`.
+std::vector<std::string> row(const std::string& output, const std::string& name) {
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> columns;
+    for (std::string word; words >> word;) columns.push_back(word);
+    if (!columns.empty() && columns[0] == name) return columns;
+  }
+  ADD_FAILURE() << "no row \"" << name << "\" in:\n" << output;
+  return std::vector<std::string>(9, "?");
+}
+
+// Line 3 is blank (skipped, but the line numbers count it). Per line:
+//   1: correct, R1 format          math_answer 1, think_format 1
+//   2: wrong answer, R1 format     math_answer 0, think_format 1
+//   4: no reference                math_answer n/a, think_format 0
+//   5: chat messages, TRL's "solution" column, 1/2 == 0.5: math_answer 1, think_format 0
+const char* const kCompletions =
+    R"({"prompt": "What is 2+3?", "completion": "<think>2+3=5</think> <answer>5</answer>", "answer": "5"}
+{"prompt": "What is 7*6?", "completion": "<think>7*6=42</think> <answer>41</answer>", "answer": "42"}
+
+{"prompt": "Say hi", "completion": "hi"}
+{"prompt": [{"role": "user", "content": "What is 1/2?"}], "completion": [{"role": "assistant", "content": "The answer is \\boxed{\\frac{1}{2}}"}], "solution": "0.5"}
+)";
+
+TEST(RewardCommand, PrintsMeansCountsAndTheWeightedTotal) {
+  std::string input = write_file("completions.jsonl", kCompletions);
+  std::string output = input + ".scores.jsonl";
+  auto result = run_r1kit("reward " + input +
+                          " --reward math_answer:2 --reward think_format:0.5 --output " + output);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("4 completions"), std::string::npos) << result.output;
+  // name weight mean std scored n/a errors timeouts
+  auto math = row(result.output, "math_answer");
+  EXPECT_EQ(math[1], "2.000");
+  EXPECT_EQ(math[2], "0.6667");  // 2 of 3 applicable
+  EXPECT_EQ(math[4], "3");
+  EXPECT_EQ(math[5], "1");
+  EXPECT_EQ(math[6], "0");
+  EXPECT_EQ(math[7], "0");
+  EXPECT_EQ(row(result.output, "math_answer/has_answer")[1], "1.0000");
+  auto format = row(result.output, "think_format");
+  EXPECT_EQ(format[2], "0.5000");
+  EXPECT_EQ(format[5], "0");
+  // Totals 2*1+0.5*1, 0.5, 0, 2*1 -> mean 1.25.
+  EXPECT_EQ(row(result.output, "total")[1], "1.2500");
+
+  std::ifstream scores(output);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(scores, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[2]["line"], 4);
+  EXPECT_TRUE(lines[2]["rewards"]["math_answer"].is_null());
+  EXPECT_EQ(lines[2]["outcomes"]["math_answer"], "not_applicable");
+  EXPECT_DOUBLE_EQ(lines[0]["total"].get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(lines[3]["total"].get<double>(), 2.0);
+  EXPECT_EQ(lines[3]["info"]["math_answer"]["extracted"], "\\frac{1}{2}");
+}
+
+TEST(RewardCommand, ReadsTheRecipesRewardList) {
+  std::string input = write_file("recipe-input.jsonl", kCompletions);
+  std::string recipe = write_file("recipe.json", R"({"stage": "grpo", "rewards": [
+      {"name": "think_format", "label": "format", "weight": 2.0},
+      {"name": "overlong", "options": {"max_completion_length": 8, "len": 4}, "fallback": -1.0}]})");
+  auto result = run_r1kit("reward " + input + " --recipe " + recipe);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(row(result.output, "format")[2], "0.5000");
+  // overlong needs token counts these lines lack: every call errors and scores the fallback.
+  auto overlong = row(result.output, "overlong");
+  EXPECT_EQ(overlong[2], "-1.0000");
+  EXPECT_EQ(overlong[6], "4");
+  EXPECT_NE(result.output.find("overlong failed first at " + input + ":1: error: overlong:"),
+            std::string::npos)
+      << result.output;
+  // Totals 2-1, 2-1, 0-1, 0-1 -> mean 0.
+  EXPECT_EQ(row(result.output, "total")[1], "0.0000");
+  // --strict turns reward failures into exit 1.
+  EXPECT_EQ(run_r1kit("reward " + input + " --recipe " + recipe + " --strict").exit_code, 1);
+}
+
+TEST(RewardCommand, MistakesExitWithTheirCodeAndNameTheirPlace) {
+  std::string good = write_file("good.jsonl", kCompletions);
+  std::string bad_json =
+      write_file("bad.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": oops}\n");
+  auto result = run_r1kit("reward " + bad_json + " --reward math_answer");
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_NE(result.output.find(bad_json + ":2: not valid JSON"), std::string::npos)
+      << result.output;
+
+  std::string no_completion =
+      write_file("no-completion.jsonl", "{\"prompt\": \"a\", \"answer\": \"1\"}\n");
+  result = run_r1kit("reward " + no_completion + " --reward math_answer");
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_NE(result.output.find(no_completion + ":1: no \"completion\""), std::string::npos)
+      << result.output;
+
+  std::string recipe =
+      write_file("typo.json", R"({"rewards": [{"name": "math_answer", "wieght": 2}]})");
+  result = run_r1kit("reward " + good + " --recipe " + recipe);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(
+      result.output.find(recipe + ": rewards[0].wieght: unknown key (did you mean \"weight\"?)"),
+      std::string::npos)
+      << result.output;
+
+  result = run_r1kit("reward " + good + " --reward math_answr");
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.output.find("did you mean \"math_answer\""), std::string::npos) << result.output;
+
+  EXPECT_EQ(run_r1kit("reward " + good).exit_code, 2);  // no reward named
+  EXPECT_EQ(run_r1kit("reward " + good + " --reward math_answer:heavy").exit_code, 2);
+  EXPECT_EQ(run_r1kit("reward /nonexistent/completions.jsonl --reward math_answer").exit_code, 5);
+  result = run_r1kit("reward " + good + " --reward math_answer --plugin /nonexistent/libreward.so");
+  EXPECT_EQ(result.exit_code, 5);
+  EXPECT_NE(result.output.find("/nonexistent/libreward.so: cannot load reward plugin"),
+            std::string::npos)
+      << result.output;
+}
+
+}  // namespace

@@ -1,0 +1,159 @@
+// RewardSet: weights, not-applicable values, errors, timeouts and metrics.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "common/error.h"
+#include "common/thread_pool.h"
+#include "rewards/reward.h"
+#include "rewards/reward_set.h"
+
+namespace r1kit {
+namespace {
+
+// Scores by the completion text: "err" throws, "nan" returns NaN, "sleep" sleeps
+// 2 s, "skip" is not applicable, otherwise the completion's length.
+class ScriptedReward : public RewardFn {
+ public:
+  RewardResult score(const Sample& s) const override {
+    if (s.completion == "err") throw std::runtime_error("boom");
+    if (s.completion == "nan") return {.value = std::nan("")};
+    if (s.completion == "sleep") std::this_thread::sleep_for(std::chrono::seconds(2));
+    if (s.completion == "skip") return {};
+    return {.value = static_cast<double>(s.completion.size()), .components = {{"half", s.completion.size() / 2.0}}};
+  }
+};
+REGISTER_REWARD("test_scripted", ScriptedReward);
+
+class ConstantReward : public RewardFn {
+ public:
+  ConstantReward(const nlohmann::json& options, const std::string&) : value_(options.value("value", 1.0)) {}
+  RewardResult score(const Sample&) const override { return {.value = value_}; }
+
+ private:
+  double value_;
+};
+REGISTER_REWARD("test_constant", ConstantReward);
+
+std::vector<Sample> samples_of(const std::vector<std::string>& completions) {
+  std::vector<Sample> out;
+  for (const auto& c : completions) out.push_back(Sample{.completion = c});
+  return out;
+}
+
+RewardSpec spec(std::string name, double weight, nlohmann::json options = nlohmann::json::object()) {
+  RewardSpec s;
+  s.name = std::move(name);
+  s.weight = weight;
+  s.options = std::move(options);
+  return s;
+}
+
+TEST(RewardSet, WeightedTotalSkipsNotApplicable) {
+  ThreadPool pool(2);
+  RewardSet set({spec("test_scripted", 2.0), spec("test_constant", 0.5, {{"value", 4.0}})}, "test");
+  BatchScores scores = set.score(samples_of({"abc", "skip", "abcdef"}), pool);
+  ASSERT_EQ(scores.totals.size(), 3u);
+  EXPECT_DOUBLE_EQ(scores.totals[0], 2.0 * 3 + 0.5 * 4);
+  EXPECT_DOUBLE_EQ(scores.totals[1], 0.5 * 4);  // the scripted reward does not apply
+  EXPECT_DOUBLE_EQ(scores.totals[2], 2.0 * 6 + 0.5 * 4);
+  EXPECT_EQ(scores.outcomes[1][0], RewardOutcome::kNotApplicable);
+  auto m = scores.metrics();
+  EXPECT_DOUBLE_EQ(m.at("rewards/test_scripted/mean"), 4.5);  // mean over the two that apply
+  EXPECT_DOUBLE_EQ(m.at("rewards/test_scripted/half/mean"), 2.25);
+  EXPECT_DOUBLE_EQ(m.at("rewards/test_constant/mean"), 4.0);
+  EXPECT_DOUBLE_EQ(m.at("reward/test_scripted/not_applicable"), 1.0);
+  EXPECT_DOUBLE_EQ(m.at("reward/test_scripted/errors"), 0.0);
+}
+
+TEST(RewardSet, ErrorsGetTheFallbackAndAreCounted) {
+  ThreadPool pool(2);
+  RewardSpec s = spec("test_scripted", 1.0);
+  s.fallback = -1.0;
+  RewardSet set({s}, "test");
+  BatchScores scores = set.score(samples_of({"err", "nan", "ab", "err"}), pool);
+  EXPECT_EQ(scores.errors[0], 3);
+  EXPECT_EQ(scores.timeouts[0], 0);
+  EXPECT_DOUBLE_EQ(scores.totals[0], -1.0);
+  EXPECT_DOUBLE_EQ(scores.totals[1], -1.0);
+  EXPECT_DOUBLE_EQ(scores.totals[2], 2.0);
+  EXPECT_EQ(scores.info[0][0]["error"], "boom");
+  EXPECT_EQ(set.total_errors(0), 3);
+  EXPECT_DOUBLE_EQ(scores.metrics().at("reward/test_scripted/errors"), 3.0);
+}
+
+TEST(RewardSet, SlowCallsTimeOutAndTheBatchFinishes) {
+  ThreadPool pool(2);
+  RewardSpec s = spec("test_scripted", 1.0);
+  s.timeout_seconds = 0.2;
+  s.fallback = 0.25;
+  RewardSet set({s}, "test");
+  auto start = std::chrono::steady_clock::now();
+  // Both workers get stuck on the sleeps; the last samples never start.
+  BatchScores scores = set.score(samples_of({"sleep", "sleep", "abc", "ab"}), pool);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 1.9);
+  EXPECT_EQ(scores.timeouts[0], 4);
+  for (double total : scores.totals) EXPECT_DOUBLE_EQ(total, 0.25);
+  EXPECT_DOUBLE_EQ(scores.metrics().at("reward/test_scripted/timeouts"), 4.0);
+  pool.join();  // let the sleeping calls finish before the set goes away
+}
+
+TEST(RewardSet, ManySamplesKeepTheirOrder) {
+  ThreadPool pool(2);
+  RewardSet set({spec("test_scripted", 1.0)}, "test");
+  std::vector<std::string> completions;
+  for (int i = 0; i < 500; ++i) completions.push_back(std::string(i % 17, 'x'));
+  BatchScores scores = set.score(samples_of(completions), pool);
+  ASSERT_EQ(scores.totals.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_DOUBLE_EQ(scores.totals[i], i % 17);
+}
+
+TEST(RewardSet, UnknownNameListsTheKnownOnes) {
+  try {
+    RewardSet set({spec("math_anwser", 1.0)}, "recipe.json");
+    FAIL();
+  } catch (const Error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("recipe.json: rewards[0]"), std::string::npos) << what;
+    EXPECT_NE(what.find("did you mean \"math_answer\""), std::string::npos) << what;
+    EXPECT_NE(what.find("think_format"), std::string::npos) << what;
+  }
+}
+
+TEST(RewardSet, RepeatedNamesNeedLabels) {
+  EXPECT_THROW(RewardSet({spec("test_constant", 1.0), spec("test_constant", 2.0)}, "r.json"), Error);
+  RewardSpec second = spec("test_constant", 2.0);
+  second.label = "constant_2";
+  RewardSet set({spec("test_constant", 1.0), second}, "r.json");
+  ThreadPool pool(1);
+  EXPECT_EQ(set.score(samples_of({"a"}), pool).names, (std::vector<std::string>{"test_constant", "constant_2"}));
+}
+
+TEST(RewardRegistry, DuplicatesAreRejected) {
+  EXPECT_THROW(register_reward("math_answer", [](const nlohmann::json&, const std::string&) {
+                 return std::unique_ptr<RewardFn>();
+               }),
+               Error);
+}
+
+TEST(RewardRegistry, OptionlessRewardRejectsOptions) {
+  EXPECT_THROW(make_reward("test_scripted", {{"x", 1}}, "r.json"), Error);
+  EXPECT_NE(make_reward("test_scripted", nlohmann::json::object(), "r.json"), nullptr);
+}
+
+TEST(RewardSpec, ReadsFromJsonWithDefaults) {
+  auto s = read_config<RewardSpec>(nlohmann::json{{"name", "math_answer"}, {"weight", 0.5}}, "r.json");
+  EXPECT_EQ(s.name, "math_answer");
+  EXPECT_DOUBLE_EQ(s.weight, 0.5);
+  EXPECT_DOUBLE_EQ(s.fallback, 0.0);
+  EXPECT_TRUE(s.options.is_object());
+  EXPECT_THROW(read_config<RewardSpec>(nlohmann::json{{"name", "x"}, {"timeout_seconds", 0}}, "r.json"), Error);
+  EXPECT_THROW(read_config<RewardSpec>(nlohmann::json{{"weight", 1}}, "r.json"), Error);
+}
+
+}  // namespace
+}  // namespace r1kit

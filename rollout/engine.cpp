@@ -143,7 +143,8 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
     completion.token_ids.push_back(token);
     completion.logprobs.push_back(logprob);
     bool stop = std::find(stop_ids.begin(), stop_ids.end(), token) != stop_ids.end();
-    if (sequence.decoder) {
+    // A stop token ends the ids but is not part of the text (as vLLM and TRL decode).
+    if (sequence.decoder && !stop) {
       std::string piece = sequence.decoder->push(token);
       size_t search_from = completion.text.size() > longest_stop ? completion.text.size() - longest_stop + 1 : 0;
       completion.text += piece;

@@ -45,7 +45,8 @@ struct Completion {
   int64_t sample_index = 0;          // 0..n-1 within its prompt
   std::vector<int64_t> token_ids;    // generated ids, prompt excluded (T)
   std::vector<float> logprobs;       // (T) see SampledTokens::logprobs
-  std::string text;                  // decoded ids, cut before a stop string ("" without a tokenizer)
+  std::string text;                  // decoded ids without a final stop token, cut before a stop string
+                                     // ("" without a tokenizer)
   FinishReason finish_reason = FinishReason::kLength;
   int64_t weights_version = 0;       // the PolicyWeights version that sampled it
 };

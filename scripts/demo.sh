@@ -26,9 +26,9 @@ stamp "2/5 pretrain"
 "$r1kit" train configs/r1_arith/pretrain.json --set seed="$seed" --set output_dir="$out/pretrain" \
   --set pretrain.data="$out/shards"
 
-stamp "3/5 SFT cold start on 200 labelled worked solutions"
+stamp "3/5 SFT cold start on 2000 labelled worked solutions"
 "$r1kit" data generate --environment addition --options '{"digits": 2, "eval_size": 200, "worked_steps": true}' --template plain \
-  --format sft --count 200 --seed $((seed + 1000)) -o "$out/sft_small.jsonl"
+  --format sft --count 2000 --seed $((seed + 1000)) -o "$out/sft_small.jsonl"
 "$r1kit" train configs/r1_arith/sft.json --set seed="$seed" --set output_dir="$out/sft" \
   --set model.path="$out/pretrain/final" --set sft.train_file="$out/sft_small.jsonl"
 

@@ -35,7 +35,8 @@ size_t count_lines(const std::string& text) { return std::count(text.begin(), te
 TEST(Cli, HelpListsEverySubcommand) {
   auto result = run_r1kit("--help");
   EXPECT_EQ(result.exit_code, 0);
-  for (const char* name : {"train"}) EXPECT_NE(result.output.find(name), std::string::npos) << name;
+  for (const char* name : {"train", "eval", "generate", "reward", "bench", "plot", "launch", "data"})
+    EXPECT_NE(result.output.find(name), std::string::npos) << name;
 }
 
 TEST(Cli, UnknownSubcommandIsOneLineAndExitTwo) {

@@ -2,10 +2,9 @@
 
 #include <cstring>
 
-#include <unicode/normalizer2.h>
-#include <unicode/unistr.h>
 
 #include "common/error.h"
+#include "common/unicode_nfc.h"
 #include "policy/tokenizer_utf8.h"
 
 namespace r1kit {
@@ -53,21 +52,7 @@ uint64_t hash_lane(std::string_view text, uint64_t seed, uint64_t multiplier) {
 
 }  // namespace
 
-std::string nfc_normalize(std::string_view text) {
-  if (is_ascii(text)) return std::string(text);  // ASCII is always NFC
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
-  if (U_FAILURE(status)) throw_io_error(std::string("ICU: cannot load NFC data: ") + u_errorName(status));
-  icu::UnicodeString source =
-      icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
-  if (nfc->isNormalized(source, status) && U_SUCCESS(status)) return std::string(text);
-  status = U_ZERO_ERROR;
-  icu::UnicodeString normalized = nfc->normalize(source, status);
-  TORCH_CHECK(U_SUCCESS(status), "ICU NFC normalisation failed: ", u_errorName(status));
-  std::string out;
-  normalized.toUTF8String(out);
-  return out;
-}
+std::string nfc_normalize(std::string_view text) { return unicode_nfc(text); }
 
 std::string clean_text(std::string_view text, bool normalize) {
   std::string repaired = utf8_is_valid(text) ? std::string(text) : utf8_repair(text);

@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include "common/error.h"
+#include "common/unicode_nfc.h"
 #include "policy/tokenizer_utf8.h"
 
 namespace r1kit {
@@ -84,12 +85,22 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const nlohmann::json& json
       auto it = json.find(key);
       return it == json.end() ? null_json : *it;
     };
+    // Normalizers: none, NFC (Qwen2), or a Sequence of those.
     const nlohmann::json& normalizer = section("normalizer");
-    bool empty_sequence = normalizer.is_object() && normalizer.value("type", "") == "Sequence" &&
-                          normalizer.contains("normalizers") && normalizer["normalizers"].empty();
-    if (!normalizer.is_null() && !empty_sequence) {
-      throw_data_error(source + ": unsupported normalizer " + normalizer.dump().substr(0, 80) +
-                       " (supported: none; byte-level BPE tokenizers need no normalizer)");
+    std::vector<nlohmann::json> steps;
+    if (normalizer.is_object() && normalizer.value("type", "") == "Sequence" && normalizer.contains("normalizers") &&
+        normalizer["normalizers"].is_array()) {
+      for (const auto& step : normalizer["normalizers"]) steps.push_back(step);
+    } else if (!normalizer.is_null()) {
+      steps.push_back(normalizer);
+    }
+    for (const auto& step : steps) {
+      if (step.is_object() && step.value("type", "") == "NFC") {
+        tok->nfc_ = true;
+        continue;
+      }
+      throw_data_error(source + ": unsupported normalizer " + step.dump().substr(0, 80) +
+                       " (supported: NFC, or none)");
     }
     tok->pre_tokenizer_ = PreTokenizer::from_json(section("pre_tokenizer"), source);
     tok->post_processor_ = PostProcessor::from_json(section("post_processor"), source);
@@ -243,7 +254,10 @@ std::vector<int64_t> BpeTokenizer::encode(std::string_view input, bool add_speci
   ids.reserve(text.size() / 3 + 4);
   std::deque<std::string> arena;
   std::vector<TextPiece> pieces;
-  added_.split(text, nullptr, arena, pieces);
+  static const std::function<std::string(std::string_view)> kNfc = [](std::string_view piece) {
+    return unicode_nfc(piece);
+  };
+  added_.split(text, nfc_ ? &kNfc : nullptr, arena, pieces);
   std::vector<std::string_view> words;
   for (const TextPiece& piece : pieces) {
     if (piece.added_id >= 0) {

@@ -51,6 +51,7 @@ class BpeTokenizer : public Tokenizer {
 
  private:
   enum class Decoder { kByteLevel, kFuse, kJoinWithSpace };
+  bool nfc_ = false;  // the NFC normalizer runs on text outside raw added tokens
   struct Merge {
     int32_t rank;
     int32_t new_id;

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `make bench-grpo`: r1kit's GRPO and TRL's GRPOTrainer on the same tiny random
+# Llama policy (char tokenizer of configs/r1_arith), the same addition tasks,
+# prompts per step, group size, lengths, temperature, beta, loss type and
+# learning rate, on this CPU, for a fixed number of steps. Seconds per step are
+# the mean over steps 2..N (step 1 warms up). The last line is the ratio.
+set -euo pipefail
+build="${1:-build}"
+python="${R1KIT_VENV:-$HOME/.cache/r1kit/venv}/bin/python"
+out="$build/bench/grpo"
+steps="${STEPS:-10}"
+rm -rf "$out" && mkdir -p "$out"
+if ! "$python" -c 'import trl, datasets' 2>/dev/null; then
+  echo "bench-grpo: installing the Python packages of tools/ (trl)"
+  "$python" -m pip install -q --disable-pip-version-check -r tools/requirements-tools.txt
+fi
+
+# (a) The policy: a random ~0.8M-parameter Llama with the 104-token char tokenizer.
+"$python" - "$out/model" configs/r1_arith/tokenizer.json <<'PY'
+import json, shutil, sys
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+folder, tokenizer_file = sys.argv[1], sys.argv[2]
+torch.manual_seed(1)
+config = LlamaConfig(vocab_size=104, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+                     num_key_value_heads=2, intermediate_size=384, max_position_embeddings=256,
+                     tie_word_embeddings=True, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+LlamaForCausalLM(config).save_pretrained(folder)
+shutil.copy(tokenizer_file, f"{folder}/tokenizer.json")
+with open(f"{folder}/tokenizer_config.json", "w") as f:
+    json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<bos>", "eos_token": "<eos>",
+               "pad_token": "<pad>", "unk_token": "<unk>", "model_max_length": 256}, f, indent=1)
+tokenizer = AutoTokenizer.from_pretrained(folder)
+assert tokenizer.eos_token_id == 2 and tokenizer.pad_token_id == 0, tokenizer
+print(f"policy: {sum(p.numel() for p in LlamaForCausalLM(config).parameters()) / 1e6:.2f}M parameters, "
+      f"vocab {len(tokenizer)}, written to {folder}")
+PY
+
+# (b) The tasks, one {"prompt", "answer"} line each, for both trainers.
+"$build/r1kit" data generate --environment addition --options '{"digits": 2}' --template plain \
+  --format tasks --count 2000 -o "$out/tasks.jsonl"
+
+# (c) r1kit's GRPO. TRL's defaults where TRL has one: loss dapo, epsilon 0.2 both sides.
+"$python" - "$out" "$steps" <<'PY'
+import json, sys
+out, steps = sys.argv[1], int(sys.argv[2])
+recipe = {
+    "stage": "grpo", "seed": 1, "output_dir": f"{out}/r1kit-run",
+    "model": {"path": f"{out}/model"},
+    "environment": {"name": "jsonl",
+                    "options": {"path": f"{out}/tasks.jsonl", "format": "prompt", "prompt_key": "prompt",
+                                "answer_key": "answer", "eval_fraction": 0.05},
+                    "prompt_template": "plain"},
+    "rewards": [{"name": "math_answer"}],
+    "grpo": {"num_generations": 8, "max_prompt_length": 64, "max_completion_length": 32, "temperature": 1.0,
+             "beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.2, "loss_type": "dapo", "scale_rewards": "group"},
+    "optimizer": {"learning_rate": 1e-5, "lr_scheduler_type": "constant", "max_grad_norm": 1.0},
+    "trainer": {"max_steps": steps, "prompts_per_step": 8, "eval_samples": 8, "log_completions": 0,
+                "tensorboard": False},
+}
+json.dump(recipe, open(f"{out}/grpo_recipe.json", "w"), indent=1)
+PY
+"$build/r1kit" train "$out/grpo_recipe.json"
+
+# (d) TRL's GRPOTrainer on the same folder and tasks.
+"$python" bench/peers/trl_grpo.py "$out/model" "$out/tasks.jsonl" --output-dir "$out/trl-run" \
+  --steps "$steps" --prompts-per-step 8 --num-generations 8 --max-completion-length 32 \
+  --learning-rate 1e-5 --json "$out/trl.json"
+
+# (e) Seconds per step and reward curves side by side.
+"$python" - "$out/r1kit-run/metrics.jsonl" "$out/trl.json" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+train = [l for l in lines if "time/step" in l]
+ours_seconds = [l["time/step"] for l in train]
+ours_reward = [l["reward"] for l in train]
+peer = json.load(open(sys.argv[2]))
+peer_seconds, peer_reward = peer["step_seconds"], peer["reward"]
+mean = lambda xs: sum(xs) / len(xs)
+ours = mean(ours_seconds[1:] or ours_seconds)
+theirs = mean(peer_seconds[1:] or peer_seconds)
+print(f"steps: r1kit {len(ours_seconds)}, trl {len(peer_seconds)}; 8 prompts x 8 completions, "
+      f"completion <= 32 tokens; trl loss_type {peer['loss_type']}, trl threads {peer['threads']}")
+print("step  r1kit_s  trl_s   r1kit_reward  trl_reward")
+for i in range(max(len(ours_seconds), len(peer_seconds))):
+    cell = lambda xs, fmt: format(xs[i], fmt) if i < len(xs) else "-"
+    print(f"{i + 1:>4}  {cell(ours_seconds, '7.3f'):>7}  {cell(peer_seconds, '6.3f'):>6}  "
+          f"{cell(ours_reward, '.4f'):>12}  {cell(peer_reward, '.4f'):>10}")
+print(f"r1kit_seconds_per_step: {ours:.4f}")
+print(f"trl_seconds_per_step: {theirs:.4f}")
+print(f"grpo_step_speedup_vs_trl: {theirs / ours:.2f}")
+PY

@@ -1,8 +1,9 @@
-// `r1kit bench rollout`: prefill and decode throughput of the rollout engine
+// `r1kit bench rollout|learner`: prefill and decode throughput of the rollout engine
 // on random models of ~20M and ~100M parameters at batch 1, 8 and 64, and the
 // achieved FLOP/s against this machine's measured matmul peak. `--export`
 // writes the model as a Hugging Face folder so bench/rollout.sh can run
-// transformers' generate on the same weights. Numbers, never a pass/fail.
+// transformers' generate on the same weights; `learner` times forward, backward
+// and an AdamW step over padded batches. Numbers, never a pass/fail.
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
@@ -155,14 +156,61 @@ int run_rollout_bench(const BenchArguments& args) {
   return 0;
 }
 
+// The learner's hot loop: forward and backward over a padded batch plus one
+// AdamW step, on the same model sizes; FLOPs counted as 6 per parameter per
+// token (forward 2, backward 4), attention ignored.
+int run_learner_bench(const BenchArguments& args) {
+  const double peak = measure_matmul_peak();
+  std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9 << " GFLOP/s\n";
+  std::cout << "size  params  batch x length  tokens/s  step_ms  GFLOP/s  %peak\n";
+  nlohmann::json report = {{"matmul_peak_flops", peak}, {"results", nlohmann::json::array()}};
+  for (const auto& size : args.sizes) {
+    ModelConfig config = bench_config(size);
+    Transformer model = make_random_transformer(config, 1234);
+    const int64_t params_count = parameter_count(model);
+    std::vector<at::Tensor> parameters = model->parameters();
+    torch::optim::AdamW optimizer(parameters, torch::optim::AdamWOptions(1e-5));
+    const int64_t length = args.prompt_length + args.new_tokens;
+    for (int64_t batch : args.batches) {
+      at::Tensor tokens = at::randint(3, config.vocab_size, {batch, length}, at::kLong);
+      at::Tensor mask = at::ones_like(tokens);
+      auto one_step = [&] {
+        optimizer.zero_grad();
+        at::Tensor logits = model->forward(tokens, mask);
+        at::Tensor loss = at::cross_entropy_loss(logits.narrow(1, 0, length - 1).reshape({-1, config.vocab_size}),
+                                                 tokens.narrow(1, 1, length - 1).reshape({-1}));
+        loss.backward();
+        optimizer.step();
+      };
+      one_step();  // warm-up
+      const int repeats = 3;
+      auto start = Clock::now();
+      for (int i = 0; i < repeats; ++i) one_step();
+      double seconds = std::chrono::duration<double>(Clock::now() - start).count() / repeats;
+      double rate = static_cast<double>(batch * length) / seconds;
+      double flops = 6.0 * params_count * rate;
+      std::printf("%-5s %5.1fM %6lld x %-6lld %9.0f %8.1f %8.1f %6.1f\n", size.c_str(), params_count / 1e6,
+                  static_cast<long long>(batch), static_cast<long long>(length), rate, 1000 * seconds, flops / 1e9,
+                  100 * flops / peak);
+      std::fflush(stdout);
+      report["results"].push_back({{"size", size}, {"parameters", params_count}, {"batch", batch},
+                                   {"length", length}, {"tokens_per_second", rate}, {"flops", flops}});
+    }
+  }
+  if (!args.json_output.empty()) std::ofstream(args.json_output) << report.dump(2) << "\n";
+  return 0;
+}
+
 int run_bench(const BenchArguments& args) {
   if (args.what == "rollout") return run_rollout_bench(args);
-  throw_usage_error("unknown benchmark \"" + args.what + "\"; expected: rollout");
+  if (args.what == "learner") return run_learner_bench(args);
+  throw_usage_error("unknown benchmark \"" + args.what + "\"; expected: rollout, learner");
 }
 
 Action setup(CLI::App& app) {
   auto args = std::make_shared<BenchArguments>();
-  app.add_option("what", args->what, "which benchmark: rollout")->required();
+  app.add_option("what", args->what, "which benchmark: rollout (generation) or learner (forward+backward+AdamW)")
+      ->required();
   app.add_option("--sizes", args->sizes, "model sizes: 20m, 100m")->delimiter(',')->capture_default_str();
   app.add_option("--batches", args->batches, "batch sizes")->delimiter(',')->capture_default_str();
   app.add_option("--prompt-length", args->prompt_length, "prompt tokens")->capture_default_str();
@@ -174,6 +222,6 @@ Action setup(CLI::App& app) {
 
 }  // namespace
 
-REGISTER_SUBCOMMAND("bench", "throughput benchmarks (rollout) with FLOP/s against the matmul peak", setup);
+REGISTER_SUBCOMMAND("bench", "throughput benchmarks (rollout, learner) with FLOP/s against the matmul peak", setup);
 
 }  // namespace r1kit::apps

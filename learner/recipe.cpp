@@ -41,6 +41,7 @@ void Recipe::visit(ConfigVisitor& v) {
   v.list("rewards", rewards);
   v.section("pretrain", pretrain);
   v.section("sft", sft);
+  v.section("reward_model", reward_model);
 }
 
 void Recipe::require(const std::vector<std::string>& keys) const {

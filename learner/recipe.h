@@ -14,6 +14,7 @@
 #include "environments/environment.h"
 #include "learner/grpo_config.h"
 #include "learner/optimizer.h"
+#include "learner/reward_model_stage.h"
 #include "learner/trainer_config.h"
 #include "policy/model_source.h"
 #include "rewards/reward_set.h"
@@ -34,6 +35,7 @@ struct Recipe {
   std::vector<RewardSpec> rewards;   // how completions are scored
   PretrainConfig pretrain;           // stage pretrain
   SftConfig sft;                     // stage sft
+  RewardModelConfig reward_model;    // stage reward_model
 
   void visit(ConfigVisitor& v);
   // True when the recipe file set the section `key`.

@@ -48,6 +48,10 @@ struct MicroBatch {
   at::Tensor loss_mask;       // (B, L-1) float: 1 where the target (token t+1) is in the loss
   at::Tensor old_logprobs;    // (B, L-1) float
   at::Tensor advantages;      // (B) float
+  at::Tensor completion_mask;   // (B, L-1) float: 1 where the target is a completion token
+  at::Tensor token_advantages;  // (B, L-1) float, PPO only (undefined otherwise)
+  at::Tensor returns;           // (B, L-1) float, PPO only
+  at::Tensor old_values;        // (B, L-1) float, PPO only
 };
 
 MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end) {
@@ -60,6 +64,13 @@ MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t b
   batch.loss_mask = at::zeros({rows, width - 1}, at::kFloat);
   batch.old_logprobs = at::zeros({rows, width - 1}, at::kFloat);
   batch.advantages = at::empty({rows}, at::kFloat);
+  batch.completion_mask = at::zeros({rows, width - 1}, at::kFloat);
+  const bool per_token = !samples[begin].token_advantages.empty();
+  if (per_token) {
+    batch.token_advantages = at::zeros({rows, width - 1}, at::kFloat);
+    batch.returns = at::zeros({rows, width - 1}, at::kFloat);
+    batch.old_values = at::zeros({rows, width - 1}, at::kFloat);
+  }
   for (int64_t r = 0; r < rows; ++r) {
     const TrainingSample& sample = samples[begin + r];
     const int64_t length = static_cast<int64_t>(sample.tokens.size());
@@ -71,6 +82,15 @@ MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t b
       if (sample.in_loss) batch.loss_mask[r].narrow(0, sample.prompt_length - 1, completion).fill_(1.0f);
       std::copy(sample.old_logprobs.begin(), sample.old_logprobs.end(),
                 batch.old_logprobs[r].narrow(0, sample.prompt_length - 1, completion).data_ptr<float>());
+      batch.completion_mask[r].narrow(0, sample.prompt_length - 1, completion).fill_(1.0f);
+      if (per_token && !sample.token_advantages.empty()) {
+        auto place = [&](const std::vector<float>& values, at::Tensor& into) {
+          std::copy(values.begin(), values.end(), into[r].narrow(0, sample.prompt_length - 1, completion).data_ptr<float>());
+        };
+        place(sample.token_advantages, batch.token_advantages);
+        place(sample.returns, batch.returns);
+        place(sample.old_values, batch.old_values);
+      }
     }
     batch.advantages[r] = sample.advantage;
   }
@@ -114,8 +134,16 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
                        " is not divisible by the " + std::to_string(distributed.world_size()) +
                        " ranks (a prompt's group never spans ranks)");
   }
-  if (grpo.uses_value_model()) {
+  const bool ppo = recipe.stage == "ppo";
+  if (grpo.uses_value_model() && !ppo) {
     throw_config_error(recipe.source + ": grpo.adv_estimator: \"gae\" needs a value model; use stage \"ppo\"");
+  }
+  if (ppo && !grpo.uses_value_model()) {
+    throw_config_error(recipe.source + ": grpo.adv_estimator: stage \"ppo\" uses \"gae\", got \"" +
+                       grpo.adv_estimator + "\"");
+  }
+  if (ppo && recipe.model.path.empty()) {
+    throw_config_error(recipe.source + ": model.path: stage \"ppo\" starts its value model from a HF folder");
   }
   policy_ = load_policy(recipe.model, static_cast<uint64_t>(recipe.seed), recipe.source);
   policy_.model->train();
@@ -133,10 +161,53 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   optimizer_ = std::make_unique<Optimizer>(policy_.model->decay_parameters(), policy_.model->no_decay_parameters(),
                                            recipe.optimizer, trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
   environment_rng_ = make_rng(static_cast<uint64_t>(recipe.seed), "environment");
+  if (ppo) {
+    // The critic starts from the policy's weights with a fresh value head.
+    PretrainedWithHead critic = load_pretrained_with_head(recipe.model.path, ScalarHeadKind::kValue, policy_.device,
+                                                          policy_.dtype);
+    critic_ = critic.model;
+    value_head_ = critic.head;
+    std::vector<at::Tensor> decay = critic_->decay_parameters();
+    for (auto& parameter : value_head_->parameters()) decay.push_back(parameter);
+    critic_optimizer_ = std::make_unique<Optimizer>(decay, critic_->no_decay_parameters(), recipe.optimizer,
+                                                    trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
+  }
   if (distributed.is_main() && trainer.tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(run_dir.path());
 }
 
 GrpoTrainer::~GrpoTrainer() = default;
+
+void GrpoTrainer::estimate_values(std::vector<TrainingSample>& samples, size_t begin,
+                                  const std::vector<float>& rewards) {
+  if (samples.size() <= begin) return;
+  const GrpoConfig& grpo = recipe_.grpo;
+  at::NoGradGuard no_grad;
+  MicroBatch batch = make_micro_batch(samples, begin, samples.size());
+  at::Tensor tokens = batch.tokens.to(policy_.device);
+  at::Tensor attention = batch.attention_mask.to(policy_.device);
+  at::Tensor values = value_head_->forward(critic_->forward_hidden(tokens, attention)).to(at::kFloat).cpu();  // (B, L)
+  // The value of the state before each target token, aligned with the loss mask.
+  values = values.narrow(1, 0, values.size(1) - 1).contiguous();  // (B, L-1)
+  at::Tensor token_rewards = at::zeros_like(values);              // the outcome reward on the last token
+  for (size_t r = 0; r < samples.size() - begin; ++r) {
+    const TrainingSample& sample = samples[begin + r];
+    const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
+    if (completion > 0) token_rewards[r][sample.prompt_length - 2 + completion] = rewards[r];
+  }
+  GaeResult result = gae(token_rewards, values, batch.completion_mask, grpo.gamma, grpo.lam);
+  for (size_t r = 0; r < samples.size() - begin; ++r) {
+    TrainingSample& sample = samples[begin + r];
+    const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
+    auto slice = [&](const at::Tensor& from) {
+      at::Tensor part = from[r].narrow(0, sample.prompt_length - 1, completion).contiguous();
+      return std::vector<float>(part.data_ptr<float>(), part.data_ptr<float>() + completion);
+    };
+    if (completion <= 0) continue;
+    sample.token_advantages = slice(result.advantages);
+    sample.returns = slice(result.returns);
+    sample.old_values = slice(values);
+  }
+}
 
 GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
   const GrpoConfig& grpo = recipe_.grpo;
@@ -194,8 +265,13 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
     at::Tensor all_rewards = distributed_.all_gather(rewards);
     all_round_rewards.insert(all_round_rewards.end(), all_rewards.data_ptr<float>(),
                              all_rewards.data_ptr<float>() + all_rewards.numel());
-    at::Tensor advantages_all = group_advantages(all_rewards, group, grpo.adv_estimator, grpo.scale_rewards);
-    at::Tensor advantages = advantages_all.narrow(0, first_local * group, prompts_local * group);
+    at::Tensor advantages = at::zeros({prompts_local * group}, at::kFloat);  // PPO: per token, below
+    if (!critic_) {
+      at::Tensor advantages_all = group_advantages(all_rewards, group, grpo.adv_estimator, grpo.scale_rewards);
+      advantages = advantages_all.narrow(0, first_local * group, prompts_local * group);
+    }
+    const size_t round_begin = rollout.samples.size();
+    std::vector<float> round_rewards;
     at::Tensor keep_group = grpo.filter_groups.enable ? groups_with_reward_spread(rewards, group)
                                                       : at::ones({prompts_local}, at::kBool);
     for (int64_t p = 0; p < prompts_local; ++p) {
@@ -220,6 +296,7 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
         sample.advantage = advantages[static_cast<int64_t>(i)].item<float>();
         sample.in_loss = !(grpo.mask_truncated_completions && was_truncated);
         kept_rewards.push_back(scores.totals[i]);
+        round_rewards.push_back(static_cast<float>(scores.totals[i]));
         rollout.samples.push_back(std::move(sample));
         if (static_cast<int64_t>(rollout.logged.size()) < recipe_.trainer.log_completions && distributed_.is_main()) {
           rollout.logged.push_back({{"step", step_index},
@@ -232,6 +309,7 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
         }
       }
     }
+    if (critic_) estimate_values(rollout.samples, round_begin, round_rewards);
     ++rounds;
     if (!grpo.filter_groups.enable) break;
     // Dynamic sampling (DAPO): another round while any rank lacks full groups.
@@ -266,6 +344,7 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
   std::map<std::string, double> metrics;
   PolicyLossSums sums;
   double grad_norm_sum = 0, learning_rate = 0, skipped = 0;
+  double value_loss_sum = 0, value_tokens = 0, value_clipped = 0;
   int64_t optimizer_steps = 0;
 
   // Mini-batches split whole groups. Every rank runs the same number of them
@@ -289,6 +368,7 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
       LossNormalizer normalizer{counts[0].item<double>(), counts[1].item<double>(), grpo.max_completion_length};
 
       optimizer_->zero_grad();
+      if (critic_optimizer_) critic_optimizer_->zero_grad();
       if (normalizer.tokens <= 0) batches.clear();  // nothing in the loss on any rank
       for (MicroBatch& batch : batches) {
         at::Tensor tokens = batch.tokens.to(device);
@@ -299,7 +379,7 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         PolicyLossInputs inputs;
         inputs.logprobs = token_logprobs(logits, targets, grpo.temperature);
         inputs.old_logprobs = batch.old_logprobs.to(device);
-        inputs.advantages = batch.advantages.to(device);
+        inputs.advantages = (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages).to(device);
         inputs.mask = batch.loss_mask.to(device);
         if (grpo.entropy_coeff != 0.0) {
           inputs.entropy = token_entropy(logits, grpo.temperature);
@@ -316,6 +396,27 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         PolicyLossOutput output = policy_loss(inputs, grpo, normalizer);
         output.loss.backward();
         sums += output.sums;
+        if (critic_ && batch.old_values.defined()) {
+          at::Tensor values = value_head_->forward(critic_->forward_hidden(tokens, attention)).to(at::kFloat);
+          values = values.narrow(1, 0, values.size(1) - 1);  // (B, L-1)
+          ValueLossOutput value = value_loss(values, batch.old_values.to(device), batch.returns.to(device),
+                                             inputs.mask, grpo, normalizer);
+          value.loss.backward();
+          value_loss_sum += value.loss.item<double>();
+          value_tokens += value.tokens;
+          value_clipped += value.clipped;
+        }
+      }
+      if (critic_optimizer_) {
+        std::vector<at::Tensor> critic_gradients;
+        std::vector<at::Tensor> critic_parameters = critic_->parameters();
+        for (auto& parameter : value_head_->parameters()) critic_parameters.push_back(parameter);
+        for (auto& parameter : critic_parameters) {
+          if (!parameter.grad().defined()) parameter.mutable_grad() = at::zeros_like(parameter);
+          critic_gradients.push_back(parameter.grad());
+        }
+        distributed_.all_reduce_sum(critic_gradients);
+        critic_optimizer_->step();
       }
       std::vector<at::Tensor> gradients;
       for (auto& parameter : model->parameters()) {
@@ -347,6 +448,10 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
   metrics["grad_norm"] = grad_norm_sum / std::max<int64_t>(optimizer_steps, 1);
   metrics["learning_rate"] = learning_rate;
   metrics["skipped_updates"] = skipped;
+  if (critic_) {
+    metrics["critic/vf_loss"] = value_loss_sum / std::max<int64_t>(optimizer_steps, 1);
+    metrics["critic/vf_clipfrac"] = value_tokens > 0 ? value_clipped / value_tokens : 0.0;
+  }
   return metrics;
 }
 
@@ -427,6 +532,7 @@ int64_t GrpoTrainer::restore_checkpoint() {
 void GrpoTrainer::train(bool resume) {
   const TrainerConfig& trainer = recipe_.trainer;
   int64_t done = 0;
+  if (resume && critic_) throw_usage_error("stage ppo has no --resume yet (its value model is not checkpointed)");
   if (resume) done = restore_checkpoint();
   auto log_line = [&](nlohmann::json line) {
     if (!distributed_.is_main()) return;
@@ -483,5 +589,6 @@ void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& o
 }
 
 REGISTER_STAGE("grpo", run_grpo_stage);
+REGISTER_STAGE("ppo", run_grpo_stage);
 
 }  // namespace r1kit

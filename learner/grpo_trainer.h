@@ -21,6 +21,7 @@
 #include "learner/policy_loss.h"
 #include "learner/recipe.h"
 #include "policy/model_source.h"
+#include "policy/scalar_head.h"
 #include "rewards/reward_set.h"
 #include "rollout/workers.h"
 
@@ -33,6 +34,10 @@ struct TrainingSample {
   std::vector<float> old_logprobs;   // rollout log-probs of the completion tokens (L - prompt_length)
   float advantage = 0.0f;
   bool in_loss = true;               // false: a truncated completion under mask_truncated_completions
+  // PPO only (GAE), per completion token: advantages, value targets, rollout values.
+  std::vector<float> token_advantages;
+  std::vector<float> returns;
+  std::vector<float> old_values;
 };
 
 class GrpoTrainer {
@@ -48,11 +53,13 @@ class GrpoTrainer {
   EvaluationResult evaluate();
 
   Transformer& policy() { return policy_.model; }
+  bool is_ppo() const { return static_cast<bool>(critic_); }
 
  private:
   struct Rollout;
   Rollout collect_rollout(int64_t step_index);
   std::map<std::string, double> update(std::vector<TrainingSample>& samples);
+  void estimate_values(std::vector<TrainingSample>& samples, size_t begin, const std::vector<float>& rewards);
   void save_checkpoint(int64_t step_index);
   int64_t restore_checkpoint();
 
@@ -68,12 +75,16 @@ class GrpoTrainer {
   std::unique_ptr<RewardSet> rewards_;
   std::unique_ptr<ThreadPool> reward_pool_;
   std::unique_ptr<Optimizer> optimizer_;
+  Transformer critic_{nullptr};                 // PPO's value model: a backbone ...
+  ScalarHead value_head_{nullptr};              // ... and its v_head
+  std::unique_ptr<Optimizer> critic_optimizer_;
   std::unique_ptr<TensorBoardWriter> tensorboard_;
   std::mt19937_64 environment_rng_;
   size_t accuracy_reward_ = 0;
 };
 
-// The registered driver of stage "grpo".
+// The registered drivers of stages "grpo" and "ppo" (the same loop with a
+// value model and GAE advantages; Schulman et al. 2017).
 void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const struct TrainOptions& options);
 
 }  // namespace r1kit

@@ -1,6 +1,7 @@
 // `r1kit train RECIPE.json [--set key=value ...] [--resume]`: validates the
 // recipe, writes the resolved copy into the run folder and runs its stage.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -28,6 +29,9 @@ int run_train(const TrainArguments& args) {
     return 0;
   }
   const StageDriver& driver = find_stage(recipe.stage);
+  // Rank 0 owns the run folder's files; the other ranks only read checkpoints.
+  const char* rank = std::getenv("RANK");
+  const bool main_rank = rank == nullptr || std::string(rank).empty() || std::string(rank) == "0";
   bool append = false;
   if (args.resume) {
     // Lines the killed run logged after its last checkpoint are dropped: the
@@ -35,11 +39,11 @@ int run_train(const TrainArguments& args) {
     auto checkpoint = latest_run_checkpoint(recipe.output_dir);
     if (checkpoint) {
       int64_t step = read_json_file((*checkpoint / "trainer_state.json").string()).at("step").get<int64_t>();
-      truncate_metrics(recipe.output_dir, step);
+      if (main_rank) truncate_metrics(recipe.output_dir, step);
       append = true;
     }
   }
-  RunDir run_dir(recipe.output_dir, append);
+  RunDir run_dir(recipe.output_dir, append, main_rank);
   run_dir.write_config(resolved);
   seed_torch(static_cast<uint64_t>(recipe.seed));
   log_info() << "stage " << recipe.stage << ", run folder " << run_dir.path().string();

@@ -6,7 +6,8 @@ namespace r1kit {
 
 namespace fs = std::filesystem;
 
-RunDir::RunDir(fs::path path, bool append) : path_(std::move(path)) {
+RunDir::RunDir(fs::path path, bool append, bool writes) : path_(std::move(path)), writes_(writes) {
+  if (!writes_) return;
   std::error_code error;
   fs::create_directories(path_, error);
   if (error) throw_io_error(path_.string() + ": cannot create the run folder: " + error.message());
@@ -17,15 +18,18 @@ RunDir::RunDir(fs::path path, bool append) : path_(std::move(path)) {
 }
 
 void RunDir::write_config(const nlohmann::json& resolved_recipe) {
+  if (!writes_) return;
   write_file_atomically(path_ / "config.json", resolved_recipe.dump(2) + "\n");
 }
 
 void RunDir::log_metrics(const nlohmann::json& step_metrics) {
+  if (!writes_) return;
   metrics_ << step_metrics.dump() << '\n';
   metrics_.flush();
 }
 
 void RunDir::log_samples(const std::vector<nlohmann::json>& samples) {
+  if (!writes_) return;
   for (const auto& sample : samples) samples_ << sample.dump() << '\n';
   samples_.flush();
 }

@@ -17,7 +17,9 @@ class RunDir {
  public:
   // Creates `path` (and parents). With `append`, existing metrics and samples
   // files are kept and appended to (resume); otherwise they start empty.
-  explicit RunDir(std::filesystem::path path, bool append = false);
+  // Without `writes` (ranks other than 0) nothing is opened or written and the
+  // write calls do nothing, so ranks never race on the same files.
+  explicit RunDir(std::filesystem::path path, bool append = false, bool writes = true);
 
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path checkpoints() const { return path_ / "checkpoints"; }
@@ -31,6 +33,7 @@ class RunDir {
 
  private:
   std::filesystem::path path_;
+  bool writes_;
   std::ofstream metrics_;
   std::ofstream samples_;
 };

@@ -2,8 +2,6 @@
 // `r1kit data prepare` (data/token_loader.h), data-parallel across ranks, with
 // held-out eval loss, checkpoints that resume to the same batches, and the
 // final model written to <output_dir>/final. The loop of nanoGPT's train.py.
-#include <torch/csrc/distributed/c10d/Backend.hpp>  // distributed.h's members need complete types here
-#include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -102,7 +100,6 @@ void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOption
       optimizer.load(*folder / "optimizer");
       loader->restore(LoaderState::from_json(state.at("loader")));
       restore_torch_rng(state.at("torch_rng").get<std::string>());
-      if (distributed->is_main()) truncate_metrics(run_dir.path(), done);
       log_info() << "resumed from " << folder->string() << " at step " << done;
     } else {
       log_warning() << "--resume: no checkpoint in " << run_dir.path().string() << "; starting from step 0";

@@ -94,7 +94,6 @@ void run_sft_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& op
       load_weights_into(model, *folder / "model");
       optimizer.load(*folder / "optimizer");
       restore_torch_rng(state.at("torch_rng").get<std::string>());
-      truncate_metrics(run_dir.path(), done);
       log_info() << "resumed from " << folder->string() << " at step " << done;
     } else {
       log_warning() << "--resume: no checkpoint in " << run_dir.path().string() << "; starting from step 0";

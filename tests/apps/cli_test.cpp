@@ -2,6 +2,8 @@
 // recipe mistakes exit 3 with one line naming file, key path and suggestion.
 #include <gtest/gtest.h>
 
+#include "tests/apps/run_command.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -9,20 +11,7 @@
 
 namespace {
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_r1kit(const std::string& arguments) {
-  std::string command = std::string(R1KIT_BINARY) + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  int status = pclose(pipe);
-  return {WEXITSTATUS(status), output};
-}
+using r1kit::testing::run_r1kit;
 
 std::string write_recipe(const std::string& name, const std::string& text) {
   auto path = std::filesystem::temp_directory_path() / (name + std::to_string(getpid()) + ".json");

@@ -2,6 +2,8 @@
 // printed means and counts (computed by hand in the comments), the per-line
 // output, and the exit code of each kind of mistake.
 #include <gtest/gtest.h>
+
+#include "tests/apps/run_command.h"
 #include <unistd.h>
 
 #include <array>
@@ -15,20 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_r1kit(const std::string& arguments) {
-  std::string command = std::string(R1KIT_BINARY) + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  int status = pclose(pipe);
-  return {WEXITSTATUS(status), output};
-}
+using r1kit::testing::run_r1kit;
 
 std::string write_file(const std::string& name, const std::string& text) {
   fs::path path =

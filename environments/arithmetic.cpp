@@ -13,6 +13,13 @@ struct ArithmeticOptions {
   int64_t digits = 3;         // digits of each operand (the difficulty)
   int64_t operands = 2;       // addition only: how many numbers are added
   bool worked_steps = false;  // fill Task::solution with a worked solution
+  // addition only: "columns" spells out each place ("ones: 9 + 2 = 11, write 1,
+  // carry 1"); "compact" writes one fixed-width line per place ("9+2+0=11").
+  std::string solution_style = "columns";
+  // Fraction of solutions that show their steps; the rest answer at once with
+  // an empty <think></think>. 1 = all worked. A corpus mixing both is what a
+  // base model learns from; RL can then find that showing the steps pays.
+  double worked_fraction = 1.0;
   int64_t eval_size = 200;    // held-out tasks
   int64_t eval_seed = 1234;   // seed of the held-out split
 
@@ -20,6 +27,8 @@ struct ArithmeticOptions {
     v.field("digits", digits, {.min = 1.0, .max = 9.0});
     v.field("operands", operands, {.min = 2.0, .max = 10.0});
     v.field("worked_steps", worked_steps);
+    v.field("solution_style", solution_style, {.choices = {"columns", "compact"}});
+    v.field("worked_fraction", worked_fraction, {.min = 0.0, .max = 1.0});
     v.field("eval_size", eval_size, {.min = 0.0});
     v.field("eval_seed", eval_seed, {.min = 0.0});
   }
@@ -52,7 +61,14 @@ class AdditionEnvironment : public GeneratedEnvironment {
     }
     Task task{.prompt = "What is " + question + "?", .reference = std::to_string(total)};
     task.metadata = {{"numbers", numbers}};
-    if (options_.worked_steps) task.solution = r1_solution(column_steps(numbers), task.reference);
+    if (options_.worked_steps) {
+      // Drawn after the numbers so that the tasks themselves do not depend on worked_fraction.
+      bool show_steps = options_.worked_fraction >= 1.0 ||
+                        static_cast<double>(uniform_int(rng, 0, 999999)) < options_.worked_fraction * 1e6;
+      std::string steps;
+      if (show_steps) steps = options_.solution_style == "compact" ? compact_steps(numbers) : column_steps(numbers);
+      task.solution = r1_solution(steps, task.reference);
+    }
     return task;
   }
 
@@ -81,6 +97,31 @@ class AdditionEnvironment : public GeneratedEnvironment {
       std::string name = place < 4 ? kPlaces[place] : "10^" + std::to_string(place);
       steps += name + ": " + terms + " = " + std::to_string(sum) + ", write " + std::to_string(sum % 10) +
                ", carry " + std::to_string(sum / 10) + "\n";
+      carry = sum / 10;
+    }
+    return steps;
+  }
+
+  // One fixed-width line per place from the ones: the digits, then the carry
+  // in, then the sum in two digits ("9+2+0=11", "5+9+1=15"). Fixed width puts
+  // every digit a line needs at the same distance on every task, which a small
+  // model with relative positions finds far easier to learn than ragged lines.
+  static std::string compact_steps(const std::vector<int64_t>& numbers) {
+    std::string steps;
+    int64_t carry = 0;
+    std::vector<int64_t> rest = numbers;
+    for (;;) {
+      bool any = false;
+      for (int64_t n : rest) any = any || n > 0;
+      if (!any) break;
+      int64_t sum = carry;
+      std::string terms;
+      for (int64_t& n : rest) {
+        sum += n % 10;
+        terms += std::to_string(n % 10) + "+";
+        n /= 10;
+      }
+      steps += terms + std::to_string(carry) + "=" + (sum < 10 ? "0" : "") + std::to_string(sum) + "\n";
       carry = sum / 10;
     }
     return steps;

@@ -42,6 +42,7 @@ void Recipe::visit(ConfigVisitor& v) {
   v.section("pretrain", pretrain);
   v.section("sft", sft);
   v.section("reward_model", reward_model);
+  v.section("rejection_sample", rejection_sample);
 }
 
 void Recipe::require(const std::vector<std::string>& keys) const {

@@ -14,6 +14,7 @@
 #include "environments/environment.h"
 #include "learner/grpo_config.h"
 #include "learner/optimizer.h"
+#include "learner/rejection_sample_stage.h"
 #include "learner/reward_model_stage.h"
 #include "learner/trainer_config.h"
 #include "policy/model_source.h"
@@ -36,6 +37,7 @@ struct Recipe {
   PretrainConfig pretrain;           // stage pretrain
   SftConfig sft;                     // stage sft
   RewardModelConfig reward_model;    // stage reward_model
+  RejectionSampleConfig rejection_sample;  // stage rejection_sample
 
   void visit(ConfigVisitor& v);
   // True when the recipe file set the section `key`.

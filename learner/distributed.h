@@ -1,6 +1,7 @@
 // Data parallel over torch's c10d: a TCPStore rendezvous from torchrun's
 // environment variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), Gloo on
-// CPU (NCCL on CUDA where built), and the few collectives the learner needs.
+// CPU, NCCL on CUDA (where torch was built with it), and the few collectives
+// the learner needs; CPU tensors given to an NCCL group travel through the GPU.
 // With WORLD_SIZE unset or 1 every call is a local no-op. One object per
 // process, used from the training thread only.
 #pragma once
@@ -15,10 +16,11 @@ namespace r1kit {
 
 class Distributed {
  public:
-  // Reads the torchrun variables; rank 0 hosts the store. Throws a usage error
-  // naming the variable when one is malformed, an I/O error when the
-  // rendezvous fails within `timeout_seconds`.
-  static std::unique_ptr<Distributed> from_environment(double timeout_seconds = 300);
+  // Reads the torchrun variables; rank 0 hosts the store. `device` is where
+  // the model trains: Gloo for the CPU, NCCL for CUDA. Throws a usage error
+  // naming the variable when one is malformed or naming the backend when this
+  // build lacks it, an I/O error when the rendezvous fails within `timeout_seconds`.
+  static std::unique_ptr<Distributed> from_environment(at::Device device = at::kCPU, double timeout_seconds = 300);
   // A single-process group (tests, plain runs).
   static std::unique_ptr<Distributed> single();
   ~Distributed();
@@ -26,6 +28,8 @@ class Distributed {
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
   bool is_main() const { return rank_ == 0; }
+  // "gloo", "nccl", or "none" for a single process.
+  const std::string& backend_name() const { return backend_name_; }
 
   // Sums the tensors over ranks in place, flattening them into buckets of
   // about `bucket_bytes` so a model's gradients take a few collectives.
@@ -43,6 +47,7 @@ class Distributed {
 
   int rank_;
   int world_size_;
+  std::string backend_name_ = "none";
   std::unique_ptr<Connection> connection_;
 };
 

@@ -1,6 +1,7 @@
 #include "learner/evaluation.h"
 
 #include "common/error.h"
+#include "learner/multi_turn_rollout.h"
 
 namespace r1kit {
 
@@ -46,15 +47,44 @@ size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, c
 namespace {
 
 std::vector<Sample> make_samples(const std::vector<Task>& tasks, const std::vector<std::string>& rendered,
-                                 const std::vector<Completion>& completions) {
+                                 const std::vector<MultiTurnTrajectory>& trajectories) {
   std::vector<Sample> samples;
-  samples.reserve(completions.size());
-  for (const auto& completion : completions) {
-    const Task& task = tasks[completion.prompt_index];
-    samples.push_back({rendered[completion.prompt_index], completion.text, completion.token_ids, task.reference,
+  samples.reserve(trajectories.size());
+  for (const auto& trajectory : trajectories) {
+    const Task& task = tasks[trajectory.prompt_index];
+    samples.push_back({rendered[trajectory.prompt_index], trajectory.text, trajectory.token_ids, task.reference,
                        task.metadata});
   }
   return samples;
+}
+
+// Every task's episodes under `params`: one engine call, or the multi-turn
+// driver when the options name an environment.
+std::vector<MultiTurnTrajectory> sample_episodes(RolloutWorkers& rollout, const std::vector<Task>& tasks,
+                                                 const std::vector<std::vector<int64_t>>& prompts,
+                                                 const Tokenizer& tokenizer, const SamplingParams& params,
+                                                 const EvaluationOptions& options) {
+  if (options.environment) {
+    MultiTurnOptions turn_options{.max_completion_tokens = params.max_new_tokens,
+                                  .max_turns = options.max_turns,
+                                  .context_length = options.context_length};
+    return generate_multi_turn(rollout, *options.environment, tasks, prompts, tokenizer, params, turn_options);
+  }
+  std::vector<MultiTurnTrajectory> trajectories;
+  for (Completion& completion : rollout.generate(prompts, params)) {
+    trajectories.push_back(single_turn_trajectory(std::move(completion), tokenizer, !params.stop_strings.empty()));
+  }
+  return trajectories;
+}
+
+// The recipe's rewards plus an environment's own final reward, as in training.
+BatchScores score_episodes(const RewardSet& rewards, ThreadPool& reward_pool, const std::vector<Sample>& samples,
+                           const std::vector<MultiTurnTrajectory>& trajectories) {
+  BatchScores scores = rewards.score(samples, reward_pool);
+  for (size_t i = 0; i < trajectories.size(); ++i) {
+    if (trajectories[i].environment_reward) scores.totals[i] += *trajectories[i].environment_reward;
+  }
+  return scores;
 }
 
 bool is_correct(const BatchScores& scores, size_t sample, size_t reward) {
@@ -78,9 +108,10 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
   SamplingParams greedy;
   greedy.temperature = 0.0;
   greedy.max_new_tokens = options.max_new_tokens;
-  auto completions = rollout.generate(prompts, greedy);
+  greedy.stop_strings = options.stop_strings;
+  auto completions = sample_episodes(rollout, tasks, prompts, tokenizer, greedy, options);
   auto samples = make_samples(tasks, rendered, completions);
-  BatchScores scores = rewards.score(samples, reward_pool);
+  BatchScores scores = score_episodes(rewards, reward_pool, samples, completions);
   double correct = 0, reward = 0, length = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
     bool ok = is_correct(scores, i, options.accuracy_reward);
@@ -106,9 +137,10 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
     sampled.n = options.pass_at_k;
     sampled.max_new_tokens = options.max_new_tokens;
     sampled.seed = options.seed;
-    auto k_completions = rollout.generate(prompts, sampled);
+    sampled.stop_strings = options.stop_strings;
+    auto k_completions = sample_episodes(rollout, tasks, prompts, tokenizer, sampled, options);
     auto k_samples = make_samples(tasks, rendered, k_completions);
-    BatchScores k_scores = rewards.score(k_samples, reward_pool);
+    BatchScores k_scores = score_episodes(rewards, reward_pool, k_samples, k_completions);
     double solved = 0;
     for (size_t task = 0; task < tasks.size(); ++task) {
       bool any = false;

@@ -26,6 +26,10 @@ struct EvaluationOptions {
   double temperature = 1.0;           // for the pass@k samples
   int64_t seed = 0;
   size_t accuracy_reward = 0;         // index into the reward set of the reward that means "correct"
+  std::vector<std::string> stop_strings;     // a model turn ends at any of these; empty = none
+  const Environment* environment = nullptr;  // multi-turn: it answers each turn (generate_multi_turn); null = one turn
+  int64_t max_turns = 0;                     // multi-turn: model turns per episode; 0 = until done or out of budget
+  int64_t context_length = 0;                // multi-turn: prompt + episode tokens; 0 = no limit
 };
 
 struct EvaluationResult {

@@ -21,6 +21,8 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   v.field("top_p", top_p, {.min = 0.0, .max = 1.0, .min_exclusive = true});
   v.field("top_k", top_k, {.min = 0.0});
   v.field("min_p", min_p, {.min = 0.0, .max = 1.0});
+  v.field("stop_strings", stop_strings);
+  v.field("max_turns", max_turns, {.min = 0.0});
 
   v.field("beta", beta, {.min = 0.0});
   v.field("epsilon", epsilon, {.min = 0.0, .max = 1.0});
@@ -68,6 +70,9 @@ void GrpoConfig::visit(ConfigVisitor& v) {
     v.fail("num_generations", "adv_estimator " + adv_estimator +
                                   " compares completions of one prompt and needs at least 2, got " +
                                   std::to_string(num_generations));
+  }
+  for (const auto& stop : stop_strings) {
+    if (stop.empty()) v.fail("stop_strings", "a stop string must not be empty");
   }
   if (filter_groups.enable && num_generations < 2) {
     v.fail("filter_groups",

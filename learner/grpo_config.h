@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 
@@ -39,6 +40,13 @@ struct GrpoConfig {
   int64_t top_k = 0;
   // Min-p filter (Nguyen et al. 2024); 0 = off (TRL: None).
   double min_p = 0.0;
+  // A model turn ends at any of these strings (kept in the ids, e.g. "</tool>" for
+  // a tool-calling environment); empty = end of sequence or budget only (vLLM's stop).
+  std::vector<std::string> stop_strings;
+  // Multi-turn environments: model turns per trajectory; 0 = until the environment
+  // says done or max_completion_length (observations included) is spent (verl's
+  // multi_turn.max_assistant_turns).
+  int64_t max_turns = 0;
 
   // --- policy loss -----------------------------------------------------------------------------
   // KL(pi || ref) coefficient; 0 = no reference model is loaded (TRL; R1 used 0.001).

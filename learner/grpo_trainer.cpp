@@ -10,7 +10,9 @@
 #include "common/progress.h"
 #include "common/seed.h"
 #include "learner/advantages.h"
+#include "learner/autocast.h"
 #include "learner/logprobs.h"
+#include "learner/multi_turn_rollout.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
@@ -41,80 +43,87 @@ int64_t round_seed(int64_t seed, int64_t step, int64_t round) {
   return static_cast<int64_t>(rng() >> 1);
 }
 
-// Rows of one learner micro-batch, right-padded.
-struct MicroBatch {
-  at::Tensor tokens;          // (B, L) int64
-  at::Tensor attention_mask;  // (B, L) int64
-  at::Tensor loss_mask;       // (B, L-1) float: 1 where the target (token t+1) is in the loss
-  at::Tensor old_logprobs;    // (B, L-1) float
-  at::Tensor advantages;      // (B) float
-  at::Tensor completion_mask;   // (B, L-1) float: 1 where the target is a completion token
-  at::Tensor token_advantages;  // (B, L-1) float, PPO only (undefined otherwise)
-  at::Tensor returns;           // (B, L-1) float, PPO only
-  at::Tensor old_values;        // (B, L-1) float, PPO only
-};
+// Token entropy (B, T) that is only logged (entropy_coeff 0): no autograd
+// graph, and one row at a time, so softmax's (B, T, V) float32 temporaries
+// never exist at once beside the logits the loss still holds.
+at::Tensor logged_entropy(const at::Tensor& logits, double temperature) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> rows;
+  for (int64_t b = 0; b < logits.size(0); ++b) rows.push_back(token_entropy(logits.narrow(0, b, 1).detach(), temperature));
+  return at::cat(rows, 0);
+}
 
-MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end) {
-  const int64_t rows = static_cast<int64_t>(end - begin);
-  int64_t width = 0;
-  for (size_t i = begin; i < end; ++i) width = std::max<int64_t>(width, samples[i].tokens.size());
-  MicroBatch batch;
-  batch.tokens = at::zeros({rows, width}, at::kLong);
-  batch.attention_mask = at::zeros({rows, width}, at::kLong);
-  batch.loss_mask = at::zeros({rows, width - 1}, at::kFloat);
-  batch.old_logprobs = at::zeros({rows, width - 1}, at::kFloat);
-  batch.advantages = at::empty({rows}, at::kFloat);
-  batch.completion_mask = at::zeros({rows, width - 1}, at::kFloat);
-  const bool per_token = !samples[begin].token_advantages.empty();
-  if (per_token) {
-    batch.token_advantages = at::zeros({rows, width - 1}, at::kFloat);
-    batch.returns = at::zeros({rows, width - 1}, at::kFloat);
-    batch.old_values = at::zeros({rows, width - 1}, at::kFloat);
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    const TrainingSample& sample = samples[begin + r];
-    const int64_t length = static_cast<int64_t>(sample.tokens.size());
-    std::copy(sample.tokens.begin(), sample.tokens.end(), batch.tokens[r].data_ptr<int64_t>());
-    batch.attention_mask[r].narrow(0, 0, length).fill_(1);
-    const int64_t completion = length - sample.prompt_length;
-    if (completion > 0) {
-      // Position t predicts token t+1: the completion's targets start at prompt_length - 1.
-      if (sample.in_loss) batch.loss_mask[r].narrow(0, sample.prompt_length - 1, completion).fill_(1.0f);
-      std::copy(sample.old_logprobs.begin(), sample.old_logprobs.end(),
-                batch.old_logprobs[r].narrow(0, sample.prompt_length - 1, completion).data_ptr<float>());
-      batch.completion_mask[r].narrow(0, sample.prompt_length - 1, completion).fill_(1.0f);
-      if (per_token && !sample.token_advantages.empty()) {
-        auto place = [&](const std::vector<float>& values, at::Tensor& into) {
-          std::copy(values.begin(), values.end(), into[r].narrow(0, sample.prompt_length - 1, completion).data_ptr<float>());
-        };
-        place(sample.token_advantages, batch.token_advantages);
-        place(sample.returns, batch.returns);
-        place(sample.old_values, batch.old_values);
+// The sums behind a step's per-reward statistics and accuracy, over every
+// generation round; all_reduce() makes them cover every rank, so the logged
+// means are global (as with one rank and the whole batch).
+class RewardTally {
+ public:
+  explicit RewardTally(size_t rewards) : rewards_(rewards), sums_(kPerReward * rewards + kShared, 0.0) {}
+
+  void add(const BatchScores& scores, const std::vector<MultiTurnTrajectory>& trajectories, size_t accuracy_reward) {
+    names_ = scores.names;
+    for (size_t n = 0; n < scores.values.size(); ++n) {
+      for (size_t k = 0; k < rewards_; ++k) {
+        double* entry = &sums_[kPerReward * k];
+        if (const auto& value = scores.values[n][k]) {
+          entry[0] += *value;
+          entry[1] += *value * *value;
+          entry[2] += 1;
+        } else {
+          entry[3] += 1;
+        }
+      }
+      const auto& value = scores.values[n][accuracy_reward];
+      double* shared = &sums_[kPerReward * rewards_];
+      shared[0] += scores.outcomes[n][accuracy_reward] == RewardOutcome::kOk && value && *value >= 1.0 - 1e-9;
+      shared[1] += 1;
+      if (trajectories[n].environment_reward) {
+        shared[2] += *trajectories[n].environment_reward;
+        shared[3] += 1;
       }
     }
-    batch.advantages[r] = sample.advantage;
-  }
-  return batch;
-}
-
-// Splits [begin, end) into micro-batches of at most `budget` padded tokens.
-std::vector<std::pair<size_t, size_t>> plan_micro_batches(const std::vector<TrainingSample>& samples, size_t begin,
-                                                          size_t end, int64_t budget) {
-  std::vector<std::pair<size_t, size_t>> plan;
-  size_t start = begin;
-  int64_t width = 0;
-  for (size_t i = begin; i < end; ++i) {
-    int64_t next_width = std::max<int64_t>(width, samples[i].tokens.size());
-    if (i > start && next_width * static_cast<int64_t>(i - start + 1) > budget) {
-      plan.emplace_back(start, i);
-      start = i;
-      next_width = static_cast<int64_t>(samples[i].tokens.size());
+    for (size_t k = 0; k < rewards_; ++k) {
+      sums_[kPerReward * k + 4] += static_cast<double>(scores.errors[k]);
+      sums_[kPerReward * k + 5] += static_cast<double>(scores.timeouts[k]);
     }
-    width = next_width;
   }
-  if (start < end) plan.emplace_back(start, end);
-  return plan;
-}
+
+  void all_reduce(Distributed& distributed) {
+    at::Tensor packed = at::tensor(sums_, at::kDouble);
+    distributed.all_reduce_sum(packed);
+    std::copy(packed.data_ptr<double>(), packed.data_ptr<double>() + packed.numel(), sums_.begin());
+  }
+
+  // rewards/<name>/mean and /std over applicable samples, the step's
+  // reward/<name>/{errors,timeouts,not_applicable} counts, accuracy, and
+  // rewards/environment/mean when the environment scored trajectories.
+  void write(std::map<std::string, double>& metrics) const {
+    for (size_t k = 0; k < rewards_ && k < names_.size(); ++k) {
+      const double* entry = &sums_[kPerReward * k];
+      const double count = entry[2];
+      const double mean = count > 0 ? entry[0] / count : 0.0;
+      // Sample standard deviation, as BatchScores::metrics.
+      const double variance = count > 1 ? std::max(entry[1] - count * mean * mean, 0.0) / (count - 1) : 0.0;
+      metrics["rewards/" + names_[k] + "/mean"] = mean;
+      metrics["rewards/" + names_[k] + "/std"] = std::sqrt(variance);
+      metrics["reward/" + names_[k] + "/not_applicable"] = entry[3];
+      metrics["reward/" + names_[k] + "/errors"] = entry[4];
+      metrics["reward/" + names_[k] + "/timeouts"] = entry[5];
+    }
+    const double* shared = &sums_[kPerReward * rewards_];
+    metrics["accuracy"] = shared[1] > 0 ? shared[0] / shared[1] : 0.0;
+    if (shared[3] > 0) metrics["rewards/environment/mean"] = shared[2] / shared[3];
+  }
+
+ private:
+  // Per reward: sum, sum of squares, applicable, not applicable, errors, timeouts.
+  static constexpr size_t kPerReward = 6;
+  // Then: correct, samples, environment reward sum, environment rewards.
+  static constexpr size_t kShared = 4;
+  size_t rewards_;
+  std::vector<double> sums_;
+  std::vector<std::string> names_;
+};
 
 }  // namespace
 
@@ -147,6 +156,10 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   }
   policy_ = load_policy(recipe.model, static_cast<uint64_t>(recipe.seed), recipe.source);
   policy_.model->train();
+  if (trainer.bf16 && policy_.dtype != at::kFloat) {
+    throw_config_error(recipe.source + ": trainer.bf16: autocast mixes bfloat16 into a float32 model, but model.dtype "
+                       "resolves to " + std::string(c10::toString(policy_.dtype)) + "; set model.dtype to \"float32\"");
+  }
   if (grpo.uses_reference_model()) reference_ = clone_model(policy_.model);
   weights_ = std::make_shared<PolicyWeights>(policy_.model);
   rollout_ = std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer, trainer.num_rollout_workers,
@@ -221,15 +234,20 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
   params.top_k = grpo.top_k;
   params.min_p = grpo.min_p;
   params.max_new_tokens = grpo.max_completion_length;
+  params.stop_strings = grpo.stop_strings;
   params.n = group;
+  const bool multi_turn = environment_->multi_turn();
+  MultiTurnOptions turn_options{.max_completion_tokens = grpo.max_completion_length,
+                                .max_turns = grpo.max_turns,
+                                .context_length = policy_.model->config().max_position_embeddings};
 
   Rollout rollout;
-  std::vector<float> kept_rewards;
   double generate_seconds = 0, score_seconds = 0;
   int64_t generated_tokens = 0, rounds = 0, completions_seen = 0, truncated = 0, max_length = 0;
-  double total_length = 0;
+  double total_length = 0, model_turns = 0, observation_tokens = 0;
   std::map<std::string, double> reward_sums;
   int64_t reward_batches = 0;
+  RewardTally tally(rewards_->size());
   std::vector<float> all_round_rewards;
   while (true) {
     // Every rank draws the same global tasks and keeps its own slice, so the
@@ -240,25 +258,33 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
     auto prompts = encode_prompts(local, *prompt_template_, *policy_.tokenizer, grpo.max_prompt_length, &rendered);
     params.seed = round_seed(recipe_.seed, step_index, rounds);
     auto start = Clock::now();
-    std::vector<Completion> completions = rollout_->generate(prompts, params, first_local);
+    std::vector<MultiTurnTrajectory> trajectories;
+    if (multi_turn) {
+      trajectories = generate_multi_turn(*rollout_, *environment_, local, prompts, *policy_.tokenizer, params,
+                                         turn_options, first_local);
+    } else {
+      for (Completion& completion : rollout_->generate(prompts, params, first_local)) {
+        trajectories.push_back(
+            single_turn_trajectory(std::move(completion), *policy_.tokenizer, !params.stop_strings.empty()));
+      }
+    }
     generate_seconds += seconds_since(start);
 
     start = Clock::now();
     std::vector<Sample> samples;
-    for (const auto& completion : completions) {
-      const int64_t p = completion.prompt_index - first_local;
-      samples.push_back({rendered[p], completion.text, completion.token_ids, local[p].reference, local[p].metadata});
+    for (const auto& trajectory : trajectories) {
+      const int64_t p = trajectory.prompt_index - first_local;
+      samples.push_back({rendered[p], trajectory.text, trajectory.token_ids, local[p].reference, local[p].metadata});
     }
     BatchScores scores = rewards_->score(samples, *reward_pool_);
+    // An environment's own final reward (StepResult::reward) adds to the recipe's rewards.
+    for (size_t i = 0; i < trajectories.size(); ++i) {
+      if (trajectories[i].environment_reward) scores.totals[i] += *trajectories[i].environment_reward;
+    }
     score_seconds += seconds_since(start);
     for (const auto& [name, value] : scores.metrics()) reward_sums[name] += value;
-    double correct = 0;
-    for (size_t i = 0; i < samples.size(); ++i) {
-      const auto& value = scores.values[i][accuracy_reward_];
-      correct += scores.outcomes[i][accuracy_reward_] == RewardOutcome::kOk && value && *value >= 1.0 - 1e-9;
-    }
-    reward_sums["accuracy"] += samples.empty() ? 0.0 : correct / static_cast<double>(samples.size());
     ++reward_batches;
+    tally.add(scores, trajectories, accuracy_reward_);
 
     at::Tensor rewards = at::tensor(std::vector<float>(scores.totals.begin(), scores.totals.end()), at::kFloat);
     // Advantages need the batch statistics of every rank for batch scaling.
@@ -279,33 +305,36 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
                   static_cast<int64_t>(rollout.samples.size()) < prompts_local * group;
       for (int64_t s = 0; s < group; ++s) {
         const size_t i = static_cast<size_t>(p * group + s);
-        const Completion& completion = completions[i];
-        const int64_t length = static_cast<int64_t>(completion.token_ids.size());
-        generated_tokens += length;
+        MultiTurnTrajectory& trajectory = trajectories[i];
+        const int64_t length = static_cast<int64_t>(trajectory.token_ids.size());
+        generated_tokens += trajectory.model_tokens;
         total_length += static_cast<double>(length);
         max_length = std::max(max_length, length);
+        model_turns += static_cast<double>(trajectory.model_turns);
+        observation_tokens += static_cast<double>(length - trajectory.model_tokens);
         ++completions_seen;
-        const bool was_truncated = completion.finish_reason == FinishReason::kLength;
+        const bool was_truncated = trajectory.finish_reason == FinishReason::kLength;
         truncated += was_truncated;
         if (!keep) continue;
         TrainingSample sample;
         sample.tokens = prompts[p];
         sample.prompt_length = static_cast<int64_t>(prompts[p].size());
-        sample.tokens.insert(sample.tokens.end(), completion.token_ids.begin(), completion.token_ids.end());
-        sample.old_logprobs = completion.logprobs;
+        sample.tokens.insert(sample.tokens.end(), trajectory.token_ids.begin(), trajectory.token_ids.end());
+        sample.old_logprobs = std::move(trajectory.logprobs);
+        if (length > trajectory.model_tokens) sample.observation_mask = std::move(trajectory.observation_mask);
         sample.advantage = advantages[static_cast<int64_t>(i)].item<float>();
         sample.in_loss = !(grpo.mask_truncated_completions && was_truncated);
-        kept_rewards.push_back(scores.totals[i]);
         round_rewards.push_back(static_cast<float>(scores.totals[i]));
         rollout.samples.push_back(std::move(sample));
         if (static_cast<int64_t>(rollout.logged.size()) < recipe_.trainer.log_completions && distributed_.is_main()) {
           rollout.logged.push_back({{"step", step_index},
                                     {"prompt", rendered[p]},
-                                    {"completion", completion.text},
+                                    {"completion", trajectory.text},
                                     {"reference", local[p].reference},
                                     {"reward", scores.totals[i]},
-                                    {"advantage", sample.advantage},
-                                    {"finish_reason", finish_reason_name(completion.finish_reason)}});
+                                    {"advantage", rollout.samples.back().advantage},
+                                    {"finish_reason", finish_reason_name(trajectory.finish_reason)}});
+          if (multi_turn) rollout.logged.back()["turns"] = trajectory.model_turns;
         }
       }
     }
@@ -331,7 +360,15 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
                      {"generation_rounds", static_cast<double>(rounds)},
                      {"time/generate", generate_seconds},
                      {"time/score", score_seconds}};
+  if (multi_turn) {
+    rollout.metrics["multi_turn/mean_turns"] = model_turns / std::max<int64_t>(completions_seen, 1);
+    rollout.metrics["multi_turn/mean_observation_tokens"] = observation_tokens / std::max<int64_t>(completions_seen, 1);
+  }
+  // Reward components stay this rank's (their names vary by sample); the
+  // per-reward statistics and accuracy below cover every rank.
   for (const auto& [name, sum] : reward_sums) rollout.metrics[name] = sum / reward_batches;
+  tally.all_reduce(distributed_);
+  tally.write(rollout.metrics);
   return rollout;
 }
 
@@ -374,22 +411,27 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         at::Tensor tokens = batch.tokens.to(device);
         at::Tensor attention = batch.attention_mask.to(device);
         at::Tensor targets = tokens.narrow(1, 1, tokens.size(1) - 1);
-        at::Tensor logits = model->forward(tokens, attention);
+        at::Tensor logits;
+        {
+          AutocastGuard autocast(device, at::kBFloat16, recipe_.trainer.bf16);
+          logits = model->forward(tokens, attention);
+        }
+        // Outside the guard: token_logprobs and token_entropy work in float32 whatever the forward ran in.
         logits = logits.narrow(1, 0, logits.size(1) - 1);  // (B, L-1, V)
         PolicyLossInputs inputs;
         inputs.logprobs = token_logprobs(logits, targets, grpo.temperature);
         inputs.old_logprobs = batch.old_logprobs.to(device);
         inputs.advantages = (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages).to(device);
         inputs.mask = batch.loss_mask.to(device);
-        if (grpo.entropy_coeff != 0.0) {
-          inputs.entropy = token_entropy(logits, grpo.temperature);
-        } else {
-          at::NoGradGuard no_grad;
-          inputs.entropy = token_entropy(logits.detach(), grpo.temperature);
-        }
+        inputs.entropy = grpo.entropy_coeff != 0.0 ? token_entropy(logits, grpo.temperature)
+                                                   : logged_entropy(logits, grpo.temperature);
         if (reference_) {
           at::NoGradGuard no_grad;
-          at::Tensor reference_logits = reference_->forward(tokens, attention);
+          at::Tensor reference_logits;
+          {
+            AutocastGuard autocast(device, at::kBFloat16, recipe_.trainer.bf16);
+            reference_logits = reference_->forward(tokens, attention);
+          }
           inputs.ref_logprobs =
               token_logprobs(reference_logits.narrow(1, 0, reference_logits.size(1) - 1), targets, grpo.temperature);
         }
@@ -489,6 +531,12 @@ EvaluationResult GrpoTrainer::evaluate() {
   options.temperature = grpo.temperature;
   options.seed = recipe_.seed;
   options.accuracy_reward = accuracy_reward_;
+  options.stop_strings = grpo.stop_strings;
+  if (environment_->multi_turn()) {
+    options.environment = environment_.get();
+    options.max_turns = grpo.max_turns;
+    options.context_length = policy_.model->config().max_position_embeddings;
+  }
   return evaluate_policy(*rollout_, environment_->eval_tasks(), *prompt_template_, *policy_.tokenizer, *rewards_,
                          *reward_pool_, options);
 }
@@ -500,6 +548,11 @@ void GrpoTrainer::save_checkpoint(int64_t step_index) {
   checkpoint.tokenizer = policy_.tokenizer.get();
   checkpoint.optimizer = optimizer_.get();
   if (reference_ && recipe_.grpo.ref_model_sync_steps > 0) checkpoint.extra_models.emplace("reference", reference_);
+  if (critic_) {
+    checkpoint.extra_models.emplace("critic", critic_);
+    checkpoint.extra_heads.emplace("critic", value_head_);
+    checkpoint.extra_optimizers.emplace("critic_optimizer", critic_optimizer_.get());
+  }
   checkpoint.state = {{"step", step_index},
                       {"environment_rng", save_rng(environment_rng_)},
                       {"torch_rng", save_torch_rng()},
@@ -525,6 +578,13 @@ int64_t GrpoTrainer::restore_checkpoint() {
   if (reference_) {
     if (std::filesystem::exists(*folder / "reference")) load_weights_into(reference_, *folder / "reference");
   }
+  if (critic_) {
+    if (!std::filesystem::exists(*folder / "critic")) {
+      throw_data_error(folder->string() + ": a ppo checkpoint needs critic/ (the value model); it is missing");
+    }
+    load_weights_into(critic_, value_head_, *folder / "critic");
+    critic_optimizer_->load(*folder / "critic_optimizer");
+  }
   log_info() << "resumed from " << folder->string() << " at step " << step;
   return step;
 }
@@ -532,7 +592,6 @@ int64_t GrpoTrainer::restore_checkpoint() {
 void GrpoTrainer::train(bool resume) {
   const TrainerConfig& trainer = recipe_.trainer;
   int64_t done = 0;
-  if (resume && critic_) throw_usage_error("stage ppo has no --resume yet (its value model is not checkpointed)");
   if (resume) done = restore_checkpoint();
   auto log_line = [&](nlohmann::json line) {
     if (!distributed_.is_main()) return;
@@ -579,11 +638,17 @@ void GrpoTrainer::train(bool resume) {
     save_pretrained(policy_.model, final_folder);
     policy_.tokenizer->save_folder(final_folder);
     log_info() << "final policy written to " << final_folder.string();
+    if (critic_) {
+      // An HF folder with v_head.summary.*: load_pretrained_with_head(..., kValue) reads it back.
+      save_pretrained(critic_, final_folder / "critic", {.head = value_head_});
+      policy_.tokenizer->save_folder(final_folder / "critic");
+      log_info() << "final value model written to " << (final_folder / "critic").string();
+    }
   }
 }
 
 void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
-  auto distributed = Distributed::from_environment();
+  auto distributed = Distributed::from_environment(resolve_device(recipe.model.device));
   GrpoTrainer trainer(recipe, run_dir, *distributed);
   trainer.train(options.resume);
 }

@@ -1,9 +1,11 @@
 // The RL loop of the grpo stage, DESIGN.md "One RL step" line by line:
-// environment -> template -> rollout (G samples per prompt) -> rewards ->
+// environment -> template -> rollout (G samples per prompt; multi-turn
+// environments answer each turn, learner/multi_turn_rollout.h) -> rewards ->
 // group-relative advantages -> micro-batched policy loss (+ beta KL to a
 // frozen reference) -> all-reduced gradients -> optimiser step, which the
 // rollout engine sees at once (colocated: the same tensors). Evaluation,
-// metrics and checkpoints on schedule; --resume continues exactly.
+// metrics and checkpoints on schedule; --resume continues exactly (PPO's
+// critic and its optimiser included).
 // One trainer per process, driven from one thread.
 #pragma once
 
@@ -17,6 +19,7 @@
 #include "environments/prompt_template.h"
 #include "learner/distributed.h"
 #include "learner/evaluation.h"
+#include "learner/micro_batch.h"
 #include "learner/optimizer.h"
 #include "learner/policy_loss.h"
 #include "learner/recipe.h"
@@ -26,19 +29,6 @@
 #include "rollout/workers.h"
 
 namespace r1kit {
-
-// One completion ready for the learner.
-struct TrainingSample {
-  std::vector<int64_t> tokens;       // prompt then completion (L)
-  int64_t prompt_length = 0;
-  std::vector<float> old_logprobs;   // rollout log-probs of the completion tokens (L - prompt_length)
-  float advantage = 0.0f;
-  bool in_loss = true;               // false: a truncated completion under mask_truncated_completions
-  // PPO only (GAE), per completion token: advantages, value targets, rollout values.
-  std::vector<float> token_advantages;
-  std::vector<float> returns;
-  std::vector<float> old_values;
-};
 
 class GrpoTrainer {
  public:

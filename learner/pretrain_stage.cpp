@@ -16,6 +16,7 @@
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
+#include "policy/model_source.h"
 
 namespace r1kit {
 namespace {
@@ -43,7 +44,7 @@ double pretrain_eval_loss(Transformer& model, TokenLoader& eval, int64_t batches
 void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
   recipe.require({"model", "pretrain"});
   const PretrainConfig& config = recipe.pretrain;
-  auto distributed = Distributed::from_environment();
+  auto distributed = Distributed::from_environment(resolve_device(recipe.model.device));
   const auto seed = static_cast<uint64_t>(recipe.seed);
   seed_torch(seed);
   LoadedPolicy policy = load_policy(recipe.model, seed, recipe.source);

@@ -27,6 +27,7 @@ void TrainerConfig::visit(ConfigVisitor& v) {
   v.field("save_steps", save_steps, {.min = 0.0});
   v.field("save_total_limit", save_total_limit, {.min = 0.0});
   v.field("tensorboard", tensorboard);
+  v.field("bf16", bf16);
 }
 
 void Recipe::visit(ConfigVisitor& v) {

@@ -58,8 +58,11 @@ fs::path save_run_checkpoint(const fs::path& run_folder, const RunCheckpoint& ch
   if (checkpoint.optimizer) checkpoint.optimizer->save(temporary / "optimizer");
   for (const auto& [name, model] : checkpoint.extra_models) {
     Transformer copy = model;
-    save_pretrained(copy, temporary / name);
+    SaveOptions options;
+    if (auto head = checkpoint.extra_heads.find(name); head != checkpoint.extra_heads.end()) options.head = head->second;
+    save_pretrained(copy, temporary / name, options);
   }
+  for (const auto& [name, optimizer] : checkpoint.extra_optimizers) optimizer->save(temporary / name);
   write_file_atomically(temporary / "trainer_state.json", checkpoint.state.dump(2) + "\n");
 
   fs::remove_all(final_folder, error);
@@ -89,6 +92,25 @@ void load_weights_into(Transformer& model, const fs::path& folder) {
     if (!from) throw_data_error(folder.string() + ": checkpoint lacks " + item.key());
     item.value().copy_(*from);
   }
+}
+
+void load_weights_into(Transformer& model, ScalarHead& head, const fs::path& folder) {
+  const at::Tensor& reference = model->model->embed_tokens->weight;
+  PretrainedWithHead loaded = load_pretrained_with_head(folder, head->kind(), reference.device(), reference.scalar_type());
+  if (loaded.head_is_new) {
+    throw_data_error(folder.string() + ": checkpoint lacks the " + scalar_head_kind_name(head->kind()) + " head");
+  }
+  auto copy_all = [&](torch::nn::Module& target, torch::nn::Module& source) {
+    auto from = source.named_parameters();
+    at::NoGradGuard no_grad;
+    for (const auto& item : target.named_parameters()) {
+      const at::Tensor* tensor = from.find(item.key());
+      if (!tensor) throw_data_error(folder.string() + ": checkpoint lacks " + item.key());
+      item.value().copy_(*tensor);
+    }
+  };
+  copy_all(*model, *loaded.model);
+  copy_all(*head, *loaded.head);
 }
 
 std::string save_rng(const std::mt19937_64& rng) {

@@ -1,6 +1,7 @@
 // Checkpoints of a training run: checkpoints/step-N/ holds the policy as a
 // Hugging Face folder (model/), the optimiser state (optimizer/), optional
-// extra models (e.g. the reference), and trainer_state.json (step, generator
+// extra models with their heads and optimisers (e.g. the reference, PPO's
+// critic), and trainer_state.json (step, generator
 // states, data position, the recipe). Written to step-N.tmp and renamed, the
 // newest `keep` kept. Rank 0 writes; every rank reads. Functions only.
 #pragma once
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "learner/optimizer.h"
+#include "policy/scalar_head.h"
 #include "policy/tokenizer.h"
 #include "policy/transformer.h"
 
@@ -25,6 +27,8 @@ struct RunCheckpoint {
   const Tokenizer* tokenizer = nullptr;           // saved into model/ beside the weights
   const Optimizer* optimizer = nullptr;           // may be null (no optimiser state)
   std::map<std::string, Transformer> extra_models;  // name -> model, saved as <name>/
+  std::map<std::string, ScalarHead> extra_heads;    // name of an extra model -> its head, saved in <name>/ too
+  std::map<std::string, const Optimizer*> extra_optimizers;  // name -> optimiser state, saved as <name>/
   nlohmann::json state;                            // trainer_state.json: at least {"step": N}
 };
 
@@ -39,6 +43,9 @@ std::optional<std::filesystem::path> latest_run_checkpoint(const std::filesystem
 // Copies the weights of the HF folder `folder` into `model` in place (same
 // architecture), so tensors shared with a rollout engine stay shared.
 void load_weights_into(Transformer& model, const std::filesystem::path& folder);
+// The same for a backbone and its scalar head (a critic); a folder without
+// the head is a data error.
+void load_weights_into(Transformer& model, ScalarHead& head, const std::filesystem::path& folder);
 
 // Text forms of a std generator and torch's CPU generator, for trainer_state.json.
 std::string save_rng(const std::mt19937_64& rng);

@@ -26,6 +26,10 @@ struct TrainerConfig {
   int64_t save_steps = 0;                     // checkpoint every this many steps; 0 = at the end only (HF)
   int64_t save_total_limit = 2;               // newest checkpoints kept; 0 = keep all (HF)
   bool tensorboard = true;                    // also write TensorBoard event files into the run folder
+  // Run the learner's policy and reference forwards under bf16 autocast (CUDA, or
+  // CPU with AVX512-BF16/AMX); weights, gradients and the loss stay in the model's
+  // dtype; float32 model only. false = plain forwards (HF TrainingArguments.bf16).
+  bool bf16 = false;
 
   void visit(ConfigVisitor& v);
 };

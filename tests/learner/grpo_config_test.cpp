@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "learner/optimizer.h"
+#include "learner/trainer_config.h"
 
 namespace r1kit {
 namespace {
@@ -102,6 +103,21 @@ TEST(OptimizerConfig, ReadsHfNamesAndChecksSchedules) {
     EXPECT_NE(std::string(e.what()).find("lr_scheduler_type"), std::string::npos) << e.what();
   }
   EXPECT_THROW(read_config<OptimizerConfig>({{"adam_beta2", 1.0}}, "r.json"), Error);
+}
+
+TEST(GrpoConfig, ReadsMultiTurnKnobs) {
+  GrpoConfig config = read_config<GrpoConfig>({{"stop_strings", {"</tool>"}}, {"max_turns", 3}}, "r.json");
+  EXPECT_EQ(config.stop_strings, std::vector<std::string>{"</tool>"});
+  EXPECT_EQ(config.max_turns, 3);
+  EXPECT_NE(config_error({{"stop_strings", {""}}}).find("stop_strings"), std::string::npos);
+  EXPECT_NE(config_error({{"max_turns", -1}}).find("max_turns"), std::string::npos);
+  EXPECT_NE(config_error({{"stop_strings", "</tool>"}}).find("stop_strings"), std::string::npos);
+}
+
+TEST(TrainerConfig, Bf16IsABoolean) {
+  EXPECT_FALSE(read_config<TrainerConfig>(nlohmann::json::object(), "r.json").bf16);
+  EXPECT_TRUE(read_config<TrainerConfig>({{"bf16", true}}, "r.json").bf16);
+  EXPECT_THROW(read_config<TrainerConfig>({{"bf16", "yes"}}, "r.json"), Error);
 }
 
 }  // namespace

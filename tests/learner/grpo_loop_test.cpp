@@ -4,9 +4,11 @@
 // resolved recipe, metrics, samples, a checkpoint and the final HF folder.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "common/error.h"
 #include "common/run_dir.h"
 #include "learner/distributed.h"
 #include "learner/grpo_trainer.h"
@@ -69,6 +71,84 @@ TEST(GrpoLoop, MetricsCarryTheTrlNames) {
     EXPECT_TRUE(line.contains(key)) << key << " missing from " << line.dump();
   }
   EXPECT_GE(line["kl"].get<double>(), 0.0);
+  fs::remove_all(root);
+}
+
+// trainer.bf16 runs the learner's forwards under bf16 autocast (here on the
+// CPU); it refuses a model that is bfloat16 already.
+TEST(GrpoLoop, Bf16AutocastStepsAndNeedsAFloat32Model) {
+  fs::path root = testing::fresh_folder("grpo_bf16");
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
+  json["trainer"]["bf16"] = true;
+  json["grpo"]["beta"] = 0.01;
+  fs::path recipe_path = root / "recipe.json";
+  std::ofstream(recipe_path) << json.dump(2);
+  Recipe recipe = load_recipe(recipe_path.string(), {});
+  EXPECT_TRUE(recipe.trainer.bf16);
+  RunDir run_dir(recipe.output_dir);
+  auto distributed = Distributed::single();
+  {
+    GrpoTrainer trainer(recipe, run_dir, *distributed);
+    nlohmann::json line = trainer.step(1);
+    EXPECT_GT(line["grad_norm"].get<double>(), 0.0) << line.dump();
+    EXPECT_TRUE(std::isfinite(line["kl"].get<double>())) << line.dump();
+  }
+  json["model"]["dtype"] = "bfloat16";
+  std::ofstream(recipe_path) << json.dump(2);
+  Recipe bf16_model = load_recipe(recipe_path.string(), {});
+  EXPECT_THROW(GrpoTrainer(bf16_model, run_dir, *distributed), Error);
+  fs::remove_all(root);
+}
+
+// With entropy_coeff 0 the entropy is only logged (no graph, row by row); it
+// equals the differentiable one the entropy bonus uses, on the same first step.
+TEST(GrpoLoop, LoggedEntropyEqualsTheDifferentiableOne) {
+  fs::path root = testing::fresh_folder("grpo_entropy");
+  fs::path model = testing::write_tiny_policy(root / "model");
+  double entropy[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    nlohmann::json json = testing::tiny_grpo_recipe(model, root / ("run" + std::to_string(i)));
+    json["grpo"]["entropy_coeff"] = i == 0 ? 0.0 : 1e-3;
+    fs::path recipe_path = root / "recipe.json";
+    std::ofstream(recipe_path) << json.dump(2);
+    Recipe recipe = load_recipe(recipe_path.string(), {});
+    RunDir run_dir(recipe.output_dir);
+    auto distributed = Distributed::single();
+    GrpoTrainer trainer(recipe, run_dir, *distributed);
+    entropy[i] = trainer.step(1)["entropy"].get<double>();
+  }
+  EXPECT_GT(entropy[0], 1.0);  // near log(30) for a random policy
+  EXPECT_NEAR(entropy[0], entropy[1], 1e-6);
+  fs::remove_all(root);
+}
+
+// grpo.stop_strings end single-turn completions too; the text rewards score
+// keeps the stop string, as the ids the learner trains on do.
+TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
+  fs::path root = testing::fresh_folder("grpo_stop");
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
+  json["grpo"]["stop_strings"] = {"7"};
+  json["trainer"]["log_completions"] = 32;
+  fs::path recipe_path = root / "recipe.json";
+  std::ofstream(recipe_path) << json.dump(2);
+  Recipe recipe = load_recipe(recipe_path.string(), {});
+  RunDir run_dir(recipe.output_dir);
+  auto distributed = Distributed::single();
+  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  run_dir.log_metrics(trainer.step(1));
+  int64_t stopped_at_seven = 0;
+  for (const auto& line : read_jsonl(root / "run" / "samples.jsonl")) {
+    const std::string completion = line["completion"].get<std::string>();
+    const size_t seven = completion.find('7');
+    if (seven == std::string::npos) continue;
+    EXPECT_EQ(seven, completion.size() - 1) << "generation went on after the stop string: " << completion;
+    EXPECT_EQ(line["finish_reason"], "stop");
+    EXPECT_GT(line["reward"].get<double>(), 0.0);  // regex_match counts the kept "7"
+    ++stopped_at_seven;
+  }
+  EXPECT_GT(stopped_at_seven, 0);
   fs::remove_all(root);
 }
 

@@ -22,8 +22,11 @@ inline std::filesystem::path fresh_folder(const std::string& name) {
   return path;
 }
 
-inline std::filesystem::path write_tiny_policy(const std::filesystem::path& folder, uint64_t seed = 3) {
-  CharTokenizer tokenizer("0123456789+-*= abcdefgh\n:?");
+inline constexpr char kTinyAlphabet[] = "0123456789+-*= abcdefgh\n:?";
+
+inline std::filesystem::path write_tiny_policy(const std::filesystem::path& folder, uint64_t seed = 3,
+                                               const std::string& alphabet = kTinyAlphabet) {
+  CharTokenizer tokenizer(alphabet);
   ModelConfig config;
   config.model_type = "llama";
   config.vocab_size = tokenizer.vocab_size();

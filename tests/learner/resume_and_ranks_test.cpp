@@ -1,7 +1,8 @@
 // Two promises of the learner, checked through the real command: a run killed
 // with SIGKILL after a checkpoint and resumed logs the same metrics and ends
-// with the same parameters as an uninterrupted run; and two Gloo ranks on CPU
-// give the same parameters after 3 steps as one rank with the same global batch.
+// with the same parameters as an uninterrupted run (grpo, and ppo with its
+// critic); and two Gloo ranks on CPU give the same parameters after 3 steps as
+// one rank with the same global batch.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 
 #include "common/run_dir.h"
 #include "common/safetensors.h"
+#include "policy/checkpoint.h"
 #include "tests/learner/learner_test_util.h"
 
 namespace r1kit {
@@ -44,21 +46,24 @@ std::vector<nlohmann::json> comparable_metrics(const fs::path& run) {
   return lines;
 }
 
-std::map<std::string, at::Tensor> final_weights(const fs::path& run) {
-  auto contents = read_safetensors(run / "final" / "model.safetensors");
+
+std::map<std::string, at::Tensor> final_weights(const fs::path& run, const std::string& file = "model.safetensors") {
+  auto contents = read_safetensors(run / "final" / file);
   std::map<std::string, at::Tensor> copied;
   for (auto& [name, tensor] : contents.tensors) copied[name] = tensor.clone();
   return copied;
 }
 
-TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
-  fs::path root = testing::fresh_folder("resume");
-  fs::path model = testing::write_tiny_policy(root / "model");
-  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
-  recipe["trainer"]["max_steps"] = 8;
-  recipe["trainer"]["save_steps"] = 2;
-  recipe["trainer"]["save_total_limit"] = 0;
-  recipe["trainer"]["eval_samples"] = 2;
+void expect_same_weights(const std::map<std::string, at::Tensor>& expected,
+                         const std::map<std::string, at::Tensor>& actual) {
+  ASSERT_EQ(expected.size(), actual.size());
+  for (const auto& [name, tensor] : expected) EXPECT_TRUE(at::equal(tensor, actual.at(name))) << name;
+}
+
+// Runs `recipe` whole into root/whole, and into root/killed with a SIGKILL once
+// checkpoints/step-<kill_after> exists, then --resume; the two must agree.
+void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe, int64_t kill_after) {
+  recipe["output_dir"] = (root / "whole").string();
   fs::path whole = write_recipe(root, "whole", recipe);
   recipe["output_dir"] = (root / "killed").string();
   fs::path killed = write_recipe(root, "killed", recipe);
@@ -72,7 +77,7 @@ TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
     execl(R1KIT_BINARY, R1KIT_BINARY, "train", killed.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  fs::path marker = root / "killed" / "checkpoints" / "step-4" / "trainer_state.json";
+  fs::path marker = root / "killed" / "checkpoints" / ("step-" + std::to_string(kill_after)) / "trainer_state.json";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (!fs::exists(marker) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -85,10 +90,43 @@ TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
   ASSERT_EQ(run_command("train " + killed.string() + " --resume"), 0);
 
   EXPECT_EQ(comparable_metrics(root / "killed"), comparable_metrics(root / "whole"));
-  auto expected = final_weights(root / "whole");
-  auto resumed = final_weights(root / "killed");
-  ASSERT_EQ(expected.size(), resumed.size());
-  for (const auto& [name, tensor] : expected) EXPECT_TRUE(at::equal(tensor, resumed.at(name))) << name;
+  expect_same_weights(final_weights(root / "whole"), final_weights(root / "killed"));
+}
+
+TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
+  fs::path root = testing::fresh_folder("resume");
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
+  recipe["trainer"]["max_steps"] = 8;
+  recipe["trainer"]["save_steps"] = 2;
+  recipe["trainer"]["save_total_limit"] = 0;
+  recipe["trainer"]["eval_samples"] = 2;
+  expect_resume_equals_whole_run(root, recipe, /*kill_after=*/4);
+  fs::remove_all(root);
+}
+
+// PPO's critic (backbone, v_head and its AdamW state) is in the checkpoint, so
+// the resumed run's values, advantages and updates match too; final/critic is
+// the trained value model as an HF folder.
+TEST(Resume, KilledAndResumedPpoRunEqualsUninterruptedRun) {
+  fs::path root = testing::fresh_folder("resume_ppo");
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
+  recipe["stage"] = "ppo";
+  recipe["grpo"]["adv_estimator"] = "gae";
+  recipe["trainer"]["max_steps"] = 4;
+  recipe["trainer"]["save_steps"] = 1;
+  recipe["trainer"]["save_total_limit"] = 0;
+  recipe["trainer"]["eval_samples"] = 2;
+  expect_resume_equals_whole_run(root, recipe, /*kill_after=*/2);
+  auto critic = final_weights(root / "whole", "critic/model.safetensors");
+  EXPECT_TRUE(critic.count("v_head.summary.weight")) << "final/critic has no value head";
+  expect_same_weights(critic, final_weights(root / "killed", "critic/model.safetensors"));
+  auto initial = read_safetensors(model / "model.safetensors").tensors;
+  EXPECT_FALSE(at::equal(critic.at("model.norm.weight"), initial.at("model.norm.weight"))) << "the critic never trained";
+  PretrainedWithHead loaded = load_pretrained_with_head(root / "whole" / "final" / "critic", ScalarHeadKind::kValue);
+  EXPECT_FALSE(loaded.head_is_new);
+  EXPECT_TRUE(at::equal(loaded.head->linear->weight, critic.at("v_head.summary.weight")));
   fs::remove_all(root);
 }
 
@@ -115,6 +153,21 @@ TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
     moved = std::max(moved, (tensor - initial.at(name)).abs().max().item<double>());
   }
   EXPECT_GT(moved, 1e-4) << "the updates did nothing; the comparison would be empty";
+  // The reward statistics are all-reduced: the pair logs the single rank's values.
+  auto single_lines = comparable_metrics(root / "one");
+  auto pair_lines = comparable_metrics(root / "two");
+  ASSERT_EQ(single_lines.size(), pair_lines.size());
+  int64_t compared = 0;
+  for (size_t i = 0; i < single_lines.size(); ++i) {
+    if (!single_lines[i].contains("grad_norm")) continue;  // evaluation lines
+    for (const char* key : {"accuracy", "rewards/regex_match/mean", "rewards/regex_match/std", "reward"}) {
+      ASSERT_TRUE(pair_lines[i].contains(key)) << key;
+      EXPECT_NEAR(single_lines[i][key].get<double>(), pair_lines[i][key].get<double>(), 1e-9)
+          << key << " at line " << i;
+    }
+    ++compared;
+  }
+  EXPECT_EQ(compared, 3);
   fs::remove_all(root);
 }
 

@@ -1,0 +1,54 @@
+// What the learner trains on: one sampled completion (TrainingSample) and the
+// right-padded tensors of a micro-batch of them (MicroBatch), with the loss
+// mask that keeps prompts, padding, masked-out truncations and environment
+// observations out of the loss. Plain data and functions; no shared state.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace r1kit {
+
+// One completion ready for the learner.
+struct TrainingSample {
+  std::vector<int64_t> tokens;  // prompt then completion (L)
+  int64_t prompt_length = 0;
+  std::vector<float>
+      old_logprobs;  // rollout log-probs of the completion tokens (L - prompt_length)
+  float advantage = 0.0f;
+  bool in_loss = true;  // false: a truncated completion under mask_truncated_completions
+  // Multi-turn: 1 at completion tokens the environment wrote (L - prompt_length);
+  // they leave the loss. Empty = every completion token was sampled.
+  std::vector<uint8_t> observation_mask;
+  // PPO only (GAE), per completion token: advantages, value targets, rollout values.
+  std::vector<float> token_advantages;
+  std::vector<float> returns;
+  std::vector<float> old_values;
+};
+
+// Rows of one learner micro-batch, right-padded.
+struct MicroBatch {
+  at::Tensor tokens;            // (B, L) int64
+  at::Tensor attention_mask;    // (B, L) int64
+  at::Tensor loss_mask;         // (B, L-1) float: completion_mask, or 0 for a row out of the loss
+  at::Tensor old_logprobs;      // (B, L-1) float
+  at::Tensor advantages;        // (B) float
+  at::Tensor completion_mask;   // (B, L-1) float: 1 where the target is a sampled completion token
+                                // (GAE's mask)
+  at::Tensor token_advantages;  // (B, L-1) float, PPO only (undefined otherwise)
+  at::Tensor returns;           // (B, L-1) float, PPO only
+  at::Tensor old_values;        // (B, L-1) float, PPO only
+};
+
+// The rows samples[begin, end) as one micro-batch on the CPU.
+MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end);
+
+// Splits [begin, end) into consecutive micro-batches of at most `budget`
+// padded tokens (rows * longest row); a row longer than the budget goes alone.
+std::vector<std::pair<size_t, size_t>> plan_micro_batches(
+    const std::vector<TrainingSample>& samples, size_t begin, size_t end, int64_t budget);
+
+}  // namespace r1kit

@@ -37,13 +37,10 @@ int run_eval(const EvalArguments& args) {
   ThreadPool pool(static_cast<size_t>(recipe.trainer.num_reward_workers));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
   RolloutWorkers rollout(weights, policy.tokenizer, 1, {.max_batch_size = recipe.trainer.rollout_batch_size});
-  EvaluationOptions options;
-  options.max_tasks = args.max_tasks > 0 ? args.max_tasks : recipe.trainer.eval_samples;
-  options.max_prompt_length = recipe.grpo.max_prompt_length;
-  options.max_new_tokens = recipe.grpo.max_completion_length;
-  options.pass_at_k = args.pass_at_k > 0 ? args.pass_at_k : recipe.trainer.pass_at_k;
-  options.temperature = recipe.grpo.temperature;
-  options.seed = recipe.seed;
+  EvaluationOptions options = recipe_evaluation_options(recipe.grpo, recipe.trainer, recipe.seed, *environment,
+                                                        policy.model->config().max_position_embeddings);
+  if (args.max_tasks > 0) options.max_tasks = args.max_tasks;
+  if (args.pass_at_k > 0) options.pass_at_k = args.pass_at_k;
   options.accuracy_reward = find_accuracy_reward(rewards, recipe.trainer.accuracy_reward, recipe.source);
   EvaluationResult result = evaluate_policy(rollout, environment->eval_tasks(), *prompt_template, *policy.tokenizer,
                                             rewards, pool, options);

@@ -40,6 +40,18 @@ int64_t random_number(std::mt19937_64& rng, int64_t digits) {
   return uniform_int(rng, digits == 1 ? 0 : low, low * 10 - 1);
 }
 
+// A number in [0, 1) fixed by `numbers` (splitmix64 over them).
+double unit_hash(const std::vector<int64_t>& numbers) {
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (int64_t n : numbers) {
+    state += static_cast<uint64_t>(n) * 0xbf58476d1ce4e5b9ull + 0x9e3779b97f4a7c15ull;
+    state = (state ^ (state >> 30)) * 0xbf58476d1ce4e5b9ull;
+    state = (state ^ (state >> 27)) * 0x94d049bb133111ebull;
+    state ^= state >> 31;
+  }
+  return static_cast<double>(state >> 11) / 9007199254740992.0;  // 2^53
+}
+
 std::string r1_solution(const std::string& steps, const std::string& answer) {
   return "<think>\n" + steps + "</think>\n<answer>" + answer + "</answer>";
 }
@@ -62,9 +74,10 @@ class AdditionEnvironment : public GeneratedEnvironment {
     Task task{.prompt = "What is " + question + "?", .reference = std::to_string(total)};
     task.metadata = {{"numbers", numbers}};
     if (options_.worked_steps) {
-      // Drawn after the numbers so that the tasks themselves do not depend on worked_fraction.
-      bool show_steps = options_.worked_fraction >= 1.0 ||
-                        static_cast<double>(uniform_int(rng, 0, 999999)) < options_.worked_fraction * 1e6;
+      // Decided by a hash of the numbers, not by `rng`: the task stream (and so
+      // the held-out split and what training excludes) is the same whatever
+      // worked_steps and worked_fraction are.
+      bool show_steps = options_.worked_fraction >= 1.0 || unit_hash(numbers) < options_.worked_fraction;
       std::string steps;
       if (show_steps) steps = options_.solution_style == "compact" ? compact_steps(numbers) : column_steps(numbers);
       task.solution = r1_solution(steps, task.reference);

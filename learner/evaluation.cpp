@@ -14,6 +14,24 @@ std::map<std::string, double> EvaluationResult::metrics() const {
   return out;
 }
 
+EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const TrainerConfig& trainer, int64_t seed,
+                                            const Environment& environment, int64_t context_length) {
+  EvaluationOptions options;
+  options.max_tasks = trainer.eval_samples;
+  options.max_prompt_length = grpo.max_prompt_length;
+  options.max_new_tokens = grpo.max_completion_length;
+  options.pass_at_k = trainer.pass_at_k;
+  options.temperature = grpo.temperature;
+  options.seed = seed;
+  options.stop_strings = grpo.stop_strings;
+  if (environment.multi_turn()) {
+    options.environment = &environment;
+    options.max_turns = grpo.max_turns;
+    options.context_length = context_length;
+  }
+  return options;
+}
+
 std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks, const PromptTemplate& prompt_template,
                                                  const Tokenizer& tokenizer, int64_t max_prompt_length,
                                                  std::vector<std::string>* rendered) {

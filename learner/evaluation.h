@@ -12,6 +12,8 @@
 #include "common/thread_pool.h"
 #include "environments/environment.h"
 #include "environments/prompt_template.h"
+#include "learner/grpo_config.h"
+#include "learner/trainer_config.h"
 #include "policy/tokenizer.h"
 #include "rewards/reward_set.h"
 #include "rollout/workers.h"
@@ -43,6 +45,12 @@ struct EvaluationResult {
   // {"eval/accuracy": .., "eval/reward": .., "eval/pass@k": .., "eval/mean_length": ..}
   std::map<std::string, double> metrics() const;
 };
+
+// The options an RL recipe implies: budgets and sampling from `grpo`, task
+// count and pass@k from `trainer`, and the environment for multi-turn ones.
+// `accuracy_reward` is left for the caller (find_accuracy_reward).
+EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const TrainerConfig& trainer, int64_t seed,
+                                            const Environment& environment, int64_t context_length);
 
 // Renders and tokenizes tasks; prompts longer than `max_prompt_length` keep their end.
 std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks, const PromptTemplate& prompt_template,

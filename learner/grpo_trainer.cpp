@@ -522,21 +522,10 @@ nlohmann::json GrpoTrainer::step(int64_t step_index) {
 }
 
 EvaluationResult GrpoTrainer::evaluate() {
-  const GrpoConfig& grpo = recipe_.grpo;
-  EvaluationOptions options;
-  options.max_tasks = recipe_.trainer.eval_samples;
-  options.max_prompt_length = grpo.max_prompt_length;
-  options.max_new_tokens = grpo.max_completion_length;
-  options.pass_at_k = recipe_.trainer.pass_at_k;
-  options.temperature = grpo.temperature;
-  options.seed = recipe_.seed;
+  EvaluationOptions options =
+      recipe_evaluation_options(recipe_.grpo, recipe_.trainer, recipe_.seed, *environment_,
+                                policy_.model->config().max_position_embeddings);
   options.accuracy_reward = accuracy_reward_;
-  options.stop_strings = grpo.stop_strings;
-  if (environment_->multi_turn()) {
-    options.environment = environment_.get();
-    options.max_turns = grpo.max_turns;
-    options.context_length = policy_.model->config().max_position_embeddings;
-  }
   return evaluate_policy(*rollout_, environment_->eval_tasks(), *prompt_template_, *policy_.tokenizer, *rewards_,
                          *reward_pool_, options);
 }

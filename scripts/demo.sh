@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The default demo (`make demo`): the r1_arith pipeline of DeepSeek-R1 at toy
 # scale on CPU, from nothing to an evaluated RL policy.
-#   1. a pretraining corpus of addition problems with direct answers, tokenized into shards
-#   2. pretrain a small Llama-style model from random weights
-#   3. SFT "cold start" on a small labelled set in the R1 format (<think> steps </think> <answer>)
-#   4. GRPO on unlabelled problems with verifiable rewards (math_answer + think_format)
+#   1. a pretraining corpus of 2-digit addition problems in the R1 format
+#      (<think> steps </think><answer>..</answer>): 30% show their column sums,
+#      70% answer at once with an empty <think>, tokenized into shards
+#   2. pretrain a small Llama-style model (0.8M parameters) from random weights
+#   3. SFT "cold start" on a small labelled set of the same mix
+#   4. GRPO on unlabelled problems with verifiable rewards (math_answer + think_format):
+#      answering at once is usually wrong, showing the steps usually right, and
+#      RL finds that out; completions grow longer as the policy learns to think
 #   5. held-out greedy accuracy before and after GRPO, reward curve, plots
 # Usage: scripts/demo.sh [BUILD_DIR]   (SEED=1 by default; OUT=runs/r1_arith/seed-$SEED)
 set -euo pipefail
@@ -16,8 +20,9 @@ mkdir -p "$out"
 start=$(date +%s)
 stamp() { echo "[demo $(( $(date +%s) - start ))s] $*"; }
 
-stamp "1/5 corpus: 40000 addition problems with direct answers"
-"$r1kit" data generate --environment addition --options '{"digits": 2, "eval_size": 200}' --template plain --format text \
+tasks='{"digits": 2, "eval_size": 200, "worked_steps": true, "solution_style": "compact", "worked_fraction": 0.3}'
+stamp "1/5 corpus: 40000 addition problems, 30% with worked steps"
+"$r1kit" data generate --environment addition --options "$tasks" --template plain --format text \
   --count 40000 --seed "$seed" -o "$out/corpus.jsonl"
 "$r1kit" data prepare --input "$out/corpus.jsonl" --output "$out/shards" \
   --tokenizer configs/r1_arith/tokenizer.json > "$out/prepare_manifest.json"
@@ -26,9 +31,9 @@ stamp "2/5 pretrain"
 "$r1kit" train configs/r1_arith/pretrain.json --set seed="$seed" --set output_dir="$out/pretrain" \
   --set pretrain.data="$out/shards"
 
-stamp "3/5 SFT cold start on 2000 labelled worked solutions"
-"$r1kit" data generate --environment addition --options '{"digits": 2, "eval_size": 200, "worked_steps": true}' --template plain \
-  --format sft --count 2000 --seed $((seed + 1000)) -o "$out/sft_small.jsonl"
+stamp "3/5 SFT cold start on 500 labelled solutions of the same mix"
+"$r1kit" data generate --environment addition --options "$tasks" --template plain \
+  --format sft --count 500 --seed $((seed + 1000)) -o "$out/sft_small.jsonl"
 "$r1kit" train configs/r1_arith/sft.json --set seed="$seed" --set output_dir="$out/sft" \
   --set model.path="$out/pretrain/final" --set sft.train_file="$out/sft_small.jsonl"
 

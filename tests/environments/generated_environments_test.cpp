@@ -72,6 +72,40 @@ TEST(Arithmetic, WorkedStepsEndInTheAnswer) {
   EXPECT_NE(mul.solution.find("partial products: " + mul.reference), std::string::npos) << mul.solution;
 }
 
+TEST(Arithmetic, CompactStepsAreFixedWidthColumnSums) {
+  std::mt19937_64 rng(4);
+  nlohmann::json options = {{"worked_steps", true}, {"solution_style", "compact"}, {"digits", 3}};
+  for (const Task& task : env("addition", options)->next_tasks(50, rng)) {
+    auto numbers = task.metadata["numbers"].get<std::vector<int64_t>>();
+    std::string expected;
+    int64_t a = numbers[0], b = numbers[1], carry = 0;
+    for (int place = 0; place < 3; ++place, a /= 10, b /= 10) {
+      int64_t sum = a % 10 + b % 10 + carry;
+      expected += std::to_string(a % 10) + "+" + std::to_string(b % 10) + "+" + std::to_string(carry) + "=" +
+                  (sum < 10 ? "0" : "") + std::to_string(sum) + "\n";
+      carry = sum / 10;
+    }
+    EXPECT_EQ(task.solution, "<think>\n" + expected + "</think>\n<answer>" + task.reference + "</answer>");
+  }
+}
+
+TEST(Arithmetic, WorkedFractionMixesStylesWithoutChangingTheTasks) {
+  std::mt19937_64 plain_rng(6), mixed_rng(6);
+  auto plain = env("addition", {{"digits", 2}})->next_tasks(400, plain_rng);
+  auto mixed = env("addition", {{"digits", 2}, {"worked_steps", true}, {"solution_style", "compact"},
+                                {"worked_fraction", 0.3}})->next_tasks(400, mixed_rng);
+  int worked = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(plain[i].prompt, mixed[i].prompt);
+    bool shows_steps = mixed[i].solution.find("=") != std::string::npos;
+    worked += shows_steps;
+    if (!shows_steps) EXPECT_EQ(mixed[i].solution, "<think>\n</think>\n<answer>" + mixed[i].reference + "</answer>");
+  }
+  EXPECT_NEAR(worked / 400.0, 0.3, 0.07);
+  EXPECT_THROW(env("addition", {{"worked_fraction", 1.5}}), Error);
+  EXPECT_THROW(env("addition", {{"solution_style", "short"}}), Error);
+}
+
 TEST(Countdown, TasksAreSolvableAndCheckedByEvaluation) {
   auto countdown = env("countdown", {{"num_numbers", 4}});
   std::mt19937_64 rng(3);

@@ -40,10 +40,10 @@ int64_t random_number(std::mt19937_64& rng, int64_t digits) {
   return uniform_int(rng, digits == 1 ? 0 : low, low * 10 - 1);
 }
 
-// A number in [0, 1) fixed by `numbers` (splitmix64 over them).
-double unit_hash(const std::vector<int64_t>& numbers) {
+// A number in [0, 1) fixed by `values` (splitmix64 over them).
+double unit_hash(const std::vector<int64_t>& values) {
   uint64_t state = 0x9e3779b97f4a7c15ull;
-  for (int64_t n : numbers) {
+  for (int64_t n : values) {
     state += static_cast<uint64_t>(n) * 0xbf58476d1ce4e5b9ull + 0x9e3779b97f4a7c15ull;
     state = (state ^ (state >> 30)) * 0xbf58476d1ce4e5b9ull;
     state = (state ^ (state >> 27)) * 0x94d049bb133111ebull;
@@ -74,10 +74,13 @@ class AdditionEnvironment : public GeneratedEnvironment {
     Task task{.prompt = "What is " + question + "?", .reference = std::to_string(total)};
     task.metadata = {{"numbers", numbers}};
     if (options_.worked_steps) {
-      // Decided by a hash of the numbers, not by `rng`: the task stream (and so
-      // the held-out split and what training excludes) is the same whatever
-      // worked_steps and worked_fraction are.
-      bool show_steps = options_.worked_fraction >= 1.0 || unit_hash(numbers) < options_.worked_fraction;
+      // Decided without advancing `rng`, so the task stream (and with it the
+      // held-out split and what training excludes) is the same whatever
+      // worked_steps and worked_fraction are: a hash of the numbers and of the
+      // generator's next output, so one problem drawn twice may get both styles.
+      std::vector<int64_t> key = numbers;
+      key.push_back(static_cast<int64_t>(std::mt19937_64(rng)()));
+      bool show_steps = options_.worked_fraction >= 1.0 || unit_hash(key) < options_.worked_fraction;
       std::string steps;
       if (show_steps) steps = options_.solution_style == "compact" ? compact_steps(numbers) : column_steps(numbers);
       task.solution = r1_solution(steps, task.reference);

@@ -75,3 +75,16 @@ TEST(Cli, MissingRecipeFileIsOneLine) {
 }
 
 }  // namespace
+
+// Every recipe in configs/ (tokenizer files aside) passes validation as shipped.
+TEST(Cli, EveryShippedRecipeValidates) {
+  namespace fs = std::filesystem;
+  int checked = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(fs::path(R1KIT_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".json" || entry.path().filename() == "tokenizer.json") continue;
+    auto result = run_r1kit("train " + entry.path().string() + " --check");
+    EXPECT_EQ(result.exit_code, 0) << entry.path() << ": " << result.output;
+    ++checked;
+  }
+  EXPECT_GE(checked, 7);
+}

@@ -1,5 +1,6 @@
 // `r1kit bench rollout|learner`: prefill and decode throughput of the rollout engine
-// on random models of ~20M and ~100M parameters at batch 1, 8 and 64, and the
+// on random models of ~20M and ~100M parameters at batch 1, 8 and 64, in each
+// rollout compute dtype (float32, bfloat16), and the
 // achieved FLOP/s against this machine's measured matmul peak. `--export`
 // writes the model as a Hugging Face folder so bench/rollout.sh can run
 // transformers' generate on the same weights; `learner` times forward, backward
@@ -27,6 +28,7 @@ struct BenchArguments {
   std::string what;
   std::vector<std::string> sizes = {"20m", "100m"};
   std::vector<int64_t> batches = {1, 8, 64};
+  std::vector<std::string> dtypes = {"float32", "bfloat16"};  // rollout compute dtypes (EngineOptions::compute_dtype)
   int64_t prompt_length = 64;
   int64_t new_tokens = 64;
   std::string export_dir;
@@ -103,7 +105,7 @@ double timed_generate(RolloutEngine& engine, const std::vector<std::vector<int64
 int run_rollout_bench(const BenchArguments& args) {
   const double peak = measure_matmul_peak();
   std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9 << " GFLOP/s\n";
-  std::cout << "size  params  batch  prefill_tok/s  decode_tok/s  ms/decode_step  decode_GFLOP/s  %peak\n";
+  std::cout << "size  params  dtype     batch  prefill_tok/s  decode_tok/s  ms/decode_step  decode_GFLOP/s  %fp32peak\n";
   nlohmann::json report = {{"matmul_peak_flops", peak}, {"threads", at::get_num_threads()}, {"results", nlohmann::json::array()}};
   for (const auto& size : args.sizes) {
     ModelConfig config = bench_config(size);
@@ -115,38 +117,42 @@ int run_rollout_bench(const BenchArguments& args) {
       save_pretrained(weights->model, args.export_dir);
       std::ofstream(std::filesystem::path(args.export_dir) / "bench_prompts.json") << nlohmann::json(all_prompts).dump();
     }
-    RolloutEngine engine(weights, nullptr, {.max_batch_size = 64});
-    SamplingParams params;
-    params.temperature = 0;
-    params.stop_at_eos = false;
-    for (int64_t batch : args.batches) {
-      std::vector<std::vector<int64_t>> prompts(all_prompts.begin(), all_prompts.begin() + batch);
-      params.max_new_tokens = 2;
-      timed_generate(engine, prompts, params);  // warm-up
-      params.max_new_tokens = 1;
-      double prefill_seconds = timed_generate(engine, prompts, params);
-      params.max_new_tokens = args.new_tokens;
-      double total_seconds = timed_generate(engine, prompts, params);
-      const auto& stats = engine.last_stats();
-      double decode_seconds = std::max(total_seconds - prefill_seconds, 1e-9);
-      double decode_tokens = static_cast<double>(batch * (args.new_tokens - 1));
-      double prefill_rate = batch * args.prompt_length / prefill_seconds;
-      double decode_rate = decode_tokens / decode_seconds;
-      // Decode FLOPs: 2 per parameter per token (matmuls), attention ignored.
-      double decode_flops = 2.0 * params_count * decode_rate;
-      std::printf("%-5s %5.1fM %6lld %14.0f %13.0f %15.2f %15.1f %6.1f\n", size.c_str(), params_count / 1e6,
-                  static_cast<long long>(batch), prefill_rate, decode_rate,
-                  1000.0 * decode_seconds / std::max<int64_t>(stats.decode_steps, 1), decode_flops / 1e9,
-                  100.0 * decode_flops / peak);
-      report["results"].push_back({{"size", size},
-                                   {"parameters", params_count},
-                                   {"batch", batch},
-                                   {"prompt_length", args.prompt_length},
-                                   {"new_tokens", args.new_tokens},
-                                   {"prefill_tokens_per_second", prefill_rate},
-                                   {"decode_tokens_per_second", decode_rate},
-                                   {"seconds_per_decode_step", decode_seconds / std::max<int64_t>(stats.decode_steps, 1)},
-                                   {"decode_flops", decode_flops}});
+    for (const auto& dtype : args.dtypes) {
+      RolloutEngine engine(weights, nullptr, {.max_batch_size = 64, .compute_dtype = dtype});
+      SamplingParams params;
+      params.temperature = 0;
+      params.stop_at_eos = false;
+      for (int64_t batch : args.batches) {
+        std::vector<std::vector<int64_t>> prompts(all_prompts.begin(), all_prompts.begin() + batch);
+        params.max_new_tokens = 2;
+        timed_generate(engine, prompts, params);  // warm-up
+        params.max_new_tokens = 1;
+        double prefill_seconds = timed_generate(engine, prompts, params);
+        params.max_new_tokens = args.new_tokens;
+        double total_seconds = timed_generate(engine, prompts, params);
+        const auto& stats = engine.last_stats();
+        double decode_seconds = std::max(total_seconds - prefill_seconds, 1e-9);
+        double decode_tokens = static_cast<double>(batch * (args.new_tokens - 1));
+        double prefill_rate = batch * args.prompt_length / prefill_seconds;
+        double decode_rate = decode_tokens / decode_seconds;
+        // Decode FLOPs: 2 per parameter per token (matmuls), attention ignored.
+        double decode_flops = 2.0 * params_count * decode_rate;
+        std::printf("%-5s %5.1fM  %-8s %6lld %14.0f %13.0f %15.2f %15.1f %10.1f\n", size.c_str(), params_count / 1e6,
+                    dtype.c_str(), static_cast<long long>(batch), prefill_rate, decode_rate,
+                    1000.0 * decode_seconds / std::max<int64_t>(stats.decode_steps, 1), decode_flops / 1e9,
+                    100.0 * decode_flops / peak);
+        report["results"].push_back({{"size", size},
+                                     {"parameters", params_count},
+                                     {"dtype", dtype},
+                                     {"batch", batch},
+                                     {"prompt_length", args.prompt_length},
+                                     {"new_tokens", args.new_tokens},
+                                     {"prefill_tokens_per_second", prefill_rate},
+                                     {"decode_tokens_per_second", decode_rate},
+                                     {"seconds_per_decode_step", decode_seconds / std::max<int64_t>(stats.decode_steps, 1)},
+                                     {"decode_flops", decode_flops}});
+        std::fflush(stdout);
+      }
       std::fflush(stdout);
     }
   }
@@ -215,6 +221,10 @@ Action setup(CLI::App& app) {
   app.add_option("--batches", args->batches, "batch sizes")->delimiter(',')->capture_default_str();
   app.add_option("--prompt-length", args->prompt_length, "prompt tokens")->capture_default_str();
   app.add_option("--new-tokens", args->new_tokens, "generated tokens per sequence")->capture_default_str();
+  app.add_option("--dtypes", args->dtypes, "rollout compute dtypes: float32, bfloat16")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->capture_default_str();
   app.add_option("--export", args->export_dir, "save the first model size as a Hugging Face folder here");
   app.add_option("--json", args->json_output, "also write the numbers as JSON here");
   return [args] { return run_bench(*args); };

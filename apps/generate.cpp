@@ -22,7 +22,7 @@ struct GenerateArguments {
   std::string prompt_field = "prompt";
   std::string output;
   SamplingParams sampling;
-  int64_t batch_size = 64;
+  EngineOptions engine;
   bool no_stream = false;
 };
 
@@ -49,7 +49,7 @@ int run_generate(GenerateArguments& args) {
   std::vector<std::vector<int64_t>> prompts;
   for (const auto& text : texts) prompts.push_back(policy.tokenizer->encode(text));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
-  RolloutEngine engine(weights, policy.tokenizer.get(), {.max_batch_size = args.batch_size});
+  RolloutEngine engine(weights, policy.tokenizer.get(), args.engine);
   const bool stream = !args.no_stream && texts.size() == 1 && args.sampling.n == 1;
   TextCallback on_text;
   if (stream) {
@@ -105,7 +105,10 @@ Action setup(CLI::App& app) {
   app.add_option("--stop-token-id", s.stop_token_ids, "stop token id (repeatable)");
   app.add_option("-n", s.n, "completions per prompt")->capture_default_str();
   app.add_option("--seed", s.seed, "sampling seed")->capture_default_str();
-  app.add_option("--batch-size", args->batch_size, "sequences decoded together")->capture_default_str();
+  app.add_option("--batch-size", args->engine.max_batch_size, "sequences decoded together")->capture_default_str();
+  app.add_option("--compute-dtype", args->engine.compute_dtype, "rollout compute dtype: float32 or bfloat16")
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->capture_default_str();
   app.add_option("--device", args->model.device, "cpu, cuda or auto")->capture_default_str();
   app.add_flag("--no-stream", args->no_stream, "do not stream text to the terminal");
   return [args] { return run_generate(*args); };

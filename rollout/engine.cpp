@@ -60,8 +60,28 @@ double next_uniform(std::mt19937_64& rng) {
 
 void PolicyWeights::publish(const std::function<void(Transformer&)>& update) {
   std::unique_lock lock(mutex);
+  {
+    std::lock_guard plans_lock(plans_mutex_);
+    plans_.clear();  // dropped before the update so a failed update leaves none stale
+  }
   update(model);
   version.fetch_add(1);
+}
+
+std::shared_ptr<const DecodePlan> PolicyWeights::decode_plan(at::ScalarType dtype) {
+  std::lock_guard plans_lock(plans_mutex_);
+  auto& plan = plans_[dtype];
+  if (!plan) {
+    c10::InferenceMode guard;
+    plan = std::make_shared<const DecodePlan>(*model, dtype);
+  }
+  return plan;
+}
+
+void EngineOptions::visit(ConfigVisitor& v) {
+  v.field("max_batch_size", max_batch_size, {.min = 1.0});
+  v.field("max_length", max_length, {.min = 0.0});
+  v.field("compute_dtype", compute_dtype, {.choices = {"float32", "bfloat16"}});
 }
 
 const char* finish_reason_name(FinishReason reason) {
@@ -73,6 +93,7 @@ RolloutEngine::RolloutEngine(std::shared_ptr<PolicyWeights> weights, const Token
     : weights_(std::move(weights)), tokenizer_(tokenizer), options_(options) {
   TORCH_CHECK(weights_ && weights_->model, "RolloutEngine needs a model");
   if (options_.max_batch_size < 1) throw_usage_error("max_batch_size must be >= 1");
+  compute_dtype_ = rollout_dtype_from_name(options_.compute_dtype, "compute_dtype");
 }
 
 std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<int64_t>>& prompts,
@@ -117,7 +138,7 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
   const int64_t total_sequences = static_cast<int64_t>(prompts.size()) * params.n;
   const int64_t rows = std::max<int64_t>(params.n, std::min(options_.max_batch_size, std::max<int64_t>(total_sequences, 1)));
   const int64_t row_length = std::min(context, longest_prompt + params.max_new_tokens);
-  const at::TensorOptions cache_options = model->model->embed_tokens->weight.options();
+  const at::TensorOptions cache_options = model->model->embed_tokens->weight.options().dtype(compute_dtype_);
   if (!cache_ || cache_->rows() != rows || cache_->max_length() < row_length ||
       cache_->keys(0).device() != cache_options.device() || cache_->keys(0).dtype() != cache_options.dtype()) {
     cache_ = std::make_unique<KvCache>(config, rows, row_length, cache_options);
@@ -126,6 +147,7 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
   cache.reset();
 
   c10::InferenceMode inference_guard;
+  const std::shared_ptr<const DecodePlan> plan = weights_->decode_plan(compute_dtype_);
   stats_ = Stats{};
   const int64_t version = weights_->version.load();
   std::vector<Completion> results(total_sequences);
@@ -234,16 +256,15 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
       int64_t width = 0;
       for (int64_t p : admitted_prompts) width = std::max<int64_t>(width, prompts[p].size());
       at::Tensor tokens = at::zeros({count, width}, at::kLong);
-      at::Tensor lengths = at::empty({count}, at::kLong);
-      at::Tensor prefill_rows = at::empty({count}, at::kLong);
+      std::vector<int64_t> lengths(count), prefill_rows(count);
       for (int64_t i = 0; i < count; ++i) {
         const auto& prompt = prompts[admitted_prompts[i]];
-        std::copy(prompt.begin(), prompt.end(), tokens[i].data_ptr<int64_t>());
+        std::copy(prompt.begin(), prompt.end(), tokens.data_ptr<int64_t>() + i * width);
         lengths[i] = static_cast<int64_t>(prompt.size());
         prefill_rows[i] = admitted_rows[i][0];
         stats_.prefill_tokens += static_cast<int64_t>(prompt.size());
       }
-      at::Tensor logits = model->forward_cached(tokens.to(device), cache, prefill_rows, lengths, /*last_only=*/true);
+      at::Tensor logits = plan->forward(tokens.to(device), cache, prefill_rows, lengths);  // (count, V)
       // Fan the prefill out to every sample of the group, then draw each
       // sample's first token from the shared last-position logits.
       std::vector<int64_t> sample_rows;
@@ -280,9 +301,7 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
     at::Tensor tokens = at::empty({batch, 1}, at::kLong);
     int64_t* token_data = tokens.data_ptr<int64_t>();
     for (int64_t i = 0; i < batch; ++i) token_data[i] = live[batch_rows[i]]->completion.token_ids.back();
-    at::Tensor rows_tensor = at::tensor(batch_rows, at::kLong);
-    at::Tensor ones = at::ones({batch}, at::kLong);
-    at::Tensor logits = model->forward_cached(tokens.to(device), cache, rows_tensor, ones, /*last_only=*/true);
+    at::Tensor logits = plan->forward(tokens.to(device), cache, batch_rows, std::vector<int64_t>(batch, 1));  // (B, V)
     SampledTokens sampled = sample_tokens(logits, params, draw_uniforms(batch_rows));
     at::Tensor chosen = sampled.tokens.cpu();
     at::Tensor chosen_logprobs = sampled.logprobs.cpu().to(at::kFloat);

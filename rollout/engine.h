@@ -1,7 +1,8 @@
 // The generation engine: tokenized prompts in, sampled completions out. Each
 // distinct prompt is prefilled once into the KV cache and fanned out to its n
 // samples; decode runs batched over every live row; a finished sequence leaves
-// the batch and a waiting prompt takes its rows (continuous batching).
+// the batch and a waiting prompt takes its rows (continuous batching). The
+// forward passes run on a DecodePlan of the weights in the compute dtype.
 // One engine is used by one thread at a time; several engines may share one
 // PolicyWeights, whose lock keeps generation and weight updates apart.
 #pragma once
@@ -9,7 +10,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -17,14 +20,17 @@
 
 #include "policy/kv_cache.h"
 #include "policy/tokenizer.h"
+#include "common/config.h"
 #include "policy/transformer.h"
+#include "rollout/decode_plan.h"
 #include "rollout/sampling_params.h"
 
 namespace r1kit {
 
 // The policy as the rollout side sees it: the module, a version number that
-// grows with every published update, and the lock that makes an update atomic
-// with respect to sampling.
+// grows with every published update, the lock that makes an update atomic
+// with respect to sampling, and the decode plans (the weights re-laid out for
+// generation) built from the current weights.
 struct PolicyWeights {
   explicit PolicyWeights(Transformer policy) : model(std::move(policy)) {}
 
@@ -33,8 +39,18 @@ struct PolicyWeights {
   std::atomic<int64_t> version{0};
 
   // Runs `update` (an optimiser step, a copy of new weights) while no engine is
-  // sampling, then bumps the version. Thread-safe.
+  // sampling, then bumps the version and drops the decode plans. Thread-safe.
+  // Engines see the model only through publish(): a change made to `model`
+  // any other way is not seen by a plan already built.
   void publish(const std::function<void(Transformer&)>& update);
+
+  // The decode plan of the current weights in `dtype`, built on first use
+  // after each publish. Call with `mutex` held shared (as generate does).
+  std::shared_ptr<const DecodePlan> decode_plan(at::ScalarType dtype);
+
+ private:
+  std::mutex plans_mutex_;                                            // guards plans_ between samplers
+  std::map<at::ScalarType, std::shared_ptr<const DecodePlan>> plans_;  // by compute dtype
 };
 
 enum class FinishReason { kStop, kLength };
@@ -54,6 +70,15 @@ struct Completion {
 struct EngineOptions {
   int64_t max_batch_size = 64;  // cache rows decoded together; raised to n when smaller
   int64_t max_length = 0;       // prompt + completion tokens per row; 0 = the model's context
+  // Weights, activations and KV cache of generation: "float32" (the learner's
+  // numbers: logprobs match its recomputation to ~1e-6) or "bfloat16" (weights
+  // cast once per published version, logits upcast to float32 before sampling;
+  // logprobs then differ from a float32 learner by ~0.02 nats on average, a
+  // few tenths at worst: tests/rollout/decode_plan_test.cpp states the bounds).
+  // bfloat16 is the fast choice on CPUs with AMX/AVX512-BF16 and on GPUs.
+  std::string compute_dtype = "float32";
+
+  void visit(ConfigVisitor& v);
 };
 
 // Called with each piece of newly decoded text of a sequence (streaming).
@@ -89,6 +114,7 @@ class RolloutEngine {
   std::shared_ptr<PolicyWeights> weights_;
   const Tokenizer* tokenizer_;
   EngineOptions options_;
+  at::ScalarType compute_dtype_;
   std::unique_ptr<KvCache> cache_;  // kept between calls when the shape fits
   Stats stats_;
 };

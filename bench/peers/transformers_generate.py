@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Hugging Face transformers' generate() on the model folder `r1kit bench rollout
 --export` wrote, with the same prompts, batch sizes, lengths and greedy
-decoding, timed the same way (decode time = full run minus a one-token run).
+decoding, timed the same way (decode time = full run minus a one-token run),
+in float32 or bfloat16 (the weights cast at load, as torch_dtype=torch.bfloat16).
 
-    python bench/peers/transformers_generate.py MODEL_DIR --batches 1,8,64 --new-tokens 64 --json out.json
+    python bench/peers/transformers_generate.py MODEL_DIR --batches 1,8,64 --new-tokens 64 --dtype bfloat16 --json out.json
 """
 import argparse
 import json
@@ -27,14 +28,16 @@ def main():
     parser.add_argument("model_dir")
     parser.add_argument("--batches", default="1,8,64")
     parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--json")
     args = parser.parse_args()
-    model = AutoModelForCausalLM.from_pretrained(args.model_dir, torch_dtype=torch.float32).eval()
+    dtype = getattr(torch, args.dtype)
+    model = AutoModelForCausalLM.from_pretrained(args.model_dir, torch_dtype=dtype).eval()
     model.generation_config.eos_token_id = None
     with open(f"{args.model_dir}/bench_prompts.json") as f:
         all_prompts = json.load(f)
     results = []
-    print(f"transformers, threads {torch.get_num_threads()}")
+    print(f"transformers {args.dtype}, threads {torch.get_num_threads()}")
     print("batch  prefill_tok/s  decode_tok/s  ms/decode_step")
     for batch in [int(b) for b in args.batches.split(",")]:
         prompts = all_prompts[:batch]
@@ -45,7 +48,7 @@ def main():
         decode_rate = batch * (args.new_tokens - 1) / decode
         prefill_rate = batch * len(prompts[0]) / prefill
         print(f"{batch:5d} {prefill_rate:14.0f} {decode_rate:13.0f} {1000 * decode / (args.new_tokens - 1):15.2f}")
-        results.append({"batch": batch, "prefill_tokens_per_second": prefill_rate,
+        results.append({"batch": batch, "dtype": args.dtype, "prefill_tokens_per_second": prefill_rate,
                         "decode_tokens_per_second": decode_rate})
     if args.json:
         with open(args.json, "w") as f:

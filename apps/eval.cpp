@@ -36,7 +36,8 @@ int run_eval(const EvalArguments& args) {
   RewardSet rewards(recipe.rewards, recipe.source);
   ThreadPool pool(static_cast<size_t>(recipe.trainer.num_reward_workers));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
-  RolloutWorkers rollout(weights, policy.tokenizer, 1, {.max_batch_size = recipe.trainer.rollout_batch_size});
+  RolloutWorkers rollout(weights, policy.tokenizer, 1, {.max_batch_size = recipe.trainer.rollout_batch_size,
+                                                         .compute_dtype = recipe.trainer.rollout_dtype});
   EvaluationOptions options = recipe_evaluation_options(recipe.grpo, recipe.trainer, recipe.seed, *environment,
                                                         policy.model->config().max_position_embeddings);
   if (args.max_tasks > 0) options.max_tasks = args.max_tasks;

@@ -163,7 +163,8 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   if (grpo.uses_reference_model()) reference_ = clone_model(policy_.model);
   weights_ = std::make_shared<PolicyWeights>(policy_.model);
   rollout_ = std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer, trainer.num_rollout_workers,
-                                              EngineOptions{.max_batch_size = trainer.rollout_batch_size});
+                                              EngineOptions{.max_batch_size = trainer.rollout_batch_size,
+                                                            .compute_dtype = trainer.rollout_dtype});
   const std::string env_source = recipe.source + ": environment";
   environment_ = make_environment(recipe.environment.name, recipe.environment.options, env_source);
   prompt_template_ = make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,

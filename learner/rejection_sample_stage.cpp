@@ -86,7 +86,8 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
   ThreadPool reward_pool(static_cast<size_t>(recipe.trainer.num_reward_workers));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
   RolloutWorkers rollout(weights, policy.tokenizer, static_cast<size_t>(recipe.trainer.num_rollout_workers),
-                         {.max_batch_size = recipe.trainer.rollout_batch_size});
+                         {.max_batch_size = recipe.trainer.rollout_batch_size,
+                          .compute_dtype = recipe.trainer.rollout_dtype});
 
   const std::filesystem::path output =
       config.output_file.empty() ? run_dir.path() / "sft.jsonl" : std::filesystem::path(config.output_file);

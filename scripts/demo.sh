@@ -2,8 +2,9 @@
 # The default demo (`make demo`): the r1_arith pipeline of DeepSeek-R1 at toy
 # scale on CPU, from nothing to an evaluated RL policy.
 #   1. a pretraining corpus of 2-digit addition problems in the R1 format
-#      (<think> steps </think><answer>..</answer>): 30% show their column sums,
-#      70% answer at once with an empty <think>, tokenized into shards
+#      (<think> steps </think><answer>..</answer>): 15% of the problems drawn
+#      show their column sums, the rest answer at once with an empty <think>
+#      (about 35% and 65% of the documents left after de-duplication)
 #   2. pretrain a small Llama-style model (0.8M parameters) from random weights
 #   3. SFT "cold start" on a small labelled set of the same mix
 #   4. GRPO on unlabelled problems with verifiable rewards (math_answer + think_format):
@@ -20,8 +21,8 @@ mkdir -p "$out"
 start=$(date +%s)
 stamp() { echo "[demo $(( $(date +%s) - start ))s] $*"; }
 
-tasks='{"digits": 2, "eval_size": 200, "worked_steps": true, "solution_style": "compact", "worked_fraction": 0.3}'
-stamp "1/5 corpus: 40000 addition problems, 30% with worked steps"
+tasks='{"digits": 2, "eval_size": 200, "worked_steps": true, "solution_style": "compact", "worked_fraction": 0.15}'
+stamp "1/5 corpus: 40000 addition problems, 15% with worked steps"
 "$r1kit" data generate --environment addition --options "$tasks" --template plain --format text \
   --count 40000 --seed "$seed" -o "$out/corpus.jsonl"
 "$r1kit" data prepare --input "$out/corpus.jsonl" --output "$out/shards" \

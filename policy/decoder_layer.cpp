@@ -1,8 +1,16 @@
 #include "policy/decoder_layer.h"
 
+#include <ATen/Context.h>
+
 #include <cmath>
+#include <mutex>
 
 namespace r1kit {
+
+void disable_cudnn_attention() {
+  static std::once_flag once;
+  std::call_once(once, [] { at::globalContext().setSDPUseCuDNN(false); });
+}
 
 RmsNormImpl::RmsNormImpl(int64_t size, double eps) : eps_(eps) {
   weight = register_parameter("weight", at::ones({size}));

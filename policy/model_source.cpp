@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "policy/checkpoint.h"
+#include "policy/decoder_layer.h"
 
 namespace r1kit {
 
@@ -18,7 +19,10 @@ void ModelSource::visit(ConfigVisitor& v) {
 at::Device resolve_device(const std::string& name) {
   bool cuda = at::hasCUDA();
   if (name == "cuda" && !cuda) throw_config_error("model.device: cuda requested but no CUDA device is available");
-  if (name == "cuda" || (name == "auto" && cuda)) return at::Device(at::kCUDA, 0);
+  if (name == "cuda" || (name == "auto" && cuda)) {
+    disable_cudnn_attention();
+    return at::Device(at::kCUDA, 0);
+  }
   return at::kCPU;
 }
 

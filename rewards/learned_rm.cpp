@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "policy/checkpoint.h"
+#include "policy/decoder_layer.h"
 #include "policy/tokenizer.h"
 #include "rewards/reward.h"
 
@@ -66,6 +67,7 @@ at::Device parse_device(const std::string& name, const std::string& source) {
     if (!device.is_cpu() && !device.is_cuda()) {
       throw_config_error(source + ".device: expected cpu or cuda[:N], got \"" + name + "\"");
     }
+    if (device.is_cuda()) disable_cudnn_attention();
     return device;
   } catch (const c10::Error&) {
     throw_config_error(source + ".device: expected cpu or cuda[:N], got \"" + name + "\"");

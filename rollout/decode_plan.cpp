@@ -287,8 +287,10 @@ at::Tensor DecodePlan::forward(const at::Tensor& tokens, KvCache& cache,
                                .view({batch, length, heads, head_dim})
                                .transpose(1, 2)
                                .reshape({batch, kv_heads, groups * length, head_dim});
+      // reshape, not view: CUDA's memory-efficient kernel returns (B, g * T, nkv, D)
+      // memory transposed to (B, nkv, g * T, D), which no view can regroup.
       attended = at::scaled_dot_product_attention(q, k, v, folded_mask)  // (B, nkv, g * T, D)
-                     .view({batch, heads, length, head_dim})
+                     .reshape({batch, heads, length, head_dim})
                      .transpose(1, 2)
                      .reshape({tokens_total, heads * head_dim});
     }

@@ -1,5 +1,9 @@
 #include "policy/model_source.h"
 
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include <cstdlib>
+
 #include <ATen/Context.h>
 
 #include "common/error.h"
@@ -16,12 +20,26 @@ void ModelSource::visit(ConfigVisitor& v) {
   v.field("dtype", dtype, {.choices = {"auto", "float32", "bfloat16"}});
 }
 
+int64_t cuda_device_index(const char* local_rank, int64_t device_count) {
+  if (local_rank == nullptr || *local_rank == '\0') return 0;
+  char* end = nullptr;
+  const long value = std::strtol(local_rank, &end, 10);
+  if (*end != '\0' || value < 0) throw_usage_error("LOCAL_RANK must be a non-negative integer, got \"" +
+                                                   std::string(local_rank) + "\"");
+  if (value >= device_count) {
+    throw_usage_error("LOCAL_RANK is " + std::to_string(value) + " but this machine has " +
+                      std::to_string(device_count) + " CUDA device(s): start at most one rank per GPU");
+  }
+  return value;
+}
+
 at::Device resolve_device(const std::string& name) {
   bool cuda = at::hasCUDA();
   if (name == "cuda" && !cuda) throw_config_error("model.device: cuda requested but no CUDA device is available");
   if (name == "cuda" || (name == "auto" && cuda)) {
     disable_cudnn_attention();
-    return at::Device(at::kCUDA, 0);
+    const int64_t index = cuda_device_index(std::getenv("LOCAL_RANK"), at::detail::getCUDAHooks().deviceCount());
+    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   return at::kCPU;
 }

@@ -38,6 +38,12 @@ struct LoadedPolicy {
 LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::string& source);
 
 at::Device resolve_device(const std::string& name);
+
+// The CUDA device index of this process: LOCAL_RANK (torchrun, `r1kit launch`)
+// when set, else 0. A usage error when there are fewer than LOCAL_RANK + 1
+// devices (NCCL refuses two ranks on one GPU). `local_rank` is the variable's
+// value or nullptr.
+int64_t cuda_device_index(const char* local_rank, int64_t device_count);
 at::ScalarType resolve_dtype(const std::string& name, at::Device device);
 
 }  // namespace r1kit

@@ -1,7 +1,7 @@
 #include "learner/evaluation.h"
 
 #include "common/error.h"
-#include "learner/multi_turn_rollout.h"
+#include "learner/episodes.h"
 
 namespace r1kit {
 
@@ -49,65 +49,26 @@ std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks,
   return prompts;
 }
 
+size_t find_reward(const RewardSet& rewards, const std::string& name, const std::string& key_path,
+                   const std::string& source) {
+  std::string known;
+  for (size_t k = 0; k < rewards.size(); ++k) {
+    if (rewards.spec(k).metric_name() == name) return k;
+    known += (known.empty() ? "" : ", ") + rewards.spec(k).metric_name();
+  }
+  throw_config_error(source + ": " + key_path + ": no reward named \"" + name + "\" (rewards: " + known + ")");
+}
+
 size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, const std::string& source) {
   if (rewards.size() == 0) throw_config_error(source + ": rewards: the RL stages need at least one reward");
   if (name.empty()) return 0;
-  std::vector<std::string> names;
-  for (size_t k = 0; k < rewards.size(); ++k) {
-    if (rewards.spec(k).metric_name() == name) return k;
-    names.push_back(rewards.spec(k).metric_name());
-  }
-  std::string known;
-  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-  throw_config_error(source + ": trainer.accuracy_reward: no reward named \"" + name + "\" (rewards: " + known + ")");
+  return find_reward(rewards, name, "trainer.accuracy_reward", source);
 }
 
 namespace {
 
-std::vector<Sample> make_samples(const std::vector<Task>& tasks, const std::vector<std::string>& rendered,
-                                 const std::vector<MultiTurnTrajectory>& trajectories) {
-  std::vector<Sample> samples;
-  samples.reserve(trajectories.size());
-  for (const auto& trajectory : trajectories) {
-    const Task& task = tasks[trajectory.prompt_index];
-    samples.push_back({rendered[trajectory.prompt_index], trajectory.text, trajectory.token_ids, task.reference,
-                       task.metadata});
-  }
-  return samples;
-}
-
-// Every task's episodes under `params`: one engine call, or the multi-turn
-// driver when the options name an environment.
-std::vector<MultiTurnTrajectory> sample_episodes(RolloutWorkers& rollout, const std::vector<Task>& tasks,
-                                                 const std::vector<std::vector<int64_t>>& prompts,
-                                                 const Tokenizer& tokenizer, const SamplingParams& params,
-                                                 const EvaluationOptions& options) {
-  if (options.environment) {
-    MultiTurnOptions turn_options{.max_completion_tokens = params.max_new_tokens,
-                                  .max_turns = options.max_turns,
-                                  .context_length = options.context_length};
-    return generate_multi_turn(rollout, *options.environment, tasks, prompts, tokenizer, params, turn_options);
-  }
-  std::vector<MultiTurnTrajectory> trajectories;
-  for (Completion& completion : rollout.generate(prompts, params)) {
-    trajectories.push_back(single_turn_trajectory(std::move(completion), tokenizer, !params.stop_strings.empty()));
-  }
-  return trajectories;
-}
-
-// The recipe's rewards plus an environment's own final reward, as in training.
-BatchScores score_episodes(const RewardSet& rewards, ThreadPool& reward_pool, const std::vector<Sample>& samples,
-                           const std::vector<MultiTurnTrajectory>& trajectories) {
-  BatchScores scores = rewards.score(samples, reward_pool);
-  for (size_t i = 0; i < trajectories.size(); ++i) {
-    if (trajectories[i].environment_reward) scores.totals[i] += *trajectories[i].environment_reward;
-  }
-  return scores;
-}
-
-bool is_correct(const BatchScores& scores, size_t sample, size_t reward) {
-  const auto& value = scores.values[sample][reward];
-  return scores.outcomes[sample][reward] == RewardOutcome::kOk && value && *value >= 1.0 - 1e-9;
+EpisodeOptions episode_options(const EvaluationOptions& options) {
+  return {.environment = options.environment, .max_turns = options.max_turns, .context_length = options.context_length};
 }
 
 }  // namespace
@@ -127,12 +88,12 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
   greedy.temperature = 0.0;
   greedy.max_new_tokens = options.max_new_tokens;
   greedy.stop_strings = options.stop_strings;
-  auto completions = sample_episodes(rollout, tasks, prompts, tokenizer, greedy, options);
-  auto samples = make_samples(tasks, rendered, completions);
+  auto completions = sample_episodes(rollout, tasks, prompts, tokenizer, greedy, episode_options(options));
+  auto samples = episode_samples(tasks, rendered, completions);
   BatchScores scores = score_episodes(rewards, reward_pool, samples, completions);
   double correct = 0, reward = 0, length = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
-    bool ok = is_correct(scores, i, options.accuracy_reward);
+    bool ok = reward_is_correct(scores, i, options.accuracy_reward);
     correct += ok;
     reward += scores.totals[i];
     length += static_cast<double>(completions[i].token_ids.size());
@@ -156,13 +117,13 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
     sampled.max_new_tokens = options.max_new_tokens;
     sampled.seed = options.seed;
     sampled.stop_strings = options.stop_strings;
-    auto k_completions = sample_episodes(rollout, tasks, prompts, tokenizer, sampled, options);
-    auto k_samples = make_samples(tasks, rendered, k_completions);
+    auto k_completions = sample_episodes(rollout, tasks, prompts, tokenizer, sampled, episode_options(options));
+    auto k_samples = episode_samples(tasks, rendered, k_completions);
     BatchScores k_scores = score_episodes(rewards, reward_pool, k_samples, k_completions);
     double solved = 0;
     for (size_t task = 0; task < tasks.size(); ++task) {
       bool any = false;
-      for (int64_t s = 0; s < options.pass_at_k; ++s) any = any || is_correct(k_scores, task * options.pass_at_k + s, options.accuracy_reward);
+      for (int64_t s = 0; s < options.pass_at_k; ++s) any = any || reward_is_correct(k_scores, task * options.pass_at_k + s, options.accuracy_reward);
       solved += any;
     }
     result.pass_at_k = solved / static_cast<double>(tasks.size());

@@ -57,6 +57,11 @@ std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks,
                                                  const Tokenizer& tokenizer, int64_t max_prompt_length,
                                                  std::vector<std::string>* rendered = nullptr);
 
+// The index of the reward whose metric name is `name`; a config error naming
+// `source`, `key_path` and the rewards there are when there is none.
+size_t find_reward(const RewardSet& rewards, const std::string& name, const std::string& key_path,
+                   const std::string& source);
+
 // The index of the reward named `name` in `rewards` ("" = 0); a config error
 // naming `source` when there is none.
 size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, const std::string& source);

@@ -12,7 +12,7 @@
 #include "learner/advantages.h"
 #include "learner/autocast.h"
 #include "learner/logprobs.h"
-#include "learner/multi_turn_rollout.h"
+#include "learner/episodes.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
@@ -73,9 +73,8 @@ class RewardTally {
           entry[3] += 1;
         }
       }
-      const auto& value = scores.values[n][accuracy_reward];
       double* shared = &sums_[kPerReward * rewards_];
-      shared[0] += scores.outcomes[n][accuracy_reward] == RewardOutcome::kOk && value && *value >= 1.0 - 1e-9;
+      shared[0] += reward_is_correct(scores, n, accuracy_reward);
       shared[1] += 1;
       if (trajectories[n].environment_reward) {
         shared[2] += *trajectories[n].environment_reward;
@@ -237,10 +236,10 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
   params.max_new_tokens = grpo.max_completion_length;
   params.stop_strings = grpo.stop_strings;
   params.n = group;
-  const bool multi_turn = environment_->multi_turn();
-  MultiTurnOptions turn_options{.max_completion_tokens = grpo.max_completion_length,
-                                .max_turns = grpo.max_turns,
-                                .context_length = policy_.model->config().max_position_embeddings};
+  const EpisodeOptions episode_options{
+      .environment = environment_->multi_turn() ? environment_.get() : nullptr,
+      .max_turns = grpo.max_turns,
+      .context_length = policy_.model->config().max_position_embeddings};
 
   Rollout rollout;
   double generate_seconds = 0, score_seconds = 0;
@@ -259,29 +258,13 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
     auto prompts = encode_prompts(local, *prompt_template_, *policy_.tokenizer, grpo.max_prompt_length, &rendered);
     params.seed = round_seed(recipe_.seed, step_index, rounds);
     auto start = Clock::now();
-    std::vector<MultiTurnTrajectory> trajectories;
-    if (multi_turn) {
-      trajectories = generate_multi_turn(*rollout_, *environment_, local, prompts, *policy_.tokenizer, params,
-                                         turn_options, first_local);
-    } else {
-      for (Completion& completion : rollout_->generate(prompts, params, first_local)) {
-        trajectories.push_back(
-            single_turn_trajectory(std::move(completion), *policy_.tokenizer, !params.stop_strings.empty()));
-      }
-    }
+    std::vector<MultiTurnTrajectory> trajectories =
+        sample_episodes(*rollout_, local, prompts, *policy_.tokenizer, params, episode_options, first_local);
     generate_seconds += seconds_since(start);
 
     start = Clock::now();
-    std::vector<Sample> samples;
-    for (const auto& trajectory : trajectories) {
-      const int64_t p = trajectory.prompt_index - first_local;
-      samples.push_back({rendered[p], trajectory.text, trajectory.token_ids, local[p].reference, local[p].metadata});
-    }
-    BatchScores scores = rewards_->score(samples, *reward_pool_);
-    // An environment's own final reward (StepResult::reward) adds to the recipe's rewards.
-    for (size_t i = 0; i < trajectories.size(); ++i) {
-      if (trajectories[i].environment_reward) scores.totals[i] += *trajectories[i].environment_reward;
-    }
+    std::vector<Sample> samples = episode_samples(local, rendered, trajectories, first_local);
+    BatchScores scores = score_episodes(*rewards_, *reward_pool_, samples, trajectories);
     score_seconds += seconds_since(start);
     for (const auto& [name, value] : scores.metrics()) reward_sums[name] += value;
     ++reward_batches;
@@ -335,7 +318,7 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
                                     {"reward", scores.totals[i]},
                                     {"advantage", rollout.samples.back().advantage},
                                     {"finish_reason", finish_reason_name(trajectory.finish_reason)}});
-          if (multi_turn) rollout.logged.back()["turns"] = trajectory.model_turns;
+          if (episode_options.environment) rollout.logged.back()["turns"] = trajectory.model_turns;
         }
       }
     }
@@ -361,7 +344,7 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
                      {"generation_rounds", static_cast<double>(rounds)},
                      {"time/generate", generate_seconds},
                      {"time/score", score_seconds}};
-  if (multi_turn) {
+  if (episode_options.environment) {
     rollout.metrics["multi_turn/mean_turns"] = model_turns / std::max<int64_t>(completions_seen, 1);
     rollout.metrics["multi_turn/mean_observation_tokens"] = observation_tokens / std::max<int64_t>(completions_seen, 1);
   }

@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/progress.h"
 #include "common/seed.h"
+#include "learner/episodes.h"
 #include "learner/evaluation.h"
 #include "learner/stage.h"
 #include "policy/model_source.h"
@@ -32,34 +33,10 @@ void RejectionSampleConfig::visit(ConfigVisitor& v) {
 
 namespace {
 
-// Indices into `rewards` of the names in `required`; a config error naming
-// the key when one is not in the recipe's list.
-std::vector<size_t> required_reward_indices(const RewardSet& rewards, const std::vector<std::string>& required,
-                                            const std::string& source) {
-  std::vector<size_t> indices;
-  for (const auto& name : required) {
-    std::string known;
-    bool found = false;
-    for (size_t k = 0; k < rewards.size(); ++k) {
-      known += (k ? ", " : "") + rewards.spec(k).metric_name();
-      if (rewards.spec(k).metric_name() == name) {
-        indices.push_back(k);
-        found = true;
-      }
-    }
-    if (!found) {
-      throw_config_error(source + ": rejection_sample.required_rewards: \"" + name +
-                         "\" is not in the recipe's rewards (" + known + ")");
-    }
-  }
-  return indices;
-}
-
 bool accepted(const BatchScores& scores, size_t i, const std::vector<size_t>& required, double min_total) {
   if (scores.totals[i] < min_total - 1e-9) return false;
   for (size_t k : required) {
-    const auto& value = scores.values[i][k];
-    if (scores.outcomes[i][k] != RewardOutcome::kOk || !value || *value < 1.0 - 1e-9) return false;
+    if (!reward_is_correct(scores, i, k)) return false;
   }
   return true;
 }
@@ -82,7 +59,10 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
   auto prompt_template = make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
                                               env_source + ".prompt_template");
   RewardSet rewards(recipe.rewards, recipe.source);
-  const std::vector<size_t> required = required_reward_indices(rewards, config.required_rewards, recipe.source);
+  std::vector<size_t> required;
+  for (const auto& name : config.required_rewards) {
+    required.push_back(find_reward(rewards, name, "rejection_sample.required_rewards", recipe.source));
+  }
   ThreadPool reward_pool(static_cast<size_t>(recipe.trainer.num_reward_workers));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
   RolloutWorkers rollout(weights, policy.tokenizer, static_cast<size_t>(recipe.trainer.num_rollout_workers),
@@ -96,6 +76,10 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
   std::ofstream out(partial);
   if (!out) throw_io_error(partial.string() + ": cannot open for writing");
 
+  // Multi-turn environments answer each turn, with the RL recipe's turn limit.
+  const EpisodeOptions episode_options{.environment = environment->multi_turn() ? environment.get() : nullptr,
+                                       .max_turns = recipe.grpo.max_turns,
+                                       .context_length = policy.model->config().max_position_embeddings};
   std::mt19937_64 environment_rng = make_rng(seed, "environment");
   ProgressBar progress("rejection_sample", config.num_prompts);
   int64_t prompts_done = 0, samples = 0, accepted_samples = 0, written = 0, prompts_with_any = 0, truncated = 0;
@@ -107,31 +91,26 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
     auto prompts = encode_prompts(tasks, *prompt_template, *policy.tokenizer, config.max_prompt_length, &rendered);
     SamplingParams params = config.sampling;
     params.seed = static_cast<int64_t>(make_rng(seed, "rejection_sample/batch-" + std::to_string(batch))() >> 1);
-    std::vector<Completion> completions = rollout.generate(prompts, params, prompts_done);
-
-    std::vector<Sample> batch_samples;
-    for (const auto& completion : completions) {
-      const int64_t p = completion.prompt_index - prompts_done;
-      batch_samples.push_back({rendered[p], completion.text, completion.token_ids, tasks[p].reference,
-                               tasks[p].metadata});
-    }
-    BatchScores scores = rewards.score(batch_samples, reward_pool);
+    std::vector<MultiTurnTrajectory> episodes =
+        sample_episodes(rollout, tasks, prompts, *policy.tokenizer, params, episode_options, prompts_done);
+    std::vector<Sample> batch_samples = episode_samples(tasks, rendered, episodes, prompts_done);
+    BatchScores scores = score_episodes(rewards, reward_pool, batch_samples, episodes);
     std::vector<std::set<std::string>> kept(tasks.size());
     std::vector<int64_t> kept_count(tasks.size(), 0);
     int64_t batch_accepted = 0;
-    for (size_t i = 0; i < completions.size(); ++i) {
-      const Completion& completion = completions[i];
-      const auto p = static_cast<size_t>(completion.prompt_index - prompts_done);
+    for (size_t i = 0; i < episodes.size(); ++i) {
+      const MultiTurnTrajectory& episode = episodes[i];
+      const auto p = static_cast<size_t>(episode.prompt_index - prompts_done);
       reward_sum += scores.totals[i];
-      const bool cut = completion.finish_reason == FinishReason::kLength;
+      const bool cut = episode.finish_reason == FinishReason::kLength;
       truncated += cut;
       if (!accepted(scores, i, required, config.min_total_reward) || (cut && !config.keep_truncated)) continue;
       ++batch_accepted;
       if (config.max_per_prompt > 0 && kept_count[p] >= config.max_per_prompt) continue;
-      if (config.deduplicate && !kept[p].insert(completion.text).second) continue;
+      if (config.deduplicate && !kept[p].insert(episode.text).second) continue;
       ++kept_count[p];
       nlohmann::json line = {{"prompt", rendered[p]},
-                             {"response", completion.text},
+                             {"response", episode.text},
                              {"reward", scores.totals[i]},
                              {"reference", tasks[p].reference},
                              {"task", prompts_done + static_cast<int64_t>(p)}};
@@ -139,14 +118,14 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
       ++written;
     }
     for (int64_t c : kept_count) prompts_with_any += c > 0;
-    samples += static_cast<int64_t>(completions.size());
+    samples += static_cast<int64_t>(episodes.size());
     accepted_samples += batch_accepted;
     prompts_done += count;
     progress.update(prompts_done);
     nlohmann::json metrics = {{"step", batch + 1},
                               {"prompts", prompts_done},
                               {"acceptance_rate", static_cast<double>(batch_accepted) /
-                                                      static_cast<double>(std::max<size_t>(completions.size(), 1))},
+                                                      static_cast<double>(std::max<size_t>(episodes.size(), 1))},
                               {"written", written}};
     for (const auto& [name, value] : scores.metrics()) metrics[name] = value;
     run_dir.log_metrics(metrics);

@@ -26,12 +26,8 @@ std::vector<double> easy_task_rewards(const fs::path& root, const std::string& r
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["trainer"]["max_steps"] = 24;
   json["trainer"]["rollout_dtype"] = rollout_dtype;
-  fs::path recipe_path = root / "recipe.json";
-  std::ofstream(recipe_path) << json.dump(2);
-  Recipe recipe = load_recipe(recipe_path.string(), {});
-  RunDir run_dir(recipe.output_dir);
-  auto distributed = Distributed::single();
-  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  testing::TrainerOnRecipe run(json, root);
+  GrpoTrainer& trainer = run.trainer;
   trainer.train(/*resume=*/false);
 
   std::vector<double> rewards;
@@ -75,12 +71,8 @@ TEST(GrpoLoop, MetricsCarryTheTrlNames) {
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["trainer"]["max_steps"] = 1;
   json["grpo"]["beta"] = 0.01;
-  fs::path recipe_path = root / "recipe.json";
-  std::ofstream(recipe_path) << json.dump(2);
-  Recipe recipe = load_recipe(recipe_path.string(), {});
-  RunDir run_dir(recipe.output_dir);
-  auto distributed = Distributed::single();
-  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  testing::TrainerOnRecipe run(json, root);
+  GrpoTrainer& trainer = run.trainer;
   nlohmann::json line = trainer.step(1);
   for (const char* key : {"reward", "reward_std", "frac_reward_zero_std", "kl", "entropy", "clip_ratio/low_mean",
                           "clip_ratio/high_mean", "completions/mean_length", "completions/max_length",
@@ -128,12 +120,8 @@ TEST(GrpoLoop, LoggedEntropyEqualsTheDifferentiableOne) {
   for (int i = 0; i < 2; ++i) {
     nlohmann::json json = testing::tiny_grpo_recipe(model, root / ("run" + std::to_string(i)));
     json["grpo"]["entropy_coeff"] = i == 0 ? 0.0 : 1e-3;
-    fs::path recipe_path = root / "recipe.json";
-    std::ofstream(recipe_path) << json.dump(2);
-    Recipe recipe = load_recipe(recipe_path.string(), {});
-    RunDir run_dir(recipe.output_dir);
-    auto distributed = Distributed::single();
-    GrpoTrainer trainer(recipe, run_dir, *distributed);
+    testing::TrainerOnRecipe run(json, root);
+    GrpoTrainer& trainer = run.trainer;
     entropy[i] = trainer.step(1)["entropy"].get<double>();
   }
   EXPECT_GT(entropy[0], 1.0);  // near log(30) for a random policy
@@ -149,13 +137,9 @@ TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["grpo"]["stop_strings"] = {"7"};
   json["trainer"]["log_completions"] = 32;
-  fs::path recipe_path = root / "recipe.json";
-  std::ofstream(recipe_path) << json.dump(2);
-  Recipe recipe = load_recipe(recipe_path.string(), {});
-  RunDir run_dir(recipe.output_dir);
-  auto distributed = Distributed::single();
-  GrpoTrainer trainer(recipe, run_dir, *distributed);
-  run_dir.log_metrics(trainer.step(1));
+  testing::TrainerOnRecipe run(json, root);
+  GrpoTrainer& trainer = run.trainer;
+  run.run_dir.log_metrics(trainer.step(1));
   int64_t stopped_at_seven = 0;
   for (const auto& line : read_jsonl(root / "run" / "samples.jsonl")) {
     const std::string completion = line["completion"].get<std::string>();

@@ -6,11 +6,17 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "policy/char_tokenizer.h"
+#include "common/run_dir.h"
+#include "learner/distributed.h"
+#include "learner/grpo_trainer.h"
+#include "learner/recipe.h"
 #include "policy/checkpoint.h"
 
 namespace r1kit::testing {
@@ -54,5 +60,26 @@ inline nlohmann::json tiny_grpo_recipe(const std::filesystem::path& model, const
           {"optimizer", {{"learning_rate", 0.01}, {"lr_scheduler_type", "constant"}}},
           {"trainer", {{"max_steps", 4}, {"prompts_per_step", 4}, {"eval_samples", 4}, {"log_completions", 1}}}};
 }
+
+// `json` written to `path` and loaded as a recipe.
+inline Recipe write_and_load_recipe(const nlohmann::json& json, const std::filesystem::path& path) {
+  std::ofstream(path) << json.dump(2);
+  return load_recipe(path.string(), {});
+}
+
+// A one-process GrpoTrainer on `json` (written to root/recipe.json) with the
+// recipe, run folder and process group it refers to.
+struct TrainerOnRecipe {
+  TrainerOnRecipe(const nlohmann::json& json, const std::filesystem::path& root)
+      : recipe(write_and_load_recipe(json, root / "recipe.json")),
+        run_dir(recipe.output_dir),
+        distributed(Distributed::single()),
+        trainer(recipe, run_dir, *distributed) {}
+
+  Recipe recipe;
+  RunDir run_dir;
+  std::unique_ptr<Distributed> distributed;
+  GrpoTrainer trainer;
+};
 
 }  // namespace r1kit::testing

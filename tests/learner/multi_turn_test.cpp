@@ -280,11 +280,8 @@ TEST(MultiTurnLoop, GrpoTrainsOnAScriptedToolEnvironment) {
   nlohmann::json json = multi_turn_recipe(model, root / "run", testing::kTinyAlphabet);
   json["environment"] = {{"name", "test_scripted_tool"}, {"prompt_template", "plain"}};
   json["grpo"]["stop_strings"] = every_character(testing::kTinyAlphabet);
-  std::ofstream(root / "recipe.json") << json.dump(2);
-  Recipe recipe = load_recipe((root / "recipe.json").string(), {});
-  RunDir run_dir(recipe.output_dir);
-  auto distributed = Distributed::single();
-  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  testing::TrainerOnRecipe run(json, root);
+  GrpoTrainer& trainer = run.trainer;
   const auto initial = trainer.policy()->named_parameters()["model.norm.weight"].clone();
   trainer.train(/*resume=*/false);
 
@@ -325,11 +322,8 @@ TEST(MultiTurnLoop, PpoRunsOnAScriptedToolEnvironment) {
   json["grpo"]["adv_estimator"] = "gae";
   json["environment"] = {{"name", "test_scripted_tool"}, {"prompt_template", "plain"}};
   json["grpo"]["stop_strings"] = every_character(testing::kTinyAlphabet);
-  std::ofstream(root / "recipe.json") << json.dump(2);
-  Recipe recipe = load_recipe((root / "recipe.json").string(), {});
-  RunDir run_dir(recipe.output_dir);
-  auto distributed = Distributed::single();
-  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  testing::TrainerOnRecipe run(json, root);
+  GrpoTrainer& trainer = run.trainer;
   for (int64_t step = 1; step <= 2; ++step) {
     nlohmann::json line = trainer.step(step);
     EXPECT_GT(line["multi_turn/mean_observation_tokens"].get<double>(), 0.0) << line.dump();
@@ -350,11 +344,8 @@ TEST(MultiTurnLoop, CalculatorRecipeRunsEndToEnd) {
   json["grpo"]["stop_strings"] = {"</tool>"};
   json["rewards"] = {
       {{"name", "regex_match"}, {"options", {{"pattern", "<tool>"}, {"mode", "count"}}}}};
-  std::ofstream(root / "recipe.json") << json.dump(2);
-  Recipe recipe = load_recipe((root / "recipe.json").string(), {});
-  RunDir run_dir(recipe.output_dir);
-  auto distributed = Distributed::single();
-  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  testing::TrainerOnRecipe run(json, root);
+  GrpoTrainer& trainer = run.trainer;
   trainer.train(/*resume=*/false);
   int64_t steps = 0;
   for (const auto& line : read_jsonl(root / "run" / "metrics.jsonl")) {

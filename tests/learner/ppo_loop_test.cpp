@@ -22,11 +22,8 @@ TEST(PpoLoop, RewardRisesWithAValueModel) {
   json["stage"] = "ppo";
   json["grpo"]["adv_estimator"] = "gae";
   json["trainer"]["max_steps"] = 24;
-  std::ofstream(root / "recipe.json") << json.dump(2);
-  Recipe recipe = load_recipe((root / "recipe.json").string(), {});
-  RunDir run_dir(recipe.output_dir);
-  auto distributed = Distributed::single();
-  GrpoTrainer trainer(recipe, run_dir, *distributed);
+  testing::TrainerOnRecipe run(json, root);
+  GrpoTrainer& trainer = run.trainer;
   ASSERT_TRUE(trainer.is_ppo());
   trainer.train(/*resume=*/false);
 

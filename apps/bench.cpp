@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "policy/checkpoint.h"
 #include "rollout/engine.h"
+#include "rollout/workers.h"
 
 namespace r1kit::apps {
 namespace {
@@ -31,6 +32,7 @@ struct BenchArguments {
   std::vector<std::string> dtypes = {"float32", "bfloat16"};  // rollout compute dtypes (EngineOptions::compute_dtype)
   int64_t prompt_length = 64;
   int64_t new_tokens = 64;
+  int64_t workers = 0;  // rollout engines sharing the cores; 0 = RolloutWorkers' automatic count
   std::string export_dir;
   std::string json_output;
 };
@@ -95,7 +97,7 @@ std::vector<std::vector<int64_t>> random_prompts(int64_t count, int64_t length, 
   return prompts;
 }
 
-double timed_generate(RolloutEngine& engine, const std::vector<std::vector<int64_t>>& prompts,
+double timed_generate(RolloutWorkers& engine, const std::vector<std::vector<int64_t>>& prompts,
                       const SamplingParams& params) {
   auto start = Clock::now();
   engine.generate(prompts, params);
@@ -118,7 +120,8 @@ int run_rollout_bench(const BenchArguments& args) {
       std::ofstream(std::filesystem::path(args.export_dir) / "bench_prompts.json") << nlohmann::json(all_prompts).dump();
     }
     for (const auto& dtype : args.dtypes) {
-      RolloutEngine engine(weights, nullptr, {.max_batch_size = 64, .compute_dtype = dtype});
+      RolloutWorkers engine(weights, nullptr, static_cast<size_t>(args.workers),
+                            {.max_batch_size = 64, .compute_dtype = dtype});
       SamplingParams params;
       params.temperature = 0;
       params.stop_at_eos = false;
@@ -130,7 +133,9 @@ int run_rollout_bench(const BenchArguments& args) {
         double prefill_seconds = timed_generate(engine, prompts, params);
         params.max_new_tokens = args.new_tokens;
         double total_seconds = timed_generate(engine, prompts, params);
-        const auto& stats = engine.last_stats();
+        // Every row runs to new_tokens (no stop token), so each engine takes
+        // new_tokens - 1 decode steps after the prefill's first token.
+        const int64_t decode_steps = std::max<int64_t>(args.new_tokens - 1, 1);
         double decode_seconds = std::max(total_seconds - prefill_seconds, 1e-9);
         double decode_tokens = static_cast<double>(batch * (args.new_tokens - 1));
         double prefill_rate = batch * args.prompt_length / prefill_seconds;
@@ -139,7 +144,7 @@ int run_rollout_bench(const BenchArguments& args) {
         double decode_flops = 2.0 * params_count * decode_rate;
         std::printf("%-5s %5.1fM  %-8s %6lld %14.0f %13.0f %15.2f %15.1f %10.1f\n", size.c_str(), params_count / 1e6,
                     dtype.c_str(), static_cast<long long>(batch), prefill_rate, decode_rate,
-                    1000.0 * decode_seconds / std::max<int64_t>(stats.decode_steps, 1), decode_flops / 1e9,
+                    1000.0 * decode_seconds / decode_steps, decode_flops / 1e9,
                     100.0 * decode_flops / peak);
         report["results"].push_back({{"size", size},
                                      {"parameters", params_count},
@@ -149,7 +154,7 @@ int run_rollout_bench(const BenchArguments& args) {
                                      {"new_tokens", args.new_tokens},
                                      {"prefill_tokens_per_second", prefill_rate},
                                      {"decode_tokens_per_second", decode_rate},
-                                     {"seconds_per_decode_step", decode_seconds / std::max<int64_t>(stats.decode_steps, 1)},
+                                     {"seconds_per_decode_step", decode_seconds / decode_steps},
                                      {"decode_flops", decode_flops}});
         std::fflush(stdout);
       }
@@ -221,6 +226,10 @@ Action setup(CLI::App& app) {
   app.add_option("--batches", args->batches, "batch sizes")->delimiter(',')->capture_default_str();
   app.add_option("--prompt-length", args->prompt_length, "prompt tokens")->capture_default_str();
   app.add_option("--new-tokens", args->new_tokens, "generated tokens per sequence")->capture_default_str();
+  app.add_option("--workers", args->workers,
+                 "rollout engines sharing the cores, each on its share of the threads; 0 = one per core (CPU)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--dtypes", args->dtypes, "rollout compute dtypes: float32, bfloat16")
       ->delimiter(',')
       ->check(CLI::IsMember({"float32", "bfloat16"}))

@@ -17,7 +17,7 @@ void TrainerConfig::visit(ConfigVisitor& v) {
   v.field("prompts_per_step", prompts_per_step, {.min = 1.0});
   v.field("max_tokens_per_microbatch", max_tokens_per_microbatch, {.min = 1.0});
   v.field("rollout_batch_size", rollout_batch_size, {.min = 1.0});
-  v.field("num_rollout_workers", num_rollout_workers, {.min = 1.0});
+  v.field("num_rollout_workers", num_rollout_workers, {.min = 0.0});
   v.field("num_reward_workers", num_reward_workers, {.min = 0.0});
   v.field("log_completions", log_completions, {.min = 0.0});
   v.field("eval_steps", eval_steps, {.min = 0.0});

@@ -16,7 +16,7 @@ struct TrainerConfig {
   int64_t prompts_per_step = 16;              // prompts per step on all ranks together; each gets num_generations samples
   int64_t max_tokens_per_microbatch = 16384;  // learner micro-batch budget: rows * longest row (padding included)
   int64_t rollout_batch_size = 64;            // sequences the rollout engine decodes together (continuous batching)
-  int64_t num_rollout_workers = 1;            // rollout engines sharing the weights; 1 is fastest on CPU
+  int64_t num_rollout_workers = 0;            // rollout engines sharing the weights; 0 = one per core on CPU (see RolloutWorkers), 1 on GPU
   int64_t num_reward_workers = 0;             // threads scoring rewards; 0 = one per core
   int64_t log_completions = 2;                // completions per step written to samples.jsonl; 0 = none
   int64_t eval_steps = 0;                     // evaluate every this many steps; 0 = at the start and the end only

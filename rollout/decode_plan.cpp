@@ -301,7 +301,8 @@ at::Tensor DecodePlan::forward(const at::Tensor& tokens, KvCache& cache,
   for (int64_t b = 0; b < batch; ++b) cache.advance(rows[b], lengths[b]);
   const at::Tensor last =
       length == 1 ? x : x.index_select(0, long_tensor(last_index, device_));  // (B, H)
-  return lm_head_.apply(normalize(last)).to(at::kFloat);                      // (B, V)
+  // (B, V) in the compute dtype: the sampler widens bfloat16 exactly, or reads it as it is.
+  return lm_head_.apply(normalize(last));
 }
 
 }  // namespace r1kit

@@ -33,7 +33,7 @@ class DecodePlan {
   // tokens (B, T) int64 right-padded; rows (B) distinct cache rows; lengths (B)
   // real tokens per row in 1..T. Appends each row's real tokens to its cache
   // row (the cache must hold `dtype()` tensors), advances the row lengths and
-  // returns float32 logits (B, V) of each row's last real token.
+  // returns the logits (B, V) of each row's last real token in `dtype()`.
   at::Tensor forward(const at::Tensor& tokens, KvCache& cache, const std::vector<int64_t>& rows,
                      const std::vector<int64_t>& lengths) const;
 

@@ -45,6 +45,34 @@ size_t pending_stop_prefix(const std::string& text, const std::vector<std::strin
   return longest;
 }
 
+// OpenMP's per-thread team size, from the libgomp that LibTorch loads (weak:
+// absent, the limit is a no-op). omp_set_num_threads changes only the calling
+// thread's setting, unlike at::set_num_threads, which also changes the
+// process-wide default and MKL's.
+extern "C" {
+void omp_set_num_threads(int) __attribute__((weak));
+int omp_get_max_threads() __attribute__((weak));
+}
+
+// Runs this thread's ATen and oneDNN parallel regions with at most `threads`
+// threads until destroyed; 0 leaves them as they are.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int64_t threads) {
+    if (threads <= 0 || omp_set_num_threads == nullptr || omp_get_max_threads == nullptr) return;
+    previous_ = omp_get_max_threads();
+    omp_set_num_threads(static_cast<int>(threads));
+  }
+  ~ThreadLimit() {
+    if (previous_ > 0) omp_set_num_threads(previous_);
+  }
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
 // A generator per (seed, prompt, sample): its draws do not depend on batching.
 std::mt19937_64 sequence_rng(int64_t seed, int64_t prompt_index, int64_t sample_index) {
   std::seed_seq sequence{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
@@ -82,6 +110,7 @@ void EngineOptions::visit(ConfigVisitor& v) {
   v.field("max_batch_size", max_batch_size, {.min = 1.0});
   v.field("max_length", max_length, {.min = 0.0});
   v.field("compute_dtype", compute_dtype, {.choices = {"float32", "bfloat16"}});
+  v.field("num_threads", num_threads, {.min = 0.0});
 }
 
 const char* finish_reason_name(FinishReason reason) {
@@ -147,6 +176,7 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
   cache.reset();
 
   c10::InferenceMode inference_guard;
+  const ThreadLimit thread_limit(cache_options.device().is_cpu() ? options_.num_threads : 0);
   const std::shared_ptr<const DecodePlan> plan = weights_->decode_plan(compute_dtype_);
   stats_ = Stats{};
   const int64_t version = weights_->version.load();

@@ -77,6 +77,10 @@ struct EngineOptions {
   // few tenths at worst: tests/rollout/decode_plan_test.cpp states the bounds).
   // bfloat16 is the fast choice on CPUs with AMX/AVX512-BF16 and on GPUs.
   std::string compute_dtype = "float32";
+  // CPU threads of this engine's ops while it generates (OpenMP's setting of
+  // the calling thread only); 0 = the process's (at::get_num_threads()).
+  // RolloutWorkers divides the cores among its engines.
+  int64_t num_threads = 0;
 
   void visit(ConfigVisitor& v);
 };

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <cmath>
 #include <limits>
 
 #include "rollout/avx512_math.h"
@@ -10,42 +11,58 @@ namespace r1kit {
 namespace {
 
 #ifdef R1KIT_HAVE_AVX512_KERNEL
-// The first index of each row's maximum; rows (B, V) float32 contiguous. NaN
-// entries are skipped (ATen's argmax would pick them; a NaN logit is a broken
-// model either way).
-R1KIT_AVX512 void argmax_rows(const float* logits, int64_t* out, int64_t begin, int64_t end,
-                              int64_t vocab) {
+// Greedy decoding of rows [begin, end) of (B, V) logits, float32 or bfloat16,
+// contiguous: the first index of each row's maximum and its log-softmax,
+// -log(sum(exp(logits - max))), in two passes over the row and float32
+// arithmetic. NaN entries are skipped (a NaN logit is a broken model either way).
+template <class T>
+R1KIT_AVX512 void greedy_rows(const T* logits, int64_t* tokens, float* logprobs, int64_t begin,
+                              int64_t end, int64_t vocab) {
   for (int64_t b = begin; b < end; ++b) {
-    const float* row = logits + b * vocab;
+    const T* row = logits + b * vocab;
     __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     int64_t v = 0;
-    for (; v + 16 <= vocab; v += 16) best = _mm512_max_ps(best, _mm512_loadu_ps(row + v));
+    for (; v + 16 <= vocab; v += 16) best = _mm512_max_ps(best, load16(row + v));
     float top = _mm512_reduce_max_ps(best);
-    for (; v < vocab; ++v) top = std::max(top, row[v]);
+    for (; v < vocab; ++v) top = std::max(top, static_cast<float>(row[v]));
     int64_t index = 0;
-    while (index < vocab && !(row[index] == top)) ++index;
-    out[b] = index < vocab ? index : 0;  // a row of NaN: 0
+    while (index < vocab && !(static_cast<float>(row[index]) == top)) ++index;
+    tokens[b] = index < vocab ? index : 0;  // a row of NaN: 0
+    const __m512 shift = _mm512_set1_ps(top);
+    __m512 total = _mm512_setzero_ps();
+    for (v = 0; v + 16 <= vocab; v += 16) total = _mm512_add_ps(total, exp16(_mm512_sub_ps(load16(row + v), shift)));
+    double sum = _mm512_reduce_add_ps(total);
+    for (; v < vocab; ++v) sum += std::exp(static_cast<double>(static_cast<float>(row[v]) - top));
+    logprobs[b] = static_cast<float>(-std::log(sum));
   }
 }
 #endif
 
-// argmax over the last dimension of (B, V) float32 logits. ATen's CPU argmax
-// is a scalar loop; at a 64 x 8192 decode step it costs more than the norms.
-at::Tensor greedy_tokens(const at::Tensor& logits) {
+// Greedy tokens and their logprobs (log-softmax at temperature 1). ATen's CPU
+// argmax is a scalar loop and log_softmax writes the whole (B, V) matrix: at a
+// 64 x 8192 decode step they cost more than the norms.
+SampledTokens greedy_tokens(const at::Tensor& logits) {
 #ifdef R1KIT_HAVE_AVX512_KERNEL
-  if (cpu_has_avx512() && logits.device().is_cpu() && logits.scalar_type() == at::kFloat &&
-      logits.is_contiguous()) {
-    at::Tensor tokens = at::empty({logits.size(0)}, at::kLong);
-    const float* data = logits.const_data_ptr<float>();
-    int64_t* out = tokens.mutable_data_ptr<int64_t>();
-    const int64_t vocab = logits.size(1);
-    at::parallel_for(0, logits.size(0), 8, [&](int64_t begin, int64_t end) {
-      argmax_rows(data, out, begin, end, vocab);
+  if (cpu_has_avx512() && logits.device().is_cpu() && logits.is_contiguous() &&
+      (logits.scalar_type() == at::kFloat || logits.scalar_type() == at::kBFloat16)) {
+    const int64_t rows = logits.size(0), vocab = logits.size(1);
+    at::Tensor tokens = at::empty({rows}, at::kLong);
+    at::Tensor logprobs = at::empty({rows}, at::kFloat);
+    int64_t* token_data = tokens.mutable_data_ptr<int64_t>();
+    float* logprob_data = logprobs.mutable_data_ptr<float>();
+    at::parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(vocab, 1)), [&](int64_t begin, int64_t end) {
+      if (logits.scalar_type() == at::kFloat) {
+        greedy_rows(logits.const_data_ptr<float>(), token_data, logprob_data, begin, end, vocab);
+      } else {
+        greedy_rows(logits.const_data_ptr<c10::BFloat16>(), token_data, logprob_data, begin, end, vocab);
+      }
     });
-    return tokens;
+    return {tokens, logprobs};
   }
 #endif
-  return logits.argmax(-1);
+  at::Tensor logits32 = logits.to(at::kFloat);
+  at::Tensor tokens = logits32.argmax(-1);
+  return {tokens, logits32.log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)};
 }
 
 }  // namespace
@@ -79,12 +96,8 @@ at::Tensor apply_filters(const at::Tensor& scaled_logits, const SamplingParams& 
 SampledTokens sample_tokens(const at::Tensor& logits, const SamplingParams& params,
                             const at::Tensor& uniforms) {
   TORCH_CHECK(logits.dim() == 2, "sample_tokens: logits must be (B, V), got ", logits.sizes());
-  at::Tensor logits32 = logits.to(at::kFloat);
-  if (params.temperature == 0.0) {
-    at::Tensor tokens = greedy_tokens(logits32);
-    at::Tensor logprobs = logits32.log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1);
-    return {tokens, logprobs};
-  }
+  if (params.temperature == 0.0) return greedy_tokens(logits);
+  at::Tensor logits32 = logits.to(at::kFloat);  // exact from bfloat16
   at::Tensor scaled = logits32 / params.temperature;
   at::Tensor filtered = apply_filters(scaled, params);
   at::Tensor cumulative = filtered.softmax(-1).to(at::kDouble).cumsum(-1);  // (B, V)

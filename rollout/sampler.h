@@ -20,7 +20,7 @@ struct SampledTokens {
   at::Tensor logprobs;
 };
 
-// logits (B, V) float32; uniforms (B) float64 in [0, 1), one per row (unused
+// logits (B, V) float32 or bfloat16 (widened exactly to float32); uniforms (B) float64 in [0, 1), one per row (unused
 // when greedy). Returns the sampled token and its logprob per row.
 SampledTokens sample_tokens(const at::Tensor& logits, const SamplingParams& params, const at::Tensor& uniforms);
 

@@ -1,13 +1,36 @@
 #include "rollout/workers.h"
 
+#include <ATen/Parallel.h>
+
 #include "common/error.h"
 
 namespace r1kit {
+namespace {
+
+bool weights_on_cpu(PolicyWeights& weights) {
+  return weights.model->parameters().front().device().is_cpu();
+}
+
+size_t resolve_worker_count(size_t requested, PolicyWeights& weights) {
+  if (requested > 0) return requested;
+  if (!weights_on_cpu(weights)) return 1;
+  return std::clamp<size_t>(static_cast<size_t>(at::get_num_threads()), 1, RolloutWorkers::kMaxAutoWorkers);
+}
+
+}  // namespace
 
 RolloutWorkers::RolloutWorkers(std::shared_ptr<PolicyWeights> weights, std::shared_ptr<const Tokenizer> tokenizer,
                                size_t num_workers, EngineOptions options)
-    : weights_(std::move(weights)), tokenizer_(std::move(tokenizer)), pool_(std::max<size_t>(num_workers, 1)) {
-  if (num_workers == 0) throw_usage_error("rollout workers: num_workers must be >= 1");
+    : weights_(std::move(weights)),
+      tokenizer_(std::move(tokenizer)),
+      pool_(resolve_worker_count(num_workers, *weights_)) {
+  num_workers = pool_.size();
+  // Several CPU engines share the cores rather than each starting a team of
+  // every core, which oversubscribes them: with W engines on C threads each
+  // gets C / W.
+  if (options.num_threads == 0 && weights_on_cpu(*weights_)) {
+    options.num_threads = std::max<int64_t>(1, at::get_num_threads() / static_cast<int64_t>(num_workers));
+  }
   for (size_t i = 0; i < num_workers; ++i) {
     engines_.push_back(std::make_unique<RolloutEngine>(weights_, tokenizer_.get(), options));
     idle_.push_back(engines_.back().get());

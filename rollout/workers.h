@@ -20,10 +20,16 @@ namespace r1kit {
 
 class RolloutWorkers {
  public:
-  // `num_workers` engines (threads on CPU; one per GPU later). On CPU one
-  // worker is usually fastest: torch already uses every core inside a matmul.
+  // `num_workers` engines (threads on CPU; one per GPU later); 0 = automatic:
+  // on CPU one engine per core (at most kMaxAutoWorkers), each running its ops
+  // on one thread, on GPU one. A decode step is a chain of ~100 small ops:
+  // one engine spreading each op over every core leaves the cores waiting on
+  // each other at every op, while an engine per core keeps them all busy
+  // (measured on 2 cores: 2.1x the decode tokens/s of one 2-thread engine).
+  // Engines left with options.num_threads = 0 split the cores between them.
   RolloutWorkers(std::shared_ptr<PolicyWeights> weights, std::shared_ptr<const Tokenizer> tokenizer,
-                 size_t num_workers = 1, EngineOptions options = {});
+                 size_t num_workers = 0, EngineOptions options = {});
+  static constexpr size_t kMaxAutoWorkers = 8;
   ~RolloutWorkers();
 
   // Queues one request; the future holds params.n completions per prompt.

@@ -1,6 +1,7 @@
 // The rollout engine against references: greedy equals a full recompute,
 // continuous batching does not change a request's result, returned logprobs
 // equal a learner-side recomputation, stop strings cut across token boundaries.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <c10/core/InferenceMode.h>
@@ -195,15 +196,24 @@ TEST(RolloutEngine, BadInputGetsAClearError) {
 namespace r1kit {
 namespace {
 
-TEST(RolloutWorkers, SplitAcrossWorkersEqualsOneEngine) {
-  auto tokenizer = std::shared_ptr<Tokenizer>(testing::tiny_tokenizer());
-  auto weights = testing::tiny_policy(tokenizer->vocab_size());
+// Two samples of 8 tokens for each of `texts`, on the tiny policy.
+struct WorkersSetup {
+  explicit WorkersSetup(std::vector<const char*> texts, int64_t seed)
+      : tokenizer(testing::tiny_tokenizer()), weights(testing::tiny_policy(tokenizer->vocab_size())) {
+    params.n = 2;
+    params.max_new_tokens = 8;
+    params.seed = seed;
+    for (const char* text : texts) prompts.push_back(tokenizer->encode(text));
+  }
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::shared_ptr<PolicyWeights> weights;
   SamplingParams params;
-  params.n = 2;
-  params.max_new_tokens = 8;
-  params.seed = 9;
   std::vector<std::vector<int64_t>> prompts;
-  for (const char* text : {"1+1=", "22", "abc", "9-3=", "77*", "h"}) prompts.push_back(tokenizer->encode(text));
+};
+
+TEST(RolloutWorkers, SplitAcrossWorkersEqualsOneEngine) {
+  WorkersSetup setup({"1+1=", "22", "abc", "9-3=", "77*", "h"}, 9);
+  auto& [tokenizer, weights, params, prompts] = setup;
   auto single = RolloutEngine(weights, tokenizer.get()).generate(prompts, params);
   RolloutWorkers workers(weights, tokenizer, 3);
   auto split = workers.generate(prompts, params);
@@ -214,6 +224,26 @@ TEST(RolloutWorkers, SplitAcrossWorkersEqualsOneEngine) {
   }
   auto queued = workers.submit({prompts[0]}, params).get();
   EXPECT_EQ(queued[0].token_ids, single[0].token_ids);
+}
+
+// num_workers = 0 on CPU: one engine per core (capped), each limited to its
+// share of the threads while it generates; the samples equal one engine's,
+// and a limited engine leaves its caller's thread count as it found it.
+TEST(RolloutWorkers, AutomaticCountIsOnePerCoreAndEqualsOneEngine) {
+  WorkersSetup setup({"1+1=", "22", "abc", "9-3="}, 4);
+  auto& [tokenizer, weights, params, prompts] = setup;
+  auto single = RolloutEngine(weights, tokenizer.get()).generate(prompts, params);
+  RolloutWorkers workers(weights, tokenizer, 0);
+  EXPECT_EQ(workers.size(), std::clamp<size_t>(static_cast<size_t>(at::get_num_threads()), 1,
+                                               RolloutWorkers::kMaxAutoWorkers));
+  auto split = workers.generate(prompts, params);
+  ASSERT_EQ(split.size(), single.size());
+  for (size_t i = 0; i < split.size(); ++i) EXPECT_EQ(split[i].token_ids, single[i].token_ids) << i;
+
+  const int threads_before = at::get_num_threads();
+  auto limited = RolloutEngine(weights, tokenizer.get(), {.num_threads = 1}).generate(prompts, params);
+  EXPECT_EQ(at::get_num_threads(), threads_before);
+  for (size_t i = 0; i < limited.size(); ++i) EXPECT_EQ(limited[i].token_ids, single[i].token_ids) << i;
 }
 
 }  // namespace

@@ -62,6 +62,30 @@ TEST(Sampler, GreedyAndTopKOneAgree) {
   EXPECT_TRUE(at::allclose(a.logprobs, logits.log_softmax(-1).gather(-1, a.tokens.unsqueeze(-1)).squeeze(-1)));
 }
 
+// The fast greedy path reads bfloat16 logits as they are (the bf16 decode plan
+// returns them) and float32 rows of a vocabulary that is not a multiple of 16:
+// the same tokens and logprobs as ATen's argmax and log_softmax on the
+// float32 values, ties going to the first index.
+TEST(Sampler, GreedyOnBfloat16AndRaggedVocabMatchesArgmaxAndLogSoftmax) {
+  at::manual_seed(5);
+  for (int64_t vocab : {8192, 103, 7}) {
+    at::Tensor logits = at::randn({9, vocab}) * 4;
+    logits[2].fill_(1.5);  // all tied: token 0
+    for (auto dtype : {at::kFloat, at::kBFloat16}) {
+      at::Tensor typed = logits.to(dtype);
+      at::Tensor wide = typed.to(at::kFloat);
+      SamplingParams greedy;
+      greedy.temperature = 0;
+      auto sampled = sample_tokens(typed, greedy, at::rand({9}, at::kDouble));
+      EXPECT_TRUE(at::equal(sampled.tokens, wide.argmax(-1))) << vocab << " " << dtype;
+      EXPECT_EQ(sampled.tokens[2].item<int64_t>(), 0);
+      at::Tensor expected = wide.log_softmax(-1).gather(-1, sampled.tokens.unsqueeze(-1)).squeeze(-1);
+      EXPECT_LT((sampled.logprobs - expected).abs().max().item<double>(), 1e-5) << vocab << " " << dtype;
+      EXPECT_EQ(sampled.logprobs.scalar_type(), at::kFloat);
+    }
+  }
+}
+
 TEST(Sampler, LogprobIsTakenAfterTemperatureBeforeFilters) {
   at::Tensor logits = logits_of({2.0f, 1.0f, 0.0f, -1.0f});
   SamplingParams params;

@@ -1,7 +1,9 @@
 #include "learner/grpo_trainer.h"
 
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 
@@ -13,12 +15,31 @@
 #include "learner/autocast.h"
 #include "learner/logprobs.h"
 #include "learner/episodes.h"
+#include "learner/learner_lanes.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
 
 namespace r1kit {
 namespace {
+
+// d loss / d parameters[begin..end) into gradients[begin..end): left undefined
+// for a frozen parameter or one the loss does not reach. .grad is untouched
+// (LearnerLanes adds the micro-batches up in order).
+void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss, const std::vector<at::Tensor>& parameters,
+                    size_t begin, size_t end) {
+  std::vector<at::Tensor> trainable;
+  std::vector<size_t> where;
+  for (size_t j = begin; j < end; ++j) {
+    if (!parameters[j].requires_grad()) continue;
+    trainable.push_back(parameters[j]);
+    where.push_back(j);
+  }
+  if (trainable.empty() || !loss.requires_grad()) return;
+  std::vector<at::Tensor> computed = torch::autograd::grad({loss}, trainable, {}, /*retain_graph=*/false,
+                                                           /*create_graph=*/false, /*allow_unused=*/true);
+  for (size_t k = 0; k < where.size(); ++k) gradients[where[k]] = std::move(computed[k]);
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -170,6 +191,7 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
                                           env_source + ".prompt_template");
   rewards_ = std::make_unique<RewardSet>(recipe.rewards, recipe.source);
   reward_pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(trainer.num_reward_workers));
+  lanes_ = std::make_unique<LearnerLanes>(policy_.device);
   accuracy_reward_ = find_accuracy_reward(*rewards_, trainer.accuracy_reward, recipe.source);
   optimizer_ = std::make_unique<Optimizer>(policy_.model->decay_parameters(), policy_.model->no_decay_parameters(),
                                            recipe.optimizer, trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
@@ -376,7 +398,7 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
     for (int64_t mini = 0; mini < mini_batches; ++mini) {
       const size_t begin = static_cast<size_t>(groups_local * mini / mini_batches * group);
       const size_t end = static_cast<size_t>(groups_local * (mini + 1) / mini_batches * group);
-      auto plan = plan_micro_batches(samples, begin, end, budget);
+      auto plan = lanes_->spread(plan_micro_batches(samples, begin, end, budget));
       std::vector<MicroBatch> batches;
       LossNormalizer local_normalizer;
       local_normalizer.max_completion_length = grpo.max_completion_length;
@@ -391,7 +413,18 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
       optimizer_->zero_grad();
       if (critic_optimizer_) critic_optimizer_->zero_grad();
       if (normalizer.tokens <= 0) batches.clear();  // nothing in the loss on any rank
-      for (MicroBatch& batch : batches) {
+      // The policy's parameters, then the critic's (PPO): the order of each
+      // micro-batch's gradient list.
+      std::vector<at::Tensor> parameters = model->parameters();
+      const size_t policy_count = parameters.size();
+      if (critic_) {
+        for (auto& parameter : critic_->parameters()) parameters.push_back(parameter);
+        for (auto& parameter : value_head_->parameters()) parameters.push_back(parameter);
+      }
+      std::vector<PolicyLossSums> batch_sums(batches.size());
+      std::vector<std::array<double, 3>> batch_values(batches.size(), {0, 0, 0});  // loss, tokens, clipped
+      auto gradients_of = [&](int64_t index) {
+        MicroBatch& batch = batches[index];
         at::Tensor tokens = batch.tokens.to(device);
         at::Tensor attention = batch.attention_mask.to(device);
         at::Tensor targets = tokens.narrow(1, 1, tokens.size(1) - 1);
@@ -420,18 +453,25 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
               token_logprobs(reference_logits.narrow(1, 0, reference_logits.size(1) - 1), targets, grpo.temperature);
         }
         PolicyLossOutput output = policy_loss(inputs, grpo, normalizer);
-        output.loss.backward();
-        sums += output.sums;
+        batch_sums[index] = output.sums;
+        std::vector<at::Tensor> gradients(parameters.size());
+        gradients_into(gradients, output.loss, parameters, 0, policy_count);
         if (critic_ && batch.old_values.defined()) {
           at::Tensor values = value_head_->forward(critic_->forward_hidden(tokens, attention)).to(at::kFloat);
           values = values.narrow(1, 0, values.size(1) - 1);  // (B, L-1)
           ValueLossOutput value = value_loss(values, batch.old_values.to(device), batch.returns.to(device),
                                              inputs.mask, grpo, normalizer);
-          value.loss.backward();
-          value_loss_sum += value.loss.item<double>();
-          value_tokens += value.tokens;
-          value_clipped += value.clipped;
+          gradients_into(gradients, value.loss, parameters, policy_count, parameters.size());
+          batch_values[index] = {value.loss.item<double>(), value.tokens, value.clipped};
         }
+        return gradients;
+      };
+      lanes_->run(static_cast<int64_t>(batches.size()), gradients_of, parameters);
+      for (size_t index = 0; index < batches.size(); ++index) {
+        sums += batch_sums[index];
+        value_loss_sum += batch_values[index][0];
+        value_tokens += batch_values[index][1];
+        value_clipped += batch_values[index][2];
       }
       if (critic_optimizer_) {
         std::vector<at::Tensor> critic_gradients;

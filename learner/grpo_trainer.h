@@ -19,6 +19,7 @@
 #include "environments/prompt_template.h"
 #include "learner/distributed.h"
 #include "learner/evaluation.h"
+#include "learner/learner_lanes.h"
 #include "learner/micro_batch.h"
 #include "learner/optimizer.h"
 #include "learner/policy_loss.h"
@@ -64,6 +65,7 @@ class GrpoTrainer {
   std::unique_ptr<PromptTemplate> prompt_template_;
   std::unique_ptr<RewardSet> rewards_;
   std::unique_ptr<ThreadPool> reward_pool_;
+  std::unique_ptr<LearnerLanes> lanes_;         // micro-batches side by side, one per core on CPU
   std::unique_ptr<Optimizer> optimizer_;
   Transformer critic_{nullptr};                 // PPO's value model: a backbone ...
   ScalarHead value_head_{nullptr};              // ... and its v_head

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "common/thread_limit.h"
 #include "rollout/sampler.h"
 
 namespace r1kit {
@@ -44,34 +45,6 @@ size_t pending_stop_prefix(const std::string& text, const std::vector<std::strin
   }
   return longest;
 }
-
-// OpenMP's per-thread team size, from the libgomp that LibTorch loads (weak:
-// absent, the limit is a no-op). omp_set_num_threads changes only the calling
-// thread's setting, unlike at::set_num_threads, which also changes the
-// process-wide default and MKL's.
-extern "C" {
-void omp_set_num_threads(int) __attribute__((weak));
-int omp_get_max_threads() __attribute__((weak));
-}
-
-// Runs this thread's ATen and oneDNN parallel regions with at most `threads`
-// threads until destroyed; 0 leaves them as they are.
-class ThreadLimit {
- public:
-  explicit ThreadLimit(int64_t threads) {
-    if (threads <= 0 || omp_set_num_threads == nullptr || omp_get_max_threads == nullptr) return;
-    previous_ = omp_get_max_threads();
-    omp_set_num_threads(static_cast<int>(threads));
-  }
-  ~ThreadLimit() {
-    if (previous_ > 0) omp_set_num_threads(previous_);
-  }
-  ThreadLimit(const ThreadLimit&) = delete;
-  ThreadLimit& operator=(const ThreadLimit&) = delete;
-
- private:
-  int previous_ = 0;
-};
 
 // A generator per (seed, prompt, sample): its draws do not depend on batching.
 std::mt19937_64 sequence_rng(int64_t seed, int64_t prompt_index, int64_t sample_index) {

@@ -1,0 +1,87 @@
+#include "learner/learner_lanes.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <exception>
+#include <future>
+
+#include "common/thread_limit.h"
+#include "common/thread_pool.h"
+
+namespace r1kit {
+namespace {
+
+void add_gradients(const std::vector<at::Tensor>& parameters, std::vector<at::Tensor> gradients) {
+  TORCH_CHECK(gradients.size() == parameters.size(), "LearnerLanes: ", gradients.size(), " gradients for ",
+              parameters.size(), " parameters");
+  for (size_t j = 0; j < parameters.size(); ++j) {
+    if (!gradients[j].defined()) continue;
+    at::Tensor& grad = parameters[j].mutable_grad();
+    if (grad.defined()) {
+      grad.add_(gradients[j]);
+    } else {
+      // Own storage, as autograd's accumulation gives: zero_grad detaches .grad in place, which a view refuses.
+      grad = gradients[j].is_view() ? gradients[j].clone() : std::move(gradients[j]);
+    }
+  }
+}
+
+}  // namespace
+
+LearnerLanes::LearnerLanes(const at::Device& device) {
+  if (!device.is_cpu()) return;
+  const int64_t threads = at::get_num_threads();
+  lanes_ = std::clamp<int64_t>(threads, 1, kMaxLanes);
+  threads_per_lane_ = std::max<int64_t>(1, threads / lanes_);
+  if (lanes_ > 1) pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(lanes_ - 1));
+}
+
+LearnerLanes::~LearnerLanes() = default;
+
+std::vector<std::pair<size_t, size_t>> LearnerLanes::spread(std::vector<std::pair<size_t, size_t>> plan) const {
+  while (static_cast<int64_t>(plan.size()) < lanes_) {
+    auto largest = std::max_element(plan.begin(), plan.end(), [](const auto& a, const auto& b) {
+      return a.second - a.first < b.second - b.first;
+    });
+    if (largest == plan.end() || largest->second - largest->first < 2) break;
+    const size_t middle = largest->first + (largest->second - largest->first) / 2;
+    const std::pair<size_t, size_t> second_half{middle, largest->second};
+    largest->second = middle;
+    plan.insert(largest + 1, second_half);
+  }
+  return plan;
+}
+
+void LearnerLanes::run(int64_t count, const std::function<std::vector<at::Tensor>(int64_t)>& gradients_of,
+                       const std::vector<at::Tensor>& parameters) {
+  for (int64_t first = 0; first < count; first += lanes_) {
+    const int64_t together = std::min(lanes_, count - first);
+    std::vector<std::future<std::vector<at::Tensor>>> others;
+    for (int64_t lane = 1; lane < together; ++lane) {
+      others.push_back(pool_->submit([&, index = first + lane] {
+        ThreadLimit limit(threads_per_lane_);
+        return gradients_of(index);
+      }));
+    }
+    std::vector<std::vector<at::Tensor>> results(together);
+    std::exception_ptr failure;
+    try {
+      ThreadLimit limit(together > 1 ? threads_per_lane_ : 0);
+      results[0] = gradients_of(first);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    for (int64_t lane = 1; lane < together; ++lane) {
+      try {
+        results[lane] = others[lane - 1].get();
+      } catch (...) {
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    for (auto& gradients : results) add_gradients(parameters, std::move(gradients));
+  }
+}
+
+}  // namespace r1kit

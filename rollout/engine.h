@@ -103,6 +103,8 @@ class RolloutEngine {
                                    const TextCallback& on_text = {}, int64_t first_prompt_index = 0);
 
   const std::shared_ptr<PolicyWeights>& weights() const { return weights_; }
+  // Changes EngineOptions::num_threads for the next generate() calls.
+  void set_num_threads(int64_t threads) { options_.num_threads = threads; }
 
   // Counters of the last generate(): for benchmarks and metrics.
   struct Stats {

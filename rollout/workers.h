@@ -26,10 +26,15 @@ class RolloutWorkers {
   // one engine spreading each op over every core leaves the cores waiting on
   // each other at every op, while an engine per core keeps them all busy
   // (measured on 2 cores: 2.1x the decode tokens/s of one 2-thread engine).
-  // Engines left with options.num_threads = 0 split the cores between them.
+  // With options.num_threads = 0, each call splits the cores among the
+  // engines it uses; a request of fewer than 2 x kMinSequencesPerEngine
+  // sequences runs on one engine, on the calling thread, with every core.
   RolloutWorkers(std::shared_ptr<PolicyWeights> weights, std::shared_ptr<const Tokenizer> tokenizer,
                  size_t num_workers = 0, EngineOptions options = {});
   static constexpr size_t kMaxAutoWorkers = 8;
+  // On shared cores, a request is split only into parts of at least this many
+  // sequences; a smaller one runs on one engine with every core.
+  static constexpr size_t kMinSequencesPerEngine = 16;
   ~RolloutWorkers();
 
   // Queues one request; the future holds params.n completions per prompt.
@@ -47,8 +52,10 @@ class RolloutWorkers {
   // Blocks until an engine is free and hands it out; release returns it.
   RolloutEngine* acquire();
   void release(RolloutEngine* engine);
+  // Generates on a free engine; with share_cores_, on a 1 / engines_at_once
+  // share of the cores (1: the calling thread's own count).
   std::vector<Completion> run(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
-                              int64_t first_prompt_index);
+                              int64_t first_prompt_index, int64_t engines_at_once);
 
   std::shared_ptr<PolicyWeights> weights_;
   std::shared_ptr<const Tokenizer> tokenizer_;
@@ -56,6 +63,8 @@ class RolloutWorkers {
   std::vector<RolloutEngine*> idle_;
   std::mutex mutex_;
   std::condition_variable engine_freed_;
+  bool share_cores_ = false;  // CPU engines whose thread counts generate() sets
+  int64_t cpu_threads_ = 1;   // ATen threads of the constructing thread
   ThreadPool pool_;
 };
 

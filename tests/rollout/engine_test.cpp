@@ -196,11 +196,11 @@ TEST(RolloutEngine, BadInputGetsAClearError) {
 namespace r1kit {
 namespace {
 
-// Two samples of 8 tokens for each of `texts`, on the tiny policy.
+// `samples` samples of 8 tokens for each of `texts`, on the tiny policy.
 struct WorkersSetup {
-  explicit WorkersSetup(std::vector<const char*> texts, int64_t seed)
+  WorkersSetup(std::vector<const char*> texts, int64_t seed, int64_t samples)
       : tokenizer(testing::tiny_tokenizer()), weights(testing::tiny_policy(tokenizer->vocab_size())) {
-    params.n = 2;
+    params.n = samples;
     params.max_new_tokens = 8;
     params.seed = seed;
     for (const char* text : texts) prompts.push_back(tokenizer->encode(text));
@@ -212,7 +212,8 @@ struct WorkersSetup {
 };
 
 TEST(RolloutWorkers, SplitAcrossWorkersEqualsOneEngine) {
-  WorkersSetup setup({"1+1=", "22", "abc", "9-3=", "77*", "h"}, 9);
+  // 48 sequences: three parts of 16, one per worker.
+  WorkersSetup setup({"1+1=", "22", "abc", "9-3=", "77*", "h"}, 9, 8);
   auto& [tokenizer, weights, params, prompts] = setup;
   auto single = RolloutEngine(weights, tokenizer.get()).generate(prompts, params);
   RolloutWorkers workers(weights, tokenizer, 3);
@@ -227,10 +228,12 @@ TEST(RolloutWorkers, SplitAcrossWorkersEqualsOneEngine) {
 }
 
 // num_workers = 0 on CPU: one engine per core (capped), each limited to its
-// share of the threads while it generates; the samples equal one engine's,
-// and a limited engine leaves its caller's thread count as it found it.
+// share of the threads while it generates; the samples equal one engine's
+// for a request split across engines (32 sequences) and for one too small to
+// split (one prompt), and a limited engine leaves its caller's thread count
+// as it found it.
 TEST(RolloutWorkers, AutomaticCountIsOnePerCoreAndEqualsOneEngine) {
-  WorkersSetup setup({"1+1=", "22", "abc", "9-3="}, 4);
+  WorkersSetup setup({"1+1=", "22", "abc", "9-3="}, 4, 8);
   auto& [tokenizer, weights, params, prompts] = setup;
   auto single = RolloutEngine(weights, tokenizer.get()).generate(prompts, params);
   RolloutWorkers workers(weights, tokenizer, 0);
@@ -239,6 +242,8 @@ TEST(RolloutWorkers, AutomaticCountIsOnePerCoreAndEqualsOneEngine) {
   auto split = workers.generate(prompts, params);
   ASSERT_EQ(split.size(), single.size());
   for (size_t i = 0; i < split.size(); ++i) EXPECT_EQ(split[i].token_ids, single[i].token_ids) << i;
+  auto small = workers.generate({prompts[1]}, params, 1);
+  for (int64_t i = 0; i < params.n; ++i) EXPECT_EQ(small[i].token_ids, single[params.n + i].token_ids) << i;
 
   const int threads_before = at::get_num_threads();
   auto limited = RolloutEngine(weights, tokenizer.get(), {.num_threads = 1}).generate(prompts, params);

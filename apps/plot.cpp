@@ -14,7 +14,7 @@ namespace {
 struct PlotArguments {
   std::vector<std::string> run_dirs;
   std::string out = "plots";
-  std::vector<std::string> metrics = {"reward", "accuracy", "kl", "completions/mean_length"};
+  std::vector<std::string> metrics = default_plot_metrics();
 };
 
 int run_plot(const PlotArguments& args) {

@@ -387,6 +387,11 @@ std::string metric_file_stem(const std::string& key) {
   return stem;
 }
 
+const std::vector<std::string>& default_plot_metrics() {
+  static const std::vector<std::string> metrics = {"reward", "accuracy", "kl", "completions/mean_length"};
+  return metrics;
+}
+
 PlotReport plot_runs(const std::vector<fs::path>& run_dirs, const fs::path& out,
                      const std::vector<std::string>& metrics) {
   std::vector<RunMetrics> runs;

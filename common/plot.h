@@ -54,6 +54,9 @@ Chart metric_chart(const std::vector<RunMetrics>& runs, const std::string& key);
 // "completions/mean_length" -> "completions_mean_length": the file stem of a chart.
 std::string metric_file_stem(const std::string& key);
 
+// The metrics drawn when none are named: reward, accuracy, kl, completions/mean_length.
+const std::vector<std::string>& default_plot_metrics();
+
 struct PlotReport {
   std::vector<std::filesystem::path> written;  // <out>/<stem>.svg and .png per chart
   std::vector<std::string> notes;              // metrics skipped, and why

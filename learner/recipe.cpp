@@ -56,14 +56,17 @@ void Recipe::require(const std::vector<std::string>& keys) const {
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides, nlohmann::json* resolved) {
   nlohmann::json json = read_json_file(path);
   for (const auto& assignment : overrides) apply_override(json, assignment);
-  Recipe recipe = read_config<Recipe>(json, path);
-  recipe.source = path;
+  return parse_recipe(json, path, std::filesystem::path(path).stem().string(), resolved);
+}
+
+Recipe parse_recipe(const nlohmann::json& json, const std::string& source, const std::string& default_name,
+                    nlohmann::json* resolved) {
+  Recipe recipe = read_config<Recipe>(json, source);
+  recipe.source = source;
   if (json.is_object()) {
     for (const auto& [key, _] : json.items()) recipe.present_.insert(key);
   }
-  if (recipe.output_dir.empty()) {
-    recipe.output_dir = "runs/" + std::filesystem::path(path).stem().string();
-  }
+  if (recipe.output_dir.empty()) recipe.output_dir = "runs/" + default_name;
   if (resolved) *resolved = write_config(recipe);
   return recipe;
 }

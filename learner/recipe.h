@@ -47,7 +47,7 @@ struct Recipe {
 
  private:
   std::set<std::string> present_;
-  friend Recipe load_recipe(const std::string&, const std::vector<std::string>&, nlohmann::json*);
+  friend Recipe parse_recipe(const nlohmann::json&, const std::string&, const std::string&, nlohmann::json*);
 };
 
 // The stages a recipe may name, in pipeline order.
@@ -57,5 +57,10 @@ const std::vector<std::string>& recipe_stages();
 // file and key path. `resolved` receives the recipe with every default filled.
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides,
                    nlohmann::json* resolved = nullptr);
+
+// The same for a recipe already in memory (a pipeline's stage step): `source`
+// prefixes errors, and output_dir defaults to runs/<default_name>.
+Recipe parse_recipe(const nlohmann::json& json, const std::string& source, const std::string& default_name,
+                    nlohmann::json* resolved = nullptr);
 
 }  // namespace r1kit

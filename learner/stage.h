@@ -24,6 +24,12 @@ void register_stage(const std::string& name, StageDriver driver);
 const StageDriver& find_stage(const std::string& name);
 std::vector<std::string> registered_stages();
 
+// Runs `recipe`'s stage the way `r1kit train` does: opens its run folder
+// (rank 0 writes), writes `resolved` there as config.json, seeds torch and
+// calls the driver. With options.resume and a checkpoint in the run folder,
+// the metrics lines logged after that checkpoint are dropped first.
+void run_stage(const Recipe& recipe, const nlohmann::json& resolved, const TrainOptions& options);
+
 }  // namespace r1kit
 
 #define R1KIT_STAGE_CONCAT_INNER(a, b) a##b

@@ -80,11 +80,38 @@ TEST(Cli, MissingRecipeFileIsOneLine) {
 TEST(Cli, EveryShippedRecipeValidates) {
   namespace fs = std::filesystem;
   int checked = 0;
+  bool pipeline_checked = false;
   for (const auto& entry : fs::recursive_directory_iterator(fs::path(R1KIT_SOURCE_DIR) / "configs")) {
     if (entry.path().extension() != ".json" || entry.path().filename() == "tokenizer.json") continue;
     auto result = run_r1kit("train " + entry.path().string() + " --check");
     EXPECT_EQ(result.exit_code, 0) << entry.path() << ": " << result.output;
+    pipeline_checked |= result.output.find("\"pipeline\": \"r1_arith\"") != std::string::npos;
     ++checked;
   }
-  EXPECT_GE(checked, 7);
+  EXPECT_GE(checked, 8);
+  EXPECT_TRUE(pipeline_checked) << "configs/r1_arith.json was not checked as a pipeline";
+}
+
+// The demo pipeline resolves --set seed into every step: the corpus seed, the
+// SFT data seed (seed + 1000), the stages' seeds and the run folders.
+TEST(Cli, PipelineCheckResolvesSeedIntoEveryStep) {
+  auto result = run_r1kit("train " + std::string(R1KIT_SOURCE_DIR) + "/configs/r1_arith.json --check --set seed=4");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  for (const char* expected : {"\"seed\": 1004", "\"output\": \"runs/r1_arith/seed-4/sft_small.jsonl\"",
+                               "\"output_dir\": \"runs/r1_arith/seed-4/grpo\"",
+                               "\"path\": \"runs/r1_arith/seed-4/sft/final\""}) {
+    EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
+  }
+}
+
+TEST(Cli, PipelineMistakeNamesFileStepAndKeyAndExitsThree) {
+  std::string recipe = std::string(R1KIT_SOURCE_DIR) + "/configs/r1_arith/sft.json";
+  std::string path = write_recipe("pipeline_typo", R"({"pipeline": "typo", "steps": [
+      {"name": "data", "generate": {"format": "text", "count": 4, "output": "x.jsonl"}},
+      {"name": "sft", "recipe": ")" + recipe + R"(", "set": {"optimizer.learning_rat": 1}}]})");
+  auto result = run_r1kit("train " + path + " --check");
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(count_lines(result.output), 1u) << result.output;
+  EXPECT_NE(result.output.find(path + ": step \"sft\""), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("optimizer.learning_rat: unknown key"), std::string::npos) << result.output;
 }

@@ -1,0 +1,437 @@
+#include "learner/pipeline.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/logging.h"
+#include "common/plot.h"
+#include "common/run_dir.h"
+#include "learner/run_checkpoint.h"
+#include "learner/stage.h"
+
+namespace r1kit {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::vector<std::string> kStepKinds = {"generate", "prepare", "recipe", "plot"};
+constexpr char kStateFile[] = "pipeline_state.json";
+
+// The top level of a pipeline file.
+struct PipelineFile {
+  std::string pipeline;    // the pipeline's name; required
+  int64_t seed = 0;        // `${seed}`
+  std::string output_dir;  // `${output_dir}`; "" = runs/<file stem>
+  json steps;              // list of step objects, read by StepFile
+
+  void visit(ConfigVisitor& v) {
+    v.field("pipeline", pipeline, {.required = true});
+    v.field("seed", seed, {.min = 0.0});
+    v.field("output_dir", output_dir);
+    v.field("steps", steps, {.required = true});
+    if (!steps.is_array() || steps.empty()) v.fail("steps", "expected a non-empty list of steps");
+  }
+};
+
+// One step object as written. Exactly one of generate, prepare, recipe, plot.
+struct StepFile {
+  std::string name;         // required
+  int64_t seed_offset = 0;  // the step's seed is the pipeline's seed plus this
+  TaskDataConfig generate;
+  DataPrepareConfig prepare;
+  json recipe;                // a path (relative to the pipeline file's folder) or an inline recipe
+  json set = json::object();  // recipe only: {"a.b": value} applied like --set a.b=value
+  PlotStepConfig plot;
+
+  void visit(ConfigVisitor& v) {
+    v.field("name", name, {.required = true});
+    v.field("seed_offset", seed_offset);
+    v.section("generate", generate);
+    v.section("prepare", prepare);
+    v.field("recipe", recipe);
+    v.field("set", set);
+    v.section("plot", plot);
+  }
+};
+
+// Replaces ${seed} and ${output_dir} in every string under `node`; `path` is
+// the key path of `node`, for errors.
+void substitute(json& node, const json& variables, const std::string& source,
+                const std::string& path) {
+  if (node.is_object()) {
+    for (auto& [key, child] : node.items())
+      substitute(child, variables, source, path.empty() ? key : path + "." + key);
+    return;
+  }
+  if (node.is_array()) {
+    for (size_t i = 0; i < node.size(); ++i)
+      substitute(node[i], variables, source, path + "[" + std::to_string(i) + "]");
+    return;
+  }
+  if (!node.is_string()) return;
+  const std::string text = node.get<std::string>();
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    size_t open = text.find("${", at);
+    if (open == std::string::npos) break;
+    size_t close = text.find('}', open);
+    if (close == std::string::npos)
+      throw_config_error(source + ": " + path + ": unterminated ${ in \"" + text + "\"");
+    std::string name = text.substr(open + 2, close - open - 2);
+    if (!variables.contains(name)) {
+      std::string known;
+      for (const auto& [key, _] : variables.items())
+        known += (known.empty() ? "${" : ", ${") + key + "}";
+      throw_config_error(source + ": " + path + ": unknown variable ${" + name +
+                         "}; known: " + known);
+    }
+    const json& value = variables[name];
+    if (open == 0 && close + 1 == text.size()) {
+      node = value;  // "${seed}" alone keeps its type
+      return;
+    }
+    out +=
+        text.substr(at, open - at) + (value.is_string() ? value.get<std::string>() : value.dump());
+    at = close + 1;
+  }
+  node = out + text.substr(at);
+}
+
+// Sets `value` at the dotted `key_path` of `root`, creating objects on the way.
+void set_key_path(json& root, const std::string& key_path, const json& value,
+                  const std::string& source) {
+  json* node = &root;
+  size_t start = 0;
+  while (true) {
+    size_t dot = key_path.find('.', start);
+    std::string key =
+        key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (key.empty()) throw_config_error(source + ": set." + key_path + ": empty key in the path");
+    if (node->is_null()) *node = json::object();
+    if (!node->is_object()) {
+      throw_config_error(source + ": set." + key_path + ": \"" + key_path.substr(0, start - 1) +
+                         "\" is not an object");
+    }
+    if (dot == std::string::npos) {
+      (*node)[key] = value;
+      return;
+    }
+    node = &(*node)[key];
+    start = dot + 1;
+  }
+}
+
+void check_step_name(const std::string& name, const std::string& source) {
+  auto allowed = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  };
+  if (name.empty() || name == "." || name == ".." ||
+      !std::all_of(name.begin(), name.end(), allowed)) {
+    throw_config_error(source + ": name: \"" + name +
+                       "\" must be a folder name (letters, digits, '_', '-', '.'): a stage runs in "
+                       "<output_dir>/<name>");
+  }
+}
+
+// Loads a stage step's recipe: the file or inline object, the pipeline's
+// seed and output_dir, then the step's `set` entries.
+void load_recipe_step(PipelineStep& step, const StepFile& file, int64_t seed,
+                      const Pipeline& pipeline) {
+  json recipe;
+  std::string recipe_source = step.source;
+  if (file.recipe.is_string()) {
+    fs::path path = fs::path(pipeline.source).parent_path() / file.recipe.get<std::string>();
+    recipe_source = step.source + " (" + path.string() + ")";
+    try {
+      recipe = read_json_file(path.string());
+    } catch (const Error& e) {
+      throw with_context(e, step.source + ": recipe");
+    }
+  } else if (file.recipe.is_object()) {
+    recipe = file.recipe;
+    recipe_source = step.source + ": recipe";
+  } else {
+    throw_config_error(step.source + ": recipe: expected a recipe file path or an object, got " +
+                       file.recipe.dump());
+  }
+  if (is_pipeline(recipe))
+    throw_config_error(recipe_source + ": a pipeline cannot run another pipeline");
+  recipe["seed"] = seed;
+  recipe["output_dir"] = (fs::path(pipeline.output_dir) / step.name).string();
+  if (!file.set.is_object())
+    throw_config_error(step.source + ": set: expected an object {\"key.path\": value}");
+  for (const auto& [key, value] : file.set.items()) set_key_path(recipe, key, value, step.source);
+  json resolved;
+  step.recipe = parse_recipe(recipe, recipe_source, step.name, &resolved);
+  try {
+    find_stage(step.recipe.stage);
+  } catch (const Error& e) {
+    throw with_context(e, recipe_source + ": stage");
+  }
+  step.resolved["recipe"] = resolved;
+}
+
+PipelineStep load_step(json raw, size_t index, const Pipeline& pipeline,
+                       std::vector<std::string>& names) {
+  const std::string where = pipeline.source + ": steps[" + std::to_string(index) + "]";
+  if (!raw.is_object()) throw_config_error(where + ": expected an object, got " + raw.dump());
+  if (!raw.contains("name") || !raw["name"].is_string()) {
+    throw_config_error(where + ": name: required string key is missing");
+  }
+  PipelineStep step;
+  step.name = raw["name"].get<std::string>();
+  step.source = pipeline.source + ": step \"" + step.name + "\"";
+  check_step_name(step.name, step.source);
+  if (std::find(names.begin(), names.end(), step.name) != names.end()) {
+    throw_config_error(step.source + ": name: used by an earlier step; step names must be unique");
+  }
+  names.push_back(step.name);
+
+  std::vector<std::string> kinds;
+  for (const auto& kind : kStepKinds) {
+    if (raw.contains(kind)) kinds.push_back(kind);
+  }
+  if (kinds.size() != 1) {
+    throw_config_error(step.source +
+                       ": expected exactly one of generate, prepare, recipe or plot, got " +
+                       std::to_string(kinds.size()));
+  }
+  step.kind = kinds[0];
+  if (raw.contains("set") && step.kind != "recipe")
+    throw_config_error(step.source + ": set: only a recipe step takes set");
+
+  const json variables = {{"seed", pipeline.seed}, {"output_dir", pipeline.output_dir}};
+  substitute(raw, variables, step.source, "");
+  StepFile file = read_config<StepFile>(raw, step.source);
+  const int64_t seed = pipeline.seed + file.seed_offset;
+  if (seed < 0)
+    throw_config_error(step.source + ": seed_offset: the step's seed " + std::to_string(seed) +
+                       " is negative");
+  if (step.kind == "generate" && !raw["generate"].contains("seed")) file.generate.seed = seed;
+
+  step.resolved = {{"name", step.name}, {"seed_offset", file.seed_offset}};
+  if (step.kind == "generate") {
+    step.generate = file.generate;
+    check_task_data(step.generate, step.source + ": generate");
+    step.resolved["generate"] = write_config(step.generate);
+  } else if (step.kind == "prepare") {
+    step.prepare = file.prepare;
+    step.resolved["prepare"] = write_config(step.prepare);
+  } else if (step.kind == "plot") {
+    step.plot = file.plot;
+    if (step.plot.metrics.empty()) step.plot.metrics = default_plot_metrics();
+    step.resolved["plot"] = write_config(step.plot);
+  } else {
+    load_recipe_step(step, file, seed, pipeline);
+  }
+  return step;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string format_seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1fs", seconds);
+  return text;
+}
+
+// How many leading steps a run in the same folder finished with the same
+// resolved definition.
+size_t finished_prefix(const Pipeline& pipeline, const fs::path& state_path) {
+  if (!fs::exists(state_path)) return 0;
+  json state = read_json_file(state_path.string());
+  const json finished = state.value("finished", json::array());
+  size_t count = 0;
+  while (count < pipeline.steps.size() && count < finished.size() &&
+         finished[count] == pipeline.steps[count].resolved) {
+    ++count;
+  }
+  if (count < finished.size() && count < pipeline.steps.size()) {
+    log_warning() << "--resume: step \"" << pipeline.steps[count].name
+                  << "\" changed since it finished; running it and every later step again";
+  }
+  return count;
+}
+
+void run_step(const PipelineStep& step, bool resume) {
+  if (step.kind == "generate") {
+    fs::path output(step.generate.output);
+    if (output.has_parent_path()) fs::create_directories(output.parent_path());
+    int64_t written = write_task_data(step.generate, step.source + ": generate");
+    log_info() << "wrote " << written << " " << step.generate.format << " lines to "
+               << output.string();
+  } else if (step.kind == "prepare") {
+    prepare_corpus(step.prepare, step.source + ": prepare");  // logs what it kept
+  } else if (step.kind == "plot") {
+    std::vector<fs::path> runs(step.plot.runs.begin(), step.plot.runs.end());
+    PlotReport report = plot_runs(runs, step.plot.out, step.plot.metrics);
+    for (const std::string& note : report.notes) log_info() << "plot: " << note;
+    log_info() << "wrote " << report.written.size() << " plot files to " << step.plot.out;
+  } else {
+    // Only the interrupted stage resumes, and only from a checkpoint it wrote:
+    // stages without --resume (rejection_sample) then simply run again.
+    const bool from_checkpoint =
+        resume && latest_run_checkpoint(step.recipe.output_dir).has_value();
+    run_stage(step.recipe, step.resolved["recipe"], TrainOptions{.resume = from_checkpoint});
+  }
+}
+
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+}  // namespace
+
+void PlotStepConfig::visit(ConfigVisitor& v) {
+  v.field("runs", runs, {.required = true});
+  v.field("out", out, {.required = true});
+  v.field("metrics", metrics);
+}
+
+nlohmann::json Pipeline::resolved() const {
+  json steps_json = json::array();
+  for (const auto& step : steps) steps_json.push_back(step.resolved);
+  return {{"pipeline", name}, {"seed", seed}, {"output_dir", output_dir}, {"steps", steps_json}};
+}
+
+bool is_pipeline(const nlohmann::json& json) {
+  return json.is_object() && json.contains("pipeline");
+}
+
+Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides) {
+  json raw = read_json_file(path);
+  for (const auto& assignment : overrides) apply_override(raw, assignment);
+  PipelineFile file = read_config<PipelineFile>(raw, path);
+  Pipeline pipeline;
+  pipeline.name = file.pipeline;
+  pipeline.seed = file.seed;
+  pipeline.source = path;
+  json output_dir = file.output_dir.empty() ? json("runs/" + fs::path(path).stem().string())
+                                            : json(file.output_dir);
+  substitute(output_dir, {{"seed", file.seed}}, path, "output_dir");
+  if (!output_dir.is_string()) throw_config_error(path + ": output_dir: expected a folder path");
+  pipeline.output_dir = output_dir.get<std::string>();
+  std::vector<std::string> names;
+  for (size_t i = 0; i < file.steps.size(); ++i)
+    pipeline.steps.push_back(load_step(file.steps[i], i, pipeline, names));
+  return pipeline;
+}
+
+std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& options) {
+  if (const char* world = std::getenv("WORLD_SIZE"); world && std::atoi(world) > 1) {
+    throw_usage_error(pipeline.source + ": a pipeline runs in one process (WORLD_SIZE is " +
+                      std::string(world) + "); launch its stage recipes one by one instead");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path output_dir(pipeline.output_dir);
+  fs::create_directories(output_dir);
+  write_file_atomically(output_dir / "pipeline.json", pipeline.resolved().dump(2) + "\n");
+  const fs::path state_path = output_dir / kStateFile;
+  const size_t skip = options.resume ? finished_prefix(pipeline, state_path) : 0;
+
+  json finished = json::array();
+  const size_t count = pipeline.steps.size();
+  for (size_t i = 0; i < count; ++i) {
+    const PipelineStep& step = pipeline.steps[i];
+    const std::string label = "pipeline " + pipeline.name + ": step " + std::to_string(i + 1) +
+                              "/" + std::to_string(count) + " \"" + step.name + "\"";
+    if (i < skip) {
+      log_info() << label << " finished in an earlier run; skipped";
+      finished.push_back(step.resolved);
+      continue;
+    }
+    std::string what = step.kind;
+    if (step.kind == "recipe")
+      what = "stage " + step.recipe.stage + ", run folder " + step.recipe.output_dir;
+    log_info() << label << " (" << what << ")";
+    const auto step_start = std::chrono::steady_clock::now();
+    run_step(step, options.resume && i == skip);
+    finished.push_back(step.resolved);
+    write_file_atomically(state_path, json{{"finished", finished}}.dump(2) + "\n");
+    log_info() << label << " done in " << format_seconds(seconds_since(step_start)) << " (pipeline "
+               << format_seconds(seconds_since(start)) << ")";
+  }
+  log_info() << "pipeline " << pipeline.name << " finished in "
+             << format_seconds(seconds_since(start)) << "; resolved pipeline in "
+             << (output_dir / "pipeline.json").string();
+  return pipeline_summary(pipeline);
+}
+
+std::string pipeline_summary(const Pipeline& pipeline) {
+  // The last grpo or ppo step, and the stage step before it (which trained
+  // the policy it starts from).
+  const PipelineStep* rl = nullptr;
+  const PipelineStep* before = nullptr;
+  const PipelineStep* plot = nullptr;
+  std::vector<std::string> run_names;
+  for (const auto& step : pipeline.steps) {
+    if (step.kind == "plot") plot = &step;
+    if (step.kind != "recipe") continue;
+    run_names.push_back(step.name);
+    if (step.recipe.stage == "grpo" || step.recipe.stage == "ppo") rl = &step;
+  }
+  if (rl == nullptr) return "";
+  for (const auto& step : pipeline.steps) {
+    if (&step == rl) break;
+    if (step.kind == "recipe") before = &step;
+  }
+  const fs::path metrics_path = fs::path(rl->recipe.output_dir) / "metrics.jsonl";
+  if (!fs::exists(metrics_path)) return "";
+  std::vector<json> evals, steps;
+  for (const json& line : read_jsonl(metrics_path)) {
+    if (line.contains("eval/accuracy")) evals.push_back(line);
+    if (line.contains("reward")) steps.push_back(line);
+  }
+  if (evals.empty()) return "";
+
+  const double first = evals.front()["eval/accuracy"].get<double>();
+  const double last = evals.back()["eval/accuracy"].get<double>();
+  const std::string before_label = before ? upper(before->name) : "start";
+  const std::string after_label = upper(rl->name);
+  std::string text = "\n";
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-32s%10s\n", "", "value");
+  text += line;
+  std::snprintf(line, sizeof(line), "%-32s%10.3f   (step %lld, %.0f tasks)\n",
+                ("held-out greedy accuracy, " + before_label).c_str(), first,
+                static_cast<long long>(evals.front().value("step", int64_t{0})),
+                evals.front().value("eval/tasks", 0.0));
+  text += line;
+  std::snprintf(line, sizeof(line), "%-32s%10.3f   (step %lld)\n",
+                ("held-out greedy accuracy, " + after_label).c_str(), last,
+                static_cast<long long>(evals.back().value("step", int64_t{0})));
+  text += line;
+  if (!steps.empty()) {
+    // The mean of the first and last k steps, k a quarter of the run (1 to 5).
+    const size_t k = std::max<size_t>(1, std::min<size_t>(5, steps.size() / 4));
+    double reward_start = 0.0, reward_end = 0.0;
+    for (size_t i = 0; i < k; ++i) {
+      reward_start += steps[i]["reward"].get<double>();
+      reward_end += steps[steps.size() - k + i]["reward"].get<double>();
+    }
+    std::snprintf(line, sizeof(line), "%-32s%10.3f\n%-32s%10.3f\n", "train reward, first steps",
+                  reward_start / k, "train reward, last steps", reward_end / k);
+    text += line;
+  }
+  std::string folders;
+  for (const auto& name : run_names) folders += (folders.empty() ? "" : ",") + name;
+  if (run_names.size() > 1) folders = "{" + folders + "}";
+  if (plot) text += "plots: " + plot->plot.out + "/   ";
+  text += "run folders: " + pipeline.output_dir + "/" + folders + "\n";
+  std::snprintf(line, sizeof(line), "%s_accuracy_gain: %.3f\n", rl->recipe.stage.c_str(),
+                last - first);
+  text += line;
+  return text;
+}
+
+}  // namespace r1kit

@@ -1,0 +1,90 @@
+// A pipeline: the whole R1 recipe from nothing in one file, run by
+// `r1kit train PIPELINE.json`. Its steps run in order: generate (an
+// environment's tasks as JSONL), prepare (token shards), a stage recipe (file
+// or inline, with `set` overrides) and plot (reward curves). Every step is
+// validated before the first one runs; finished steps are listed in
+// <output_dir>/pipeline_state.json so a resumed pipeline skips them.
+// Runs in one process; load once, then read-only.
+//
+//   {"pipeline": "r1_arith", "seed": 1, "output_dir": "runs/r1_arith/seed-${seed}",
+//    "steps": [{"name": "corpus", "generate": {"environment": {...}, "format": "text", "count":
+//    40000,
+//                                              "output": "${output_dir}/corpus.jsonl"}},
+//              {"name": "sft", "recipe": "r1_arith/sft.json", "set": {"model.path":
+//              "${output_dir}/pretrain/final"}}]}
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "data/prepare.h"
+#include "environments/task_data.h"
+#include "learner/recipe.h"
+
+namespace r1kit {
+
+// A plot step: `r1kit plot RUNS... --out OUT --metrics ...`.
+struct PlotStepConfig {
+  std::vector<std::string> runs;     // run folders, overlaid; required
+  std::string out;                   // folder for the .svg and .png files; required
+  std::vector<std::string> metrics;  // metric keys; empty = default_plot_metrics()
+
+  void visit(ConfigVisitor& v);
+};
+
+// One step, resolved: variables substituted, defaults filled, validated.
+struct PipelineStep {
+  std::string name;    // unique in the pipeline; a stage step's run folder is <output_dir>/<name>
+  std::string kind;    // "generate", "prepare", "recipe" or "plot"
+  std::string source;  // `pipeline.json: step "name"`, the prefix of this step's errors
+  TaskDataConfig generate;    // kind generate; seed defaults to the step's seed
+  DataPrepareConfig prepare;  // kind prepare
+  Recipe
+      recipe;  // kind recipe; seed = the step's seed, output_dir = <output_dir>/<name> unless set
+  PlotStepConfig plot;      // kind plot
+  nlohmann::json resolved;  // {"name", "seed_offset", <kind>: the resolved section or recipe}
+};
+
+struct Pipeline {
+  std::string name;        // the "pipeline" key, shown in logs
+  int64_t seed = 0;        // `${seed}`; a step's seed is this plus its seed_offset
+  std::string output_dir;  // `${output_dir}`; "" in the file = runs/<file name without .json>
+  std::string source;      // the pipeline file
+  std::vector<PipelineStep> steps;
+
+  // The pipeline as it runs; written to <output_dir>/pipeline.json.
+  nlohmann::json resolved() const;
+};
+
+// True when `json` is a pipeline (has a top-level "pipeline" key), not a stage recipe.
+bool is_pipeline(const nlohmann::json& json);
+
+// Reads `path`, applies `overrides` ("seed=2", "output_dir=X") to the pipeline's
+// own keys, substitutes `${seed}` and `${output_dir}` in the steps' strings (a
+// string that is exactly "${seed}" becomes the number), and loads every step.
+// A stage recipe given as a path is read relative to the pipeline file's folder.
+// Errors name the pipeline file, the step and the key path.
+Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides);
+
+struct PipelineOptions {
+  // Skip the leading steps that a run in the same output_dir finished with the
+  // same resolved definition; the next stage step resumes from its checkpoint.
+  bool resume = false;
+};
+
+// Runs the steps in order, logging each with its elapsed time. Returns the
+// summary text (pipeline_summary), "" when there is none. One process only:
+// WORLD_SIZE > 1 is a usage error.
+std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& options);
+
+// After an RL step (the last grpo or ppo step) with evaluations: held-out
+// greedy accuracy at its first and last evaluation, the mean train reward of
+// its first and last few steps, and as the last line
+// `<stage>_accuracy_gain: <last - first>`. "" when there is no such step or
+// its metrics have no evaluation.
+std::string pipeline_summary(const Pipeline& pipeline);
+
+}  // namespace r1kit

@@ -1,0 +1,287 @@
+// Pipelines (learner/pipeline.h): a tiny R1 pipeline from nothing (generate ->
+// prepare -> pretrain 2 steps -> generate -> SFT 2 steps) runs end to end,
+// variables are substituted, a mistake in a later step stops the pipeline
+// before its first step, --resume skips finished steps, and the summary's
+// numbers are the hand-computed ones of a written metrics.jsonl.
+// No golden values from tools/: every expected number is computed here.
+#include "learner/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/error.h"
+#include "common/run_dir.h"
+#include "tests/learner/learner_test_util.h"
+
+namespace r1kit {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::fresh_folder;
+
+std::string tokenizer_file() {
+  return std::string(R1KIT_SOURCE_DIR) + "/configs/r1_arith/tokenizer.json";
+}
+
+json addition(bool worked_steps) {
+  return {{"name", "addition"},
+          {"options", {{"digits", 1}, {"eval_size", 8}, {"worked_steps", worked_steps}}},
+          {"prompt_template", "plain"}};
+}
+
+// The SFT stage as a recipe file beside the pipeline, so the step reads it
+// relative to the pipeline file's folder.
+json tiny_sft_recipe() {
+  return {{"stage", "sft"},
+          {"seed", 99},
+          {"output_dir", "runs/ignored"},
+          {"model", {{"path", "set by the pipeline"}}},
+          {"sft", {{"train_file", "set by the pipeline"}, {"max_length", 64}, {"max_steps", 2}}},
+          {"optimizer", {{"learning_rate", 0.001}, {"lr_scheduler_type", "constant"}}}};
+}
+
+json tiny_pipeline(const fs::path& out) {
+  json model_config = {{"model_type", "llama"},
+                       {"hidden_size", 32},
+                       {"intermediate_size", 64},
+                       {"num_hidden_layers", 2},
+                       {"num_attention_heads", 4},
+                       {"num_key_value_heads", 2},
+                       {"max_position_embeddings", 128},
+                       {"tie_word_embeddings", true},
+                       {"bos_token_id", 1},
+                       {"eos_token_id", 2},
+                       {"pad_token_id", 0}};
+  json pretrain = {{"stage", "pretrain"},
+                   {"model", {{"config", model_config}, {"tokenizer", tokenizer_file()}}},
+                   {"pretrain",
+                    {{"data", "${output_dir}/shards"},
+                     {"seq_len", 32},
+                     {"per_device_train_batch_size", 4},
+                     {"max_steps", 2},
+                     {"save_steps", 1},
+                     {"save_total_limit", 0}}},
+                   {"optimizer", {{"learning_rate", 0.001}}}};
+  return {{"pipeline", "tiny"},
+          {"seed", 3},
+          {"output_dir", out.string() + "/seed-${seed}"},
+          {"steps",
+           {{{"name", "corpus"},
+             {"generate",
+              {{"environment", addition(true)},
+               {"format", "text"},
+               {"count", 200},
+               {"output", "${output_dir}/corpus.jsonl"}}}},
+            {{"name", "shards"},
+             {"prepare",
+              {{"inputs", {"${output_dir}/corpus.jsonl"}},
+               {"output_dir", "${output_dir}/shards"},
+               {"tokenizer", tokenizer_file()},
+               {"num_threads", 1}}}},
+            {{"name", "pretrain"}, {"recipe", pretrain}},
+            {{"name", "sft_data"},
+             {"seed_offset", 1000},
+             {"generate",
+              {{"environment", addition(true)},
+               {"format", "sft"},
+               {"count", 16},
+               {"output", "${output_dir}/sft.jsonl"}}}},
+            {{"name", "sft"},
+             {"recipe", "sft.json"},
+             {"set",
+              {{"model.path", "${output_dir}/pretrain/final"},
+               {"sft.train_file", "${output_dir}/sft.jsonl"}}}}}}};
+}
+
+// Writes the pipeline (and the SFT recipe it names) into `root`; returns its path.
+std::string write_pipeline(const fs::path& root, const json& pipeline) {
+  std::ofstream(root / "sft.json") << tiny_sft_recipe().dump(2);
+  std::ofstream(root / "pipeline.json") << pipeline.dump(2);
+  return (root / "pipeline.json").string();
+}
+
+size_t count_lines(const fs::path& path) {
+  std::ifstream in(path);
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+std::vector<std::string> finished_steps(const fs::path& out) {
+  std::vector<std::string> names;
+  const json state = read_json_file((out / "pipeline_state.json").string());
+  for (const json& step : state.at("finished")) {
+    names.push_back(step.at("name").get<std::string>());
+  }
+  return names;
+}
+
+TEST(Pipeline, RunsEveryStepFromNothingAndWritesTheirOutputs) {
+  fs::path root = fresh_folder("pipeline_run");
+  Pipeline pipeline = load_pipeline(write_pipeline(root, tiny_pipeline(root)), {});
+  EXPECT_EQ(run_pipeline(pipeline, {}), "");  // no RL step, no summary
+
+  fs::path out = root / "seed-3";
+  EXPECT_EQ(count_lines(out / "corpus.jsonl"), 200u);
+  EXPECT_TRUE(fs::exists(out / "shards" / "manifest.json"));
+  EXPECT_TRUE(fs::exists(out / "pretrain" / "final" / "config.json"));
+  EXPECT_EQ(count_lines(out / "sft.jsonl"), 16u);
+  EXPECT_TRUE(fs::exists(out / "sft" / "final" / "config.json"));
+  EXPECT_EQ(count_lines(out / "sft" / "metrics.jsonl"), 2u);
+  // The stage gets the pipeline's seed and <output_dir>/<name>, not its file's own.
+  json sft_config = read_json_file((out / "sft" / "config.json").string());
+  EXPECT_EQ(sft_config.at("seed"), 3);
+  EXPECT_EQ(sft_config.at("output_dir"), (out / "sft").string());
+  EXPECT_EQ(sft_config.at("sft").at("max_steps"), 2);
+  EXPECT_EQ(read_json_file((out / "pipeline.json").string()), pipeline.resolved());
+  EXPECT_EQ(finished_steps(out),
+            (std::vector<std::string>{"corpus", "shards", "pretrain", "sft_data", "sft"}));
+  fs::remove_all(root);
+}
+
+TEST(Pipeline, SubstitutesSeedAndOutputDirAndAppliesSeedOffset) {
+  fs::path root = fresh_folder("pipeline_vars");
+  json file = tiny_pipeline(root);
+  file["steps"][4]["set"]["sft.max_steps"] = "${seed}";  // alone in its string: stays a number
+  std::string path = write_pipeline(root, file);
+  Pipeline pipeline =
+      load_pipeline(path, {"seed=7", "output_dir=" + (root / "other-${seed}").string()});
+  const std::string out = (root / "other-7").string();
+  EXPECT_EQ(pipeline.seed, 7);
+  EXPECT_EQ(pipeline.output_dir, out);
+  ASSERT_EQ(pipeline.steps.size(), 5u);
+  EXPECT_EQ(pipeline.steps[0].generate.seed, 7);
+  EXPECT_EQ(pipeline.steps[0].generate.output, out + "/corpus.jsonl");
+  EXPECT_EQ(pipeline.steps[1].prepare.inputs, std::vector<std::string>{out + "/corpus.jsonl"});
+  EXPECT_EQ(pipeline.steps[2].recipe.pretrain.data, out + "/shards");
+  EXPECT_EQ(pipeline.steps[2].recipe.output_dir, out + "/pretrain");
+  EXPECT_EQ(pipeline.steps[3].generate.seed, 1007);
+  EXPECT_EQ(pipeline.steps[4].recipe.seed, 7);
+  EXPECT_EQ(pipeline.steps[4].recipe.sft.max_steps, 7);
+  EXPECT_EQ(pipeline.steps[4].recipe.model.path, out + "/pretrain/final");
+
+  file["steps"][1]["prepare"]["output_dir"] = "${output}/shards";
+  try {
+    load_pipeline(write_pipeline(root, file), {});
+    FAIL() << "an unknown variable must be an error";
+  } catch (const Error& e) {
+    std::string message = e.what();
+    EXPECT_NE(message.find("step \"shards\": prepare.output_dir: unknown variable ${output}"),
+              std::string::npos)
+        << message;
+  }
+  fs::remove_all(root);
+}
+
+TEST(Pipeline, MistakeInALaterStepNamesFileStepAndKeyBeforeTheFirstStepRuns) {
+  fs::path root = fresh_folder("pipeline_error");
+  json file = tiny_pipeline(root);
+  file["steps"][4]["set"]["sft.max_step"] = 2;
+  std::string path = write_pipeline(root, file);
+  try {
+    load_pipeline(path, {});
+    FAIL() << "a typo in the sft step must be an error";
+  } catch (const Error& e) {
+    std::string message = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+    EXPECT_EQ(message.rfind(path + ": step \"sft\" (", 0), 0u) << message;
+    EXPECT_NE(message.find("sft.json): sft.max_step: unknown key (did you mean \"max_steps\"?)"),
+              std::string::npos)
+        << message;
+  }
+  EXPECT_FALSE(fs::exists(root / "seed-3"));
+
+  file = tiny_pipeline(root);
+  file["steps"][3]["generate"]["format"] = "sfft";
+  EXPECT_THROW(load_pipeline(write_pipeline(root, file), {}), Error);
+  file = tiny_pipeline(root);
+  file["steps"][3]["name"] = "corpus";
+  EXPECT_THROW(load_pipeline(write_pipeline(root, file), {}), Error);
+  file = tiny_pipeline(root);
+  file["steps"][1]["recipe"] = "sft.json";  // two kinds in one step
+  EXPECT_THROW(load_pipeline(write_pipeline(root, file), {}), Error);
+  EXPECT_FALSE(fs::exists(root / "seed-3"));
+  fs::remove_all(root);
+}
+
+TEST(Pipeline, ResumeSkipsFinishedStepsAndResumesTheInterruptedStage) {
+  fs::path root = fresh_folder("pipeline_resume");
+  std::string path = write_pipeline(root, tiny_pipeline(root));
+  Pipeline pipeline = load_pipeline(path, {});
+  run_pipeline(pipeline, {});
+  fs::path out = root / "seed-3";
+  const std::vector<json> whole = read_jsonl(out / "pretrain" / "metrics.jsonl");
+  ASSERT_EQ(whole.size(), 2u);
+
+  // As if killed during pretrain after its step-1 checkpoint: the state lists
+  // the two data steps, the later outputs are gone.
+  json state = read_json_file((out / "pipeline_state.json").string());
+  while (state["finished"].size() > 2) state["finished"].erase(2);
+  write_file_atomically(out / "pipeline_state.json", state.dump());
+  fs::remove_all(out / "pretrain" / "checkpoints" / "step-2");
+  fs::remove_all(out / "pretrain" / "final");
+  fs::remove_all(out / "sft");
+  fs::remove(out / "corpus.jsonl");  // a skipped step does not write it again
+  run_pipeline(pipeline, {.resume = true});
+  EXPECT_FALSE(fs::exists(out / "corpus.jsonl"));
+  EXPECT_TRUE(fs::exists(out / "sft" / "final" / "config.json"));
+  const std::vector<json> resumed = read_jsonl(out / "pretrain" / "metrics.jsonl");
+  ASSERT_EQ(resumed.size(), 2u);  // step 1 kept from the first run, step 2 written again
+  EXPECT_EQ(resumed[0].at("step"), 1);
+  EXPECT_EQ(resumed[1].at("step"), 2);
+  EXPECT_NEAR(resumed[1].at("loss").get<double>(), whole[1].at("loss").get<double>(), 1e-6);
+
+  // A step whose definition changed runs again, and so does every later one.
+  json changed = tiny_pipeline(root);
+  changed["steps"][3]["generate"]["count"] = 8;
+  Pipeline edited = load_pipeline(write_pipeline(root, changed), {});
+  run_pipeline(edited, {.resume = true});
+  EXPECT_FALSE(fs::exists(out / "corpus.jsonl"));
+  EXPECT_EQ(count_lines(out / "sft.jsonl"), 8u);
+  EXPECT_EQ(finished_steps(out).size(), 5u);
+  fs::remove_all(root);
+}
+
+TEST(Pipeline, SummaryReportsHeldOutAccuracyBeforeAndAfterRlAndTheGainLast) {
+  fs::path root = fresh_folder("pipeline_summary");
+  json file = tiny_pipeline(root);
+  json grpo = testing::tiny_grpo_recipe("${output_dir}/sft/final", "ignored");
+  file["steps"].push_back({{"name", "grpo"}, {"recipe", grpo}});
+  file["steps"].push_back(
+      {{"name", "plots"},
+       {"plot", {{"runs", {"${output_dir}/grpo"}}, {"out", "${output_dir}/plots"}}}});
+  Pipeline pipeline = load_pipeline(write_pipeline(root, file), {});
+  EXPECT_EQ(pipeline_summary(pipeline), "");  // nothing has run yet
+
+  fs::path out = root / "seed-3";
+  fs::create_directories(out / "grpo");
+  std::ofstream metrics(out / "grpo" / "metrics.jsonl");
+  metrics << R"({"step": 0, "eval/accuracy": 0.25, "eval/tasks": 8})"
+          << "\n";
+  for (int step = 1; step <= 8; ++step)
+    metrics << json{{"step", step}, {"reward", 0.1 * step}}.dump() << "\n";
+  metrics << R"({"step": 8, "eval/accuracy": 0.875, "eval/tasks": 8})"
+          << "\n";
+  metrics.close();
+  // k = 8 / 4 = 2 steps at each end: rewards (0.1 + 0.2) / 2 and (0.7 + 0.8) / 2.
+  const std::string expected =
+      "\n"
+      "                                     value\n"
+      "held-out greedy accuracy, SFT        0.250   (step 0, 8 tasks)\n"
+      "held-out greedy accuracy, GRPO       0.875   (step 8)\n"
+      "train reward, first steps            0.150\n"
+      "train reward, last steps             0.750\n"
+      "plots: " +
+      (out / "plots").string() + "/   run folders: " + out.string() +
+      "/{pretrain,sft,grpo}\n"
+      "grpo_accuracy_gain: 0.625\n";
+  EXPECT_EQ(pipeline_summary(pipeline), expected);
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace r1kit

@@ -7,11 +7,11 @@
 // Runs in one process; load once, then read-only.
 //
 //   {"pipeline": "r1_arith", "seed": 1, "output_dir": "runs/r1_arith/seed-${seed}",
-//    "steps": [{"name": "corpus", "generate": {"environment": {...}, "format": "text", "count":
-//    40000,
-//                                              "output": "${output_dir}/corpus.jsonl"}},
-//              {"name": "sft", "recipe": "r1_arith/sft.json", "set": {"model.path":
-//              "${output_dir}/pretrain/final"}}]}
+//    "steps": [
+//      {"name": "corpus", "generate": {"environment": {...}, "format": "text",
+//                                      "count": 40000, "output": "${output_dir}/corpus.jsonl"}},
+//      {"name": "sft", "recipe": "r1_arith/sft.json",
+//       "set": {"model.path": "${output_dir}/pretrain/final"}}]}
 #pragma once
 
 #include <cstdint>
@@ -42,8 +42,7 @@ struct PipelineStep {
   std::string source;  // `pipeline.json: step "name"`, the prefix of this step's errors
   TaskDataConfig generate;    // kind generate; seed defaults to the step's seed
   DataPrepareConfig prepare;  // kind prepare
-  Recipe
-      recipe;  // kind recipe; seed = the step's seed, output_dir = <output_dir>/<name> unless set
+  Recipe recipe;              // kind recipe; seed = the step's seed, output_dir = <output_dir>/<name> unless set
   PlotStepConfig plot;      // kind plot
   nlohmann::json resolved;  // {"name", "seed_offset", <kind>: the resolved section or recipe}
 };

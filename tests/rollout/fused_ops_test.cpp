@@ -15,6 +15,7 @@ double largest_difference(const at::Tensor& a, const at::Tensor& b) {
 }
 
 TEST(FusedOps, RmsNormalizeMatchesTheFormula) {
+  at::manual_seed(19);
   at::Tensor x = at::randn({5, 384}) * 3;
   for (auto dtype : {at::kFloat, at::kBFloat16}) {
     at::Tensor input = x.to(dtype);
@@ -25,6 +26,7 @@ TEST(FusedOps, RmsNormalizeMatchesTheFormula) {
 }
 
 TEST(FusedOps, RotateMatchesRotateHalf) {
+  at::manual_seed(20);
   const int64_t tokens = 4, heads = 5, width = 64;
   at::Tensor storage = at::randn({tokens, (heads + 2) * width});
   at::Tensor angles = at::rand({tokens, width / 2}) * 6;
@@ -43,13 +45,17 @@ TEST(FusedOps, RotateMatchesRotateHalf) {
   }
 }
 
+// silu(g) * u reaches ~100 at these inputs, so the bfloat16 output's own
+// rounding (2^-9 relative) is the bound: measured relative to 1 + |expected|.
 TEST(FusedOps, SiluMulMatchesSwiGlu) {
+  at::manual_seed(21);
   at::Tensor gate_up = at::randn({3, 2 * 96}) * 4;
   for (auto dtype : {at::kFloat, at::kBFloat16}) {
     at::Tensor input = gate_up.to(dtype).to(at::kFloat);
     at::Tensor expected = at::silu(input.narrow(1, 0, 96)) * input.narrow(1, 96, 96);
-    EXPECT_LT(largest_difference(silu_mul(gate_up.to(dtype)), expected), tolerance(dtype) * 8)
-        << dtype;
+    at::Tensor actual = silu_mul(gate_up.to(dtype)).to(at::kFloat);
+    const double relative = ((actual - expected).abs() / (expected.abs() + 1)).max().item<double>();
+    EXPECT_LT(relative, dtype == at::kFloat ? 1e-5 : 4e-3) << dtype;
   }
 }
 

@@ -32,7 +32,7 @@ std::vector<std::pair<std::string, std::string>> read_messages(const nlohmann::j
   for (size_t i = 0; i < list.size(); ++i) {
     std::string where = key + "[" + std::to_string(i) + "]: ";
     if (!list[i].is_object()) throw_data_error(where + "not an object");
-    const std::string& role = string_at(list[i], "role", where);
+    const std::string role = string_at(list[i], "role", where);  // a copy: g++ 13 flags a reference here
     if (role != "system" && role != "user" && role != "assistant" && role != "tool") {
       throw_data_error(where + "role \"" + role + "\" is not system, user, assistant or tool");
     }

@@ -17,12 +17,6 @@ bool is_removed_control(char32_t c) {
 
 bool is_trimmed(char c) { return c == ' ' || c == '\n' || c == '\t'; }
 
-bool is_ascii(std::string_view text) {
-  for (unsigned char c : text) {
-    if (c >= 0x80) return false;
-  }
-  return true;
-}
 
 uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
   x ^= x >> 30;

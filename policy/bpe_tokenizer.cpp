@@ -162,7 +162,9 @@ void BpeTokenizer::parse_model(const nlohmann::json& model, const std::string& w
   if (!model.contains("type")) throw_data_error(where + ": model has no \"type\"");
   std::string type = model["type"].get<std::string>();
   if (type != "BPE") throw_data_error(where + ": unsupported model type \"" + type + "\" (supported: BPE)");
-  const nlohmann::json& vocab = json_at(model, "vocab", where + ": model");
+  // A named context: g++ 13 warns of a dangling reference when a temporary is an argument.
+  const std::string model_where = where + ": model";
+  const nlohmann::json& vocab = json_at(model, "vocab", model_where);
   if (!vocab.is_object()) throw_data_error(where + ": model.vocab must be an object of token -> id");
 
   int64_t max_id = -1;
@@ -202,7 +204,7 @@ void BpeTokenizer::parse_model(const nlohmann::json& model, const std::string& w
   byte_fallback_ = flag("byte_fallback");
   ignore_merges_ = flag("ignore_merges");
 
-  const nlohmann::json& merges = json_at(model, "merges", where + ": model");
+  const nlohmann::json& merges = json_at(model, "merges", model_where);
   if (!merges.is_array()) throw_data_error(where + ": model.merges must be a list");
   merges_.reserve(merges.size() * 2);
   merge_pairs_.reserve(merges.size());

@@ -12,6 +12,9 @@
 #include "learner/distributed.h"
 #include "learner/grpo_config.h"
 #include "learner/grpo_trainer.h"
+#include "policy/tokenizer.h"
+#include "learner/stage.h"
+#include "data/sft_data.h"
 #include "learner/micro_batch.h"
 #include "learner/multi_turn_rollout.h"
 #include "learner/policy_loss.h"
@@ -355,6 +358,55 @@ TEST(MultiTurnLoop, CalculatorRecipeRunsEndToEnd) {
   }
   EXPECT_EQ(steps, 3);
   EXPECT_TRUE(fs::exists(root / "run" / "final" / "model.safetensors"));
+  fs::remove_all(root);
+}
+
+// rejection_sample over a multi-turn environment: each written response is a
+// whole episode, the model's turns with the environment's observations between
+// them as text (up to two here; an end-of-sequence token ends an episode
+// early), and the file loads as SFT data.
+TEST(MultiTurnRejectionSample, WritesWholeEpisodesWithTheirObservations) {
+  fs::path root = testing::fresh_folder("multi_turn_rejection");
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
+  json["stage"] = "rejection_sample";
+  json.erase("grpo");
+  json.erase("optimizer");
+  json["environment"] = {{"name", "test_scripted_tool"}, {"prompt_template", "plain"}};
+  json["rewards"] = {{{"name", "regex_match"}, {"options", {{"pattern", "=ab"}, {"mode", "search"}}}}};
+  json["rejection_sample"] = {
+      {"num_prompts", 4},
+      {"prompts_per_batch", 4},
+      {"sampling",
+       {{"n", 4}, {"max_new_tokens", 16}, {"temperature", 1.0}, {"stop_strings", every_character(testing::kTinyAlphabet)}}},
+      {"min_total_reward", 1.0},
+      {"max_per_prompt", 0},
+      {"deduplicate", false}};
+  Recipe recipe = testing::write_and_load_recipe(json, root / "recipe.json");
+  RunDir run_dir(recipe.output_dir);
+  find_stage(recipe.stage)(recipe, run_dir, {});
+
+  auto lines = read_jsonl(root / "run" / "sft.jsonl");
+  std::ifstream summary_file(root / "run" / "summary.json");
+  const auto summary = nlohmann::json::parse(summary_file);
+  EXPECT_EQ(summary["samples"], 16);
+  // An episode whose first turn ends the sequence shows no observation and
+  // is not accepted; the others are.
+  EXPECT_GE(lines.size(), 12u);
+  EXPECT_EQ(summary["written"].get<size_t>(), lines.size());
+  size_t whole_episodes = 0;  // three model turns, two observations
+  for (const auto& line : lines) {
+    const std::string response = line["response"];
+    const size_t first = response.find(kObservation);
+    ASSERT_NE(first, std::string::npos) << response;
+    EXPECT_GT(first, 0u) << "a model turn comes first: " << response;
+    whole_episodes += response.find(kObservation, first + 1) != std::string::npos;
+    EXPECT_GE(line["reward"].get<double>(), 1.0);
+  }
+  EXPECT_GT(whole_episodes, 0u);
+  auto tokenizer = load_tokenizer(model.string());
+  SftDataset data = load_sft_jsonl((root / "run" / "sft.jsonl").string(), *tokenizer, {.strict = true});
+  EXPECT_EQ(data.examples.size(), lines.size());
   fs::remove_all(root);
 }
 

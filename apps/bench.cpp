@@ -32,6 +32,7 @@ struct BenchArguments {
   std::vector<std::string> dtypes = {"float32", "bfloat16"};  // rollout compute dtypes (EngineOptions::compute_dtype)
   int64_t prompt_length = 64;
   int64_t new_tokens = 64;
+  int64_t repeats = 3;  // timed runs per measurement; the median counts (this machine's timings are noisy)
   int64_t workers = 0;  // rollout engines sharing the cores; 0 = RolloutWorkers' automatic count
   std::string export_dir;
   std::string json_output;
@@ -129,10 +130,15 @@ int run_rollout_bench(const BenchArguments& args) {
         std::vector<std::vector<int64_t>> prompts(all_prompts.begin(), all_prompts.begin() + batch);
         params.max_new_tokens = 2;
         timed_generate(engine, prompts, params);  // warm-up
-        params.max_new_tokens = 1;
-        double prefill_seconds = timed_generate(engine, prompts, params);
-        params.max_new_tokens = args.new_tokens;
-        double total_seconds = timed_generate(engine, prompts, params);
+        auto median_seconds = [&](int64_t new_tokens) {
+          params.max_new_tokens = new_tokens;
+          std::vector<double> seconds;
+          for (int64_t r = 0; r < args.repeats; ++r) seconds.push_back(timed_generate(engine, prompts, params));
+          std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
+          return seconds[seconds.size() / 2];
+        };
+        const double prefill_seconds = median_seconds(1);
+        const double total_seconds = median_seconds(args.new_tokens);
         // Every row runs to new_tokens (no stop token), so each engine takes
         // new_tokens - 1 decode steps after the prefill's first token.
         const int64_t decode_steps = std::max<int64_t>(args.new_tokens - 1, 1);
@@ -226,6 +232,9 @@ Action setup(CLI::App& app) {
   app.add_option("--batches", args->batches, "batch sizes")->delimiter(',')->capture_default_str();
   app.add_option("--prompt-length", args->prompt_length, "prompt tokens")->capture_default_str();
   app.add_option("--new-tokens", args->new_tokens, "generated tokens per sequence")->capture_default_str();
+  app.add_option("--repeats", args->repeats, "timed runs per measurement; the median counts")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--workers", args->workers,
                  "rollout engines sharing the cores, each on its share of the threads; 0 = one per core (CPU)")
       ->check(CLI::NonNegativeNumber)

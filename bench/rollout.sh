@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-rollout`: r1kit's rollout engine and transformers' generate on the
 # same ~20M-parameter weights, prompts, batch sizes, lengths and greedy
-# decoding, on this CPU, in float32 and in bfloat16, in one command. Prints the
+# decoding, on this CPU, in float32 and in bfloat16, in one command; every
+# timing on both sides is the median of REPEATS runs (default 3). Prints the
 # batch-64 decode ratio of each dtype (same dtype on both sides); the last line
 # compares r1kit's fastest dtype with transformers in that same dtype.
 set -euo pipefail
@@ -10,11 +11,12 @@ python="${R1KIT_VENV:-$HOME/.cache/r1kit/venv}/bin/python"
 out="$build/bench/rollout"
 mkdir -p "$out"
 new_tokens="${NEW_TOKENS:-64}"
+repeats="${REPEATS:-3}"  # timed runs per measurement on both sides; the median counts
 "$build/r1kit" bench rollout --sizes "${SIZES:-20m,100m}" --batches 1,8,64 --new-tokens "$new_tokens" \
-  --dtypes float32,bfloat16 --export "$out/model-20m" --json "$out/r1kit.json"
+  --dtypes float32,bfloat16 --repeats "$repeats" --export "$out/model-20m" --json "$out/r1kit.json"
 for dtype in float32 bfloat16; do
   "$python" bench/peers/transformers_generate.py "$out/model-20m" --batches 1,8,64 --new-tokens "$new_tokens" \
-    --dtype "$dtype" --json "$out/transformers-$dtype.json"
+    --dtype "$dtype" --repeats "$repeats" --json "$out/transformers-$dtype.json"
 done
 "$python" - "$out/r1kit.json" "$out/transformers-float32.json" "$out/transformers-bfloat16.json" <<'PY'
 import json, sys

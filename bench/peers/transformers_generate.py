@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Hugging Face transformers' generate() on the model folder `r1kit bench rollout
 --export` wrote, with the same prompts, batch sizes, lengths and greedy
-decoding, timed the same way (decode time = full run minus a one-token run),
-in float32 or bfloat16 (the weights cast at load, as torch_dtype=torch.bfloat16).
+decoding, timed the same way (decode time = full run minus a one-token run,
+each the median of --repeats runs), in float32 or bfloat16 (the weights cast at
+load, as torch_dtype=torch.bfloat16).
 
     python bench/peers/transformers_generate.py MODEL_DIR --batches 1,8,64 --new-tokens 64 --dtype bfloat16 --json out.json
 """
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -29,6 +31,7 @@ def main():
     parser.add_argument("--batches", default="1,8,64")
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement; the median counts")
     parser.add_argument("--json")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
@@ -42,8 +45,8 @@ def main():
     for batch in [int(b) for b in args.batches.split(",")]:
         prompts = all_prompts[:batch]
         timed(model, prompts, 2)  # warm-up
-        prefill = timed(model, prompts, 1)
-        total = timed(model, prompts, args.new_tokens)
+        prefill = statistics.median(timed(model, prompts, 1) for _ in range(args.repeats))
+        total = statistics.median(timed(model, prompts, args.new_tokens) for _ in range(args.repeats))
         decode = max(total - prefill, 1e-9)
         decode_rate = batch * (args.new_tokens - 1) / decode
         prefill_rate = batch * len(prompts[0]) / prefill

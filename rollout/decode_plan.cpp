@@ -37,15 +37,18 @@ void write_cache(at::Tensor& storage, const at::Tensor& fresh, const std::vector
   const int64_t count = fresh.size(0), heads = fresh.size(1), width = fresh.size(2);
   if (storage.device().is_cpu() && storage.is_contiguous() &&
       storage.scalar_type() == fresh.scalar_type()) {
-    const at::Tensor source = fresh.contiguous();
+    // `fresh` is usually a strided slice of the fused qkv output: read it in
+    // place (each head's D values are contiguous) rather than copying it first.
+    const at::Tensor source = fresh.stride(2) == 1 ? fresh : fresh.contiguous();
     const int64_t length = storage.size(2);
     const size_t element = storage.element_size();
+    const int64_t token_stride = source.stride(0), head_stride = source.stride(1);
     const auto* from = static_cast<const char*>(source.data_ptr());
     auto* to = static_cast<char*>(storage.data_ptr());
     for (int64_t n = 0; n < count; ++n) {
       for (int64_t h = 0; h < heads; ++h) {
         std::memcpy(to + ((row_of[n] * heads + h) * length + position_of[n]) * width * element,
-                    from + (n * heads + h) * width * element, width * element);
+                    from + (n * token_stride + h * head_stride) * element, width * element);
       }
     }
     return;

@@ -1,11 +1,14 @@
 #include "rollout/decode_plan.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/error.h"
+#include "rollout/amx_linear.h"
 #include "rollout/decode_attention.h"
 #include "rollout/fused_ops.h"
 
@@ -93,13 +96,26 @@ at::Tensor onednn_linear_add(const at::Tensor& x, const at::Tensor& residual,
 
 }  // namespace
 
+// The AMX kernel takes decode steps (up to kAmxMaxRows rows; a prefill goes to
+// oneDNN, which blocks large matmuls better) of single-threaded engines, the
+// default on CPU: there it beats oneDNN, whose fixed cost per call dominates
+// at these sizes. It does not yet scale over threads (the weights stream at
+// one core's rate), so an engine with several threads keeps oneDNN.
+constexpr int64_t kAmxMaxRows = 128;
+
+static bool use_amx(const at::Tensor& amx, const at::Tensor& x) {
+  return amx.defined() && x.size(0) <= kAmxMaxRows && at::get_num_threads() == 1;
+}
+
 at::Tensor DecodePlan::Projection::apply(const at::Tensor& x) const {
+  if (use_amx(amx, x)) return amx_linear(x, amx, at::Tensor());
   if (packed.defined()) return onednn_linear(x, packed, bias);
   return bias.defined() ? at::addmm(bias, x, weight.t()) : at::mm(x, weight.t());
 }
 
 at::Tensor DecodePlan::Projection::apply_add(const at::Tensor& x,
                                              const at::Tensor& residual) const {
+  if (use_amx(amx, x)) return amx_linear(x, amx, residual.contiguous());
   if (packed.defined()) return onednn_linear_add(x, residual, packed, bias);
   return at::addmm(bias.defined() ? residual + bias : residual, x, weight.t());
 }
@@ -139,6 +155,10 @@ DecodePlan::DecodePlan(TransformerImpl& model, at::ScalarType dtype)
     Projection projection;
     projection.weight = prepare(weight, norm);
     if (bias.defined()) projection.bias = bias.detach().to(dtype_);
+    if (pack && !bias.defined() && amx_fits(projection.weight) && amx_available() &&
+        std::getenv("R1KIT_NO_AMX") == nullptr) {
+      projection.amx = amx_pack(projection.weight);
+    }
     if (pack) {
       try {
         projection.packed = onednn_pack(projection.weight, /*rows_hint=*/64);

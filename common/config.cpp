@@ -342,21 +342,25 @@ void apply_override(json& root, const std::string& assignment) {
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;
 
+  if (std::string problem = set_key_path(root, path, value); !problem.empty()) {
+    throw_usage_error("--set " + assignment + ": " + problem);
+  }
+}
+
+std::string set_key_path(json& root, const std::string& key_path, const json& value) {
   json* node = &root;
   size_t start = 0;
   while (true) {
-    size_t dot = path.find('.', start);
-    std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (key.empty()) throw_usage_error("--set " + assignment + ": empty key in \"" + path + "\"");
-    if (!node->is_object()) {
-      throw_usage_error("--set " + assignment + ": \"" + path.substr(0, start - 1) + "\" is not an object");
-    }
+    size_t dot = key_path.find('.', start);
+    std::string key = key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (key.empty()) return "empty key in \"" + key_path + "\"";
+    if (node->is_null()) *node = json::object();
+    if (!node->is_object()) return "\"" + key_path.substr(0, start - 1) + "\" is not an object";
     if (dot == std::string::npos) {
       (*node)[key] = value;
-      return;
+      return "";
     }
     node = &(*node)[key];
-    if (node->is_null()) *node = json::object();
     start = dot + 1;
   }
 }

@@ -109,6 +109,10 @@ nlohmann::json read_json_file(const std::string& path);
 // (numbers, true, [1,2], {"k":1}), else taken as a string.
 void apply_override(nlohmann::json& json, const std::string& assignment);
 
+// Sets `value` at the dotted `key_path` of `root`, creating objects on the
+// way. Returns "" or what is wrong with the path (for the caller's error).
+std::string set_key_path(nlohmann::json& root, const std::string& key_path, const nlohmann::json& value);
+
 // The closest of `candidates` to `word` within a small edit distance, or "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/progress.h"
@@ -41,9 +42,7 @@ void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss, 
   for (size_t k = 0; k < where.size(); ++k) gradients[where[k]] = std::move(computed[k]);
 }
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+using Clock = SteadyClock;
 
 // A copy of `model` with its own tensors: the frozen reference policy.
 Transformer clone_model(Transformer& model) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/plot.h"
@@ -104,30 +105,6 @@ void substitute(json& node, const json& variables, const std::string& source,
   node = out + text.substr(at);
 }
 
-// Sets `value` at the dotted `key_path` of `root`, creating objects on the way.
-void set_key_path(json& root, const std::string& key_path, const json& value,
-                  const std::string& source) {
-  json* node = &root;
-  size_t start = 0;
-  while (true) {
-    size_t dot = key_path.find('.', start);
-    std::string key =
-        key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (key.empty()) throw_config_error(source + ": set." + key_path + ": empty key in the path");
-    if (node->is_null()) *node = json::object();
-    if (!node->is_object()) {
-      throw_config_error(source + ": set." + key_path + ": \"" + key_path.substr(0, start - 1) +
-                         "\" is not an object");
-    }
-    if (dot == std::string::npos) {
-      (*node)[key] = value;
-      return;
-    }
-    node = &(*node)[key];
-    start = dot + 1;
-  }
-}
-
 void check_step_name(const std::string& name, const std::string& source) {
   auto allowed = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
@@ -167,7 +144,11 @@ void load_recipe_step(PipelineStep& step, const StepFile& file, int64_t seed,
   recipe["output_dir"] = (fs::path(pipeline.output_dir) / step.name).string();
   if (!file.set.is_object())
     throw_config_error(step.source + ": set: expected an object {\"key.path\": value}");
-  for (const auto& [key, value] : file.set.items()) set_key_path(recipe, key, value, step.source);
+  for (const auto& [key, value] : file.set.items()) {
+    if (std::string problem = set_key_path(recipe, key, value); !problem.empty()) {
+      throw_config_error(step.source + ": set." + key + ": " + problem);
+    }
+  }
   json resolved;
   step.recipe = parse_recipe(recipe, recipe_source, step.name, &resolved);
   try {
@@ -232,10 +213,6 @@ PipelineStep load_step(json raw, size_t index, const Pipeline& pipeline,
     load_recipe_step(step, file, seed, pipeline);
   }
   return step;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::string format_seconds(double seconds) {

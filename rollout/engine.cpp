@@ -9,6 +9,7 @@
 #include <mutex>
 #include <random>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "common/thread_limit.h"
 #include "rollout/sampler.h"
@@ -16,11 +17,7 @@
 namespace r1kit {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using Clock = SteadyClock;
 
 // One sequence being generated in a cache row.
 struct LiveSequence {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make bench-grpo`: r1kit's GRPO and TRL's GRPOTrainer on the same tiny random
-# Llama policy (char tokenizer of configs/r1_arith), the same addition tasks,
-# prompts per step, group size, lengths, temperature, beta, loss type and
-# learning rate, on this CPU, for a fixed number of steps. Seconds per step are
-# the mean over steps 2..N (step 1 warms up). The last line is the ratio.
+# `make bench-grpo`: r1kit's GRPO and TRL's GRPOTrainer on the same tiny Llama
+# policy (char tokenizer of configs/r1_arith; see (a)), the same addition
+# tasks, prompt token ids, prompts per step, group size, lengths, temperature,
+# beta, loss type and learning rate, on this CPU, for a fixed number of steps.
+# Seconds per step are the mean over steps 2..N (step 1 warms up). The last
+# line is the ratio. SKIP_ZERO_ADVANTAGE=false makes r1kit run the forward and
+# backward of equal-reward groups too, as TRL does.
 set -euo pipefail
 build="${1:-build}"
 python="${R1KIT_VENV:-$HOME/.cache/r1kit/venv}/bin/python"
@@ -15,7 +17,19 @@ if ! "$python" -c 'import trl, datasets' 2>/dev/null; then
   "$python" -m pip install -q --disable-pip-version-check -r tools/requirements-tools.txt
 fi
 
-# (a) The policy: a random ~0.8M-parameter Llama with the 104-token char tokenizer.
+# (a) The policy. By default the SFT checkpoint of configs/r1_arith.json's
+# first steps (built once, then reused): a policy that solves some of the tasks,
+# so rewards differ within groups as in a real run. POLICY=random: a random
+# ~0.8M-parameter Llama with the same 104-token char tokenizer (every reward 0;
+# use it with SKIP_ZERO_ADVANTAGE=false). POLICY=<folder>: that Hugging Face folder.
+policy="${POLICY:-sft}"
+if [[ "$policy" == sft ]]; then
+  "$build/r1kit" train configs/r1_arith.json --set seed=1 --set output_dir="$build/bench/grpo-policy" \
+    --until sft --resume
+  cp -r "$build/bench/grpo-policy/sft/final" "$out/model"
+elif [[ "$policy" != random ]]; then
+  cp -r "$policy" "$out/model"
+else
 "$python" - "$out/model" configs/r1_arith/tokenizer.json <<'PY'
 import json, shutil, sys
 import torch
@@ -35,15 +49,17 @@ assert tokenizer.eos_token_id == 2 and tokenizer.pad_token_id == 0, tokenizer
 print(f"policy: {sum(p.numel() for p in LlamaForCausalLM(config).parameters()) / 1e6:.2f}M parameters, "
       f"vocab {len(tokenizer)}, written to {folder}")
 PY
+fi
 
 # (b) The tasks, one {"prompt", "answer"} line each, for both trainers.
 "$build/r1kit" data generate --environment addition --options '{"digits": 2}' --template plain \
   --format tasks --count 2000 -o "$out/tasks.jsonl"
 
 # (c) r1kit's GRPO. TRL's defaults where TRL has one: loss dapo, epsilon 0.2 both sides.
-"$python" - "$out" "$steps" <<'PY'
+"$python" - "$out" "$steps" "${SKIP_ZERO_ADVANTAGE:-true}" <<'PY'
 import json, sys
 out, steps = sys.argv[1], int(sys.argv[2])
+skip_zero_advantage = {"true": True, "false": False}[sys.argv[3]]
 recipe = {
     "stage": "grpo", "seed": 1, "output_dir": f"{out}/r1kit-run",
     "model": {"path": f"{out}/model"},
@@ -53,7 +69,8 @@ recipe = {
                     "prompt_template": "plain"},
     "rewards": [{"name": "math_answer"}],
     "grpo": {"num_generations": 8, "max_prompt_length": 64, "max_completion_length": 32, "temperature": 1.0,
-             "beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.2, "loss_type": "dapo", "scale_rewards": "group"},
+             "beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.2, "loss_type": "dapo", "scale_rewards": "group",
+             "skip_zero_advantage": skip_zero_advantage},
     "optimizer": {"learning_rate": 1e-5, "lr_scheduler_type": "constant", "max_grad_norm": 1.0},
     "trainer": {"max_steps": steps, "prompts_per_step": 8, "eval_samples": 8, "log_completions": 0,
                 "tensorboard": False},
@@ -86,6 +103,10 @@ for i in range(max(len(ours_seconds), len(peer_seconds))):
     cell = lambda xs, fmt: format(xs[i], fmt) if i < len(xs) else "-"
     print(f"{i + 1:>4}  {cell(ours_seconds, '7.3f'):>7}  {cell(peer_seconds, '6.3f'):>6}  "
           f"{cell(ours_reward, '.4f'):>12}  {cell(peer_reward, '.4f'):>10}")
+later = train[1:] or train
+print(f"r1kit per step: generate {mean([l['time/generate'] for l in later]):.4f} s, "
+      f"learn {mean([l['time/learn'] for l in later]):.4f} s; completions left out of the learner "
+      f"(zero advantage): {mean([l.get('learner/skipped_completions', 0.0) for l in later]):.3f}")
 print(f"r1kit_seconds_per_step: {ours:.4f}")
 print(f"trl_seconds_per_step: {theirs:.4f}")
 print(f"grpo_step_speedup_vs_trl: {theirs / ours:.2f}")

@@ -35,6 +35,7 @@ void GrpoConfig::visit(ConfigVisitor& v) {
           {.choices = {"token", "sequence"}});
   v.field("mask_truncated_completions", mask_truncated_completions);
   v.field("kl_loss_type", kl_loss_type, {.choices = {"k1", "k2", "k3", "kl", "mse", "low_var_kl"}});
+  v.field("skip_zero_advantage", skip_zero_advantage);
   v.field("clip_ratio_c", clip_ratio_c, {.min = 0.0});
   v.field("entropy_coeff", entropy_coeff);
   v.field("ref_model_sync_steps", ref_model_sync_steps, {.min = 0.0});

@@ -73,6 +73,13 @@ struct GrpoConfig {
   // KL estimator (Schulman 2020, "Approximating KL Divergence"): k1, k2, k3; verl's kl, mse
   // and low_var_kl are accepted for k1, k2, k3 (verl).
   std::string kl_loss_type = "k3";
+  // A completion whose advantage is exactly 0 (its whole group got one reward)
+  // adds nothing to the loss or its gradient when beta and entropy_coeff are 0;
+  // then the learner leaves it out of the forward and backward and still counts
+  // its tokens in the loss's normaliser, so the update is the same. false = run
+  // it anyway (TRL). Loss-side metrics (entropy, ratio, clip ratios) then cover
+  // the completions that were run.
+  bool skip_zero_advantage = true;
   // Dual clip (Ye et al. 2020) for negative advantages: the loss is at most -c * A;
   // 0 = off, else > 1 (verl).
   double clip_ratio_c = 3.0;

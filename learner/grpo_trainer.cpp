@@ -20,6 +20,7 @@
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
+#include "policy/shared_prefix.h"
 
 namespace r1kit {
 namespace {
@@ -43,6 +44,22 @@ void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss, 
 }
 
 using Clock = SteadyClock;
+
+// The loss's normaliser over samples[begin, end): what count_loss_normalizer
+// gives on their padded micro-batches' loss masks, counted without them.
+LossNormalizer loss_normalizer_of(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
+                                  int64_t max_completion_length) {
+  double tokens = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const TrainingSample& sample = samples[i];
+    const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
+    if (!sample.in_loss || completion <= 0) continue;
+    int64_t observed = 0;
+    for (uint8_t flag : sample.observation_mask) observed += flag ? 1 : 0;
+    tokens += static_cast<double>(completion - observed);
+  }
+  return {tokens, static_cast<double>(end - begin), max_completion_length};
+}
 
 // A copy of `model` with its own tensors: the frozen reference policy.
 Transformer clone_model(Transformer& model) {
@@ -388,6 +405,10 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
   double grad_norm_sum = 0, learning_rate = 0, skipped = 0;
   double value_loss_sum = 0, value_tokens = 0, value_clipped = 0;
   int64_t optimizer_steps = 0;
+  double skipped_rows = 0, total_rows = 0;
+  const bool shared = recipe_.trainer.shared_prompt_forward && !critic_;
+  const bool skip_zero_advantage =
+      grpo.skip_zero_advantage && !grpo.uses_reference_model() && grpo.entropy_coeff == 0.0 && !critic_;
 
   // Mini-batches split whole groups. Every rank runs the same number of them
   // (some may be empty) so the collectives line up.
@@ -397,13 +418,37 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
     for (int64_t mini = 0; mini < mini_batches; ++mini) {
       const size_t begin = static_cast<size_t>(groups_local * mini / mini_batches * group);
       const size_t end = static_cast<size_t>(groups_local * (mini + 1) / mini_batches * group);
-      auto plan = lanes_->spread(plan_micro_batches(samples, begin, end, budget));
+      LossNormalizer local_normalizer = loss_normalizer_of(samples, begin, end, grpo.max_completion_length);
+      // The rows the forward and backward run on: all of them, or without the
+      // ones that add nothing to the loss (see GrpoConfig::skip_zero_advantage).
+      const std::vector<TrainingSample>* rows = &samples;
+      size_t rows_begin = begin, rows_end = end;
+      std::vector<TrainingSample> trained;
+      if (skip_zero_advantage || shared) {
+        for (size_t i = begin; i < end; ++i) {
+          const TrainingSample& sample = samples[i];
+          const bool empty = static_cast<int64_t>(sample.tokens.size()) <= sample.prompt_length;
+          if (empty || (skip_zero_advantage && (!sample.in_loss || sample.advantage == 0.0f))) continue;
+          trained.push_back(sample);
+        }
+        skipped_rows += static_cast<double>(end - begin - trained.size());
+        rows = &trained;
+        rows_begin = 0;
+        rows_end = trained.size();
+      }
+      total_rows += static_cast<double>(end - begin);
+      auto plan = lanes_->spread(plan_micro_batches(*rows, rows_begin, rows_end, budget));
       std::vector<MicroBatch> batches;
-      LossNormalizer local_normalizer;
-      local_normalizer.max_completion_length = grpo.max_completion_length;
+      std::vector<SharedPrefixBatch> packed;
       for (const auto& [a, b] : plan) {
-        batches.push_back(make_micro_batch(samples, a, b));
-        local_normalizer += count_loss_normalizer(batches.back().loss_mask, grpo.max_completion_length);
+        if (!shared) {
+          batches.push_back(make_micro_batch(*rows, a, b));
+          continue;
+        }
+        batches.push_back(make_completion_micro_batch(*rows, a, b));
+        std::vector<PromptAndCompletion> sequences;
+        for (size_t i = a; i < b; ++i) sequences.push_back({(*rows)[i].tokens, (*rows)[i].prompt_length});
+        packed.push_back(make_shared_prefix_batch(sequences));
       }
       at::Tensor counts = at::tensor({local_normalizer.tokens, local_normalizer.sequences}, at::kDouble);
       distributed_.all_reduce_sum(counts);
@@ -424,16 +469,25 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
       std::vector<std::array<double, 3>> batch_values(batches.size(), {0, 0, 0});  // loss, tokens, clipped
       auto gradients_of = [&](int64_t index) {
         MicroBatch& batch = batches[index];
-        at::Tensor tokens = batch.tokens.to(device);
-        at::Tensor attention = batch.attention_mask.to(device);
-        at::Tensor targets = tokens.narrow(1, 1, tokens.size(1) - 1);
-        at::Tensor logits;
-        {
-          AutocastGuard autocast(device, at::kBFloat16, recipe_.trainer.bf16);
-          logits = model->forward(tokens, attention);
+        at::Tensor tokens, attention, targets;
+        SharedPrefixBatch layout;
+        if (shared) {
+          layout = packed[index].to(device);
+          targets = layout.targets;  // (B, C)
+        } else {
+          tokens = batch.tokens.to(device);
+          attention = batch.attention_mask.to(device);
+          targets = tokens.narrow(1, 1, tokens.size(1) - 1);  // (B, L-1)
         }
+        // Logits of every target: (B, C, V) shared-prompt, (B, L-1, V) padded.
+        auto target_logits = [&](Transformer& network) {
+          AutocastGuard autocast(device, at::kBFloat16, recipe_.trainer.bf16);
+          if (shared) return shared_prefix_logits(*network, layout);
+          at::Tensor all = network->forward(tokens, attention);
+          return all.narrow(1, 0, all.size(1) - 1);
+        };
         // Outside the guard: token_logprobs and token_entropy work in float32 whatever the forward ran in.
-        logits = logits.narrow(1, 0, logits.size(1) - 1);  // (B, L-1, V)
+        at::Tensor logits = target_logits(model);
         PolicyLossInputs inputs;
         inputs.logprobs = token_logprobs(logits, targets, grpo.temperature);
         inputs.old_logprobs = batch.old_logprobs.to(device);
@@ -443,13 +497,7 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
                                                    : logged_entropy(logits, grpo.temperature);
         if (reference_) {
           at::NoGradGuard no_grad;
-          at::Tensor reference_logits;
-          {
-            AutocastGuard autocast(device, at::kBFloat16, recipe_.trainer.bf16);
-            reference_logits = reference_->forward(tokens, attention);
-          }
-          inputs.ref_logprobs =
-              token_logprobs(reference_logits.narrow(1, 0, reference_logits.size(1) - 1), targets, grpo.temperature);
+          inputs.ref_logprobs = token_logprobs(target_logits(reference_), targets, grpo.temperature);
         }
         PolicyLossOutput output = policy_loss(inputs, grpo, normalizer);
         batch_sums[index] = output.sums;
@@ -513,6 +561,8 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
   metrics["grad_norm"] = grad_norm_sum / std::max<int64_t>(optimizer_steps, 1);
   metrics["learning_rate"] = learning_rate;
   metrics["skipped_updates"] = skipped;
+  // Completions the forward and backward left out: nothing of them in the loss.
+  metrics["learner/skipped_completions"] = total_rows > 0 ? skipped_rows / total_rows : 0.0;
   if (critic_) {
     metrics["critic/vf_loss"] = value_loss_sum / std::max<int64_t>(optimizer_steps, 1);
     metrics["critic/vf_clipfrac"] = value_tokens > 0 ? value_clipped / value_tokens : 0.0;

@@ -4,35 +4,35 @@
 
 namespace r1kit {
 
-MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end) {
+namespace {
+
+// The per-target tensors of rows samples[begin, end), `targets` columns wide,
+// completion token t of a row in column (prompt_length - 1 + t) when
+// `padded_rows`, in column t otherwise.
+MicroBatch target_tensors(const std::vector<TrainingSample>& samples, size_t begin, size_t end, int64_t targets,
+                          bool padded_rows) {
   const int64_t rows = static_cast<int64_t>(end - begin);
-  int64_t width = 0;
-  for (size_t i = begin; i < end; ++i) width = std::max<int64_t>(width, samples[i].tokens.size());
   MicroBatch batch;
-  batch.tokens = at::zeros({rows, width}, at::kLong);
-  batch.attention_mask = at::zeros({rows, width}, at::kLong);
-  batch.loss_mask = at::zeros({rows, width - 1}, at::kFloat);
-  batch.old_logprobs = at::zeros({rows, width - 1}, at::kFloat);
+  batch.loss_mask = at::zeros({rows, targets}, at::kFloat);
+  batch.old_logprobs = at::zeros({rows, targets}, at::kFloat);
   batch.advantages = at::empty({rows}, at::kFloat);
-  batch.completion_mask = at::zeros({rows, width - 1}, at::kFloat);
+  batch.completion_mask = at::zeros({rows, targets}, at::kFloat);
   const bool per_token = !samples[begin].token_advantages.empty();
   if (per_token) {
-    batch.token_advantages = at::zeros({rows, width - 1}, at::kFloat);
-    batch.returns = at::zeros({rows, width - 1}, at::kFloat);
-    batch.old_values = at::zeros({rows, width - 1}, at::kFloat);
+    batch.token_advantages = at::zeros({rows, targets}, at::kFloat);
+    batch.returns = at::zeros({rows, targets}, at::kFloat);
+    batch.old_values = at::zeros({rows, targets}, at::kFloat);
   }
   for (int64_t r = 0; r < rows; ++r) {
     const TrainingSample& sample = samples[begin + r];
     const int64_t length = static_cast<int64_t>(sample.tokens.size());
-    std::copy(sample.tokens.begin(), sample.tokens.end(), batch.tokens[r].data_ptr<int64_t>());
-    batch.attention_mask[r].narrow(0, 0, length).fill_(1);
     const int64_t completion = length - sample.prompt_length;
+    // Position t predicts token t+1: in a padded row the completion's targets start at prompt_length - 1.
+    const int64_t first = padded_rows ? sample.prompt_length - 1 : 0;
     if (completion > 0) {
-      // Position t predicts token t+1: the completion's targets start at prompt_length - 1.
       // Observations (environment-written tokens) leave both masks: no loss, and
       // GAE neither bootstraps nor decays through them.
-      at::Tensor completion_targets =
-          batch.completion_mask[r].narrow(0, sample.prompt_length - 1, completion);
+      at::Tensor completion_targets = batch.completion_mask[r].narrow(0, first, completion);
       completion_targets.fill_(1.0f);
       if (!sample.observation_mask.empty()) {
         TORCH_CHECK(static_cast<int64_t>(sample.observation_mask.size()) == completion,
@@ -41,17 +41,12 @@ MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t b
         float* mask = completion_targets.data_ptr<float>();
         for (int64_t t = 0; t < completion; ++t) mask[t] = sample.observation_mask[t] ? 0.0f : 1.0f;
       }
-      if (sample.in_loss)
-        batch.loss_mask[r]
-            .narrow(0, sample.prompt_length - 1, completion)
-            .copy_(completion_targets);
-      std::copy(
-          sample.old_logprobs.begin(), sample.old_logprobs.end(),
-          batch.old_logprobs[r].narrow(0, sample.prompt_length - 1, completion).data_ptr<float>());
+      if (sample.in_loss) batch.loss_mask[r].narrow(0, first, completion).copy_(completion_targets);
+      std::copy(sample.old_logprobs.begin(), sample.old_logprobs.end(),
+                batch.old_logprobs[r].narrow(0, first, completion).data_ptr<float>());
       if (per_token && !sample.token_advantages.empty()) {
         auto place = [&](const std::vector<float>& values, at::Tensor& into) {
-          std::copy(values.begin(), values.end(),
-                    into[r].narrow(0, sample.prompt_length - 1, completion).data_ptr<float>());
+          std::copy(values.begin(), values.end(), into[r].narrow(0, first, completion).data_ptr<float>());
         };
         place(sample.token_advantages, batch.token_advantages);
         place(sample.returns, batch.returns);
@@ -61,6 +56,30 @@ MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t b
     batch.advantages[r] = sample.advantage;
   }
   return batch;
+}
+
+}  // namespace
+
+MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end) {
+  const int64_t rows = static_cast<int64_t>(end - begin);
+  int64_t width = 0;
+  for (size_t i = begin; i < end; ++i) width = std::max<int64_t>(width, samples[i].tokens.size());
+  MicroBatch batch = target_tensors(samples, begin, end, width - 1, /*padded_rows=*/true);
+  batch.tokens = at::zeros({rows, width}, at::kLong);
+  batch.attention_mask = at::zeros({rows, width}, at::kLong);
+  for (int64_t r = 0; r < rows; ++r) {
+    const TrainingSample& sample = samples[begin + r];
+    std::copy(sample.tokens.begin(), sample.tokens.end(), batch.tokens[r].data_ptr<int64_t>());
+    batch.attention_mask[r].narrow(0, 0, static_cast<int64_t>(sample.tokens.size())).fill_(1);
+  }
+  return batch;
+}
+
+MicroBatch make_completion_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end) {
+  int64_t width = 1;
+  for (size_t i = begin; i < end; ++i)
+    width = std::max<int64_t>(width, static_cast<int64_t>(samples[i].tokens.size()) - samples[i].prompt_length);
+  return target_tensors(samples, begin, end, width, /*padded_rows=*/false);
 }
 
 std::vector<std::pair<size_t, size_t>> plan_micro_batches(

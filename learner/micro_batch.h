@@ -46,6 +46,12 @@ struct MicroBatch {
 // The rows samples[begin, end) as one micro-batch on the CPU.
 MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end);
 
+// The same rows with the per-target tensors aligned at each row's first
+// completion token (column t = completion token t, width the longest
+// completion): the loss side of a SharedPrefixBatch (policy/shared_prefix.h).
+// tokens and attention_mask stay undefined.
+MicroBatch make_completion_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end);
+
 // Splits [begin, end) into consecutive micro-batches of at most `budget`
 // padded tokens (rows * longest row); a row longer than the budget goes alone.
 std::vector<std::pair<size_t, size_t>> plan_micro_batches(

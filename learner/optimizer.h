@@ -89,6 +89,8 @@ class Optimizer {
   void load(const std::filesystem::path& folder);
 
  private:
+  void adamw_step(torch::optim::OptimizerParamGroup& group);
+
   OptimizerConfig config_;
   LrSchedule schedule_;
   std::unique_ptr<torch::optim::AdamW> adamw_;  // group 0 decay, group 1 no decay

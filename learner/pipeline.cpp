@@ -309,6 +309,16 @@ std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& option
     throw_usage_error(pipeline.source + ": a pipeline runs in one process (WORLD_SIZE is " +
                       std::string(world) + "); launch its stage recipes one by one instead");
   }
+  size_t count = pipeline.steps.size();
+  if (!options.until.empty()) {
+    std::string names;
+    for (size_t i = 0; i < pipeline.steps.size(); ++i) {
+      if (pipeline.steps[i].name == options.until) count = i + 1;
+      names += (names.empty() ? "" : ", ") + pipeline.steps[i].name;
+    }
+    if (count == pipeline.steps.size() && pipeline.steps.back().name != options.until)
+      throw_usage_error(pipeline.source + ": --until " + options.until + ": no such step; the steps are " + names);
+  }
   const auto start = std::chrono::steady_clock::now();
   const fs::path output_dir(pipeline.output_dir);
   fs::create_directories(output_dir);
@@ -317,7 +327,6 @@ std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& option
   const size_t skip = options.resume ? finished_prefix(pipeline, state_path) : 0;
 
   json finished = json::array();
-  const size_t count = pipeline.steps.size();
   for (size_t i = 0; i < count; ++i) {
     const PipelineStep& step = pipeline.steps[i];
     const std::string label = "pipeline " + pipeline.name + ": step " + std::to_string(i + 1) +
@@ -337,6 +346,11 @@ std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& option
     write_file_atomically(state_path, json{{"finished", finished}}.dump(2) + "\n");
     log_info() << label << " done in " << format_seconds(seconds_since(step_start)) << " (pipeline "
                << format_seconds(seconds_since(start)) << ")";
+  }
+  if (count < pipeline.steps.size()) {
+    log_info() << "pipeline " << pipeline.name << " stopped after step \"" << options.until << "\" in "
+               << format_seconds(seconds_since(start)) << " (--until)";
+    return "";
   }
   log_info() << "pipeline " << pipeline.name << " finished in "
              << format_seconds(seconds_since(start)) << "; resolved pipeline in "

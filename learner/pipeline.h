@@ -72,6 +72,9 @@ struct PipelineOptions {
   // Skip the leading steps that a run in the same output_dir finished with the
   // same resolved definition; the next stage step resumes from its checkpoint.
   bool resume = false;
+  // Stop after the step of this name ("" = run every step); another name is a
+  // usage error that lists the steps.
+  std::string until;
 };
 
 // Runs the steps in order, logging each with its elapsed time. Returns the

@@ -28,6 +28,7 @@ void TrainerConfig::visit(ConfigVisitor& v) {
   v.field("save_total_limit", save_total_limit, {.min = 0.0});
   v.field("tensorboard", tensorboard);
   v.field("bf16", bf16);
+  v.field("shared_prompt_forward", shared_prompt_forward);
   v.field("rollout_dtype", rollout_dtype, {.choices = {"float32", "bfloat16"}});
 }
 

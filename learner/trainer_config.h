@@ -30,6 +30,11 @@ struct TrainerConfig {
   // CPU with AVX512-BF16/AMX); weights, gradients and the loss stay in the model's
   // dtype; float32 model only. false = plain forwards (HF TrainingArguments.bf16).
   bool bf16 = false;
+  // Learner forward of the GRPO family: each distinct prompt of a micro-batch
+  // once, its completions attending to its keys and values
+  // (policy/shared_prefix.h); false = one padded row per completion (TRL). Same
+  // log-probs and gradients either way; PPO's policy and critic use padded rows.
+  bool shared_prompt_forward = true;
   // Rollout engine dtype: "float32" (logprobs equal the learner's to ~1e-6) or
   // "bfloat16" (weights cast once per update; about 2-3x faster decode on CPUs
   // with AMX and on GPUs; logprobs then differ from a float32 learner by ~0.02

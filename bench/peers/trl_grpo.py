@@ -15,6 +15,7 @@ import warnings
 
 import torch
 from datasets import Dataset
+from tokenizers import processors
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import GRPOConfig, GRPOTrainer
@@ -85,6 +86,10 @@ def main():
         rows = [json.loads(line) for line in f if line.strip()]
     dataset = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in rows])
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    # r1kit's plain prompt template encodes the prompt text as it is, without the
+    # tokenizer.json post-processor (no <bos>); TRL would add it. Same ids on both
+    # sides: drop the post-processor here.
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
     model = AutoModelForCausalLM.from_pretrained(args.model_dir, dtype=torch.float32)
 
     completions_per_step = args.prompts_per_step * args.num_generations

@@ -120,6 +120,8 @@ TEST(GrpoLoop, LoggedEntropyEqualsTheDifferentiableOne) {
   for (int i = 0; i < 2; ++i) {
     nlohmann::json json = testing::tiny_grpo_recipe(model, root / ("run" + std::to_string(i)));
     json["grpo"]["entropy_coeff"] = i == 0 ? 0.0 : 1e-3;
+    // Both over every completion: an entropy bonus turns the zero-advantage skip off.
+    json["grpo"]["skip_zero_advantage"] = false;
     testing::TrainerOnRecipe run(json, root);
     GrpoTrainer& trainer = run.trainer;
     entropy[i] = trainer.step(1)["entropy"].get<double>();
@@ -151,6 +153,41 @@ TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
     ++stopped_at_seven;
   }
   EXPECT_GT(stopped_at_seven, 0);
+  fs::remove_all(root);
+}
+
+// The learner's two shortcuts, trainer.shared_prompt_forward (each prompt once
+// per micro-batch) and grpo.skip_zero_advantage (completions of equal-reward
+// groups left out of the forward and backward), change the work, not the
+// update: after the same rollout, the policy equals the plain padded one's.
+TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
+  fs::path root = testing::fresh_folder("grpo_shortcuts");
+  fs::path model = testing::write_tiny_policy(root / "model");
+  auto one_step = [&](bool shortcuts, const std::string& name) {
+    nlohmann::json json = testing::tiny_grpo_recipe(model, root / name);
+    json["trainer"]["shared_prompt_forward"] = shortcuts;
+    json["grpo"]["skip_zero_advantage"] = shortcuts;
+    // Rewards 0 or 1: some groups get one reward for all eight completions.
+    json["rewards"] = {{{"name", "regex_match"}, {"options", {{"pattern", "7"}}}}};
+    fs::create_directories(root / name);
+    testing::TrainerOnRecipe run(json, root / name);
+    nlohmann::json metrics = run.trainer.step(1);
+    std::map<std::string, at::Tensor> parameters;
+    for (const auto& item : run.trainer.policy()->named_parameters()) parameters[item.key()] = item.value().detach().clone();
+    return std::make_pair(metrics, parameters);
+  };
+  const auto [padded_metrics, padded] = one_step(false, "padded");
+  const auto [shortcut_metrics, shortcut] = one_step(true, "shortcuts");
+  EXPECT_EQ(padded_metrics["learner/skipped_completions"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(shortcut_metrics["learner/skipped_completions"].get<double>(),
+                   padded_metrics["frac_reward_zero_std"].get<double>());
+  EXPECT_GT(shortcut_metrics["learner/skipped_completions"].get<double>(), 0.0) << "no group to skip: pick another seed";
+  EXPECT_LT(shortcut_metrics["learner/skipped_completions"].get<double>(), 1.0) << "nothing to train on";
+  EXPECT_NEAR(shortcut_metrics["grad_norm"].get<double>(), padded_metrics["grad_norm"].get<double>(),
+              1e-5 * padded_metrics["grad_norm"].get<double>());
+  for (const auto& [name, value] : padded) {
+    EXPECT_LT((shortcut.at(name) - value).abs().max().item<double>(), 1e-6) << name;
+  }
   fs::remove_all(root);
 }
 

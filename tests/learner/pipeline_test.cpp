@@ -246,6 +246,29 @@ TEST(Pipeline, ResumeSkipsFinishedStepsAndResumesTheInterruptedStage) {
   fs::remove_all(root);
 }
 
+TEST(Pipeline, UntilStopsAfterTheNamedStepAndResumeRunsTheRest) {
+  fs::path root = fresh_folder("pipeline_until");
+  std::string path = write_pipeline(root, tiny_pipeline(root));
+  Pipeline pipeline = load_pipeline(path, {});
+  fs::path out = root / "seed-3";
+  try {
+    run_pipeline(pipeline, {.until = "nope"});
+    FAIL() << "expected a usage error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--until nope: no such step; the steps are corpus, shards, pretrain"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(run_pipeline(pipeline, {.until = "pretrain"}), "");
+  EXPECT_EQ(finished_steps(out).size(), 3u);
+  EXPECT_TRUE(fs::exists(out / "pretrain" / "final" / "config.json"));
+  EXPECT_FALSE(fs::exists(out / "sft"));
+  run_pipeline(pipeline, {.resume = true});
+  EXPECT_EQ(finished_steps(out).size(), 5u);
+  EXPECT_TRUE(fs::exists(out / "sft" / "final" / "config.json"));
+  fs::remove_all(root);
+}
+
 TEST(Pipeline, SummaryReportsHeldOutAccuracyBeforeAndAfterRlAndTheGainLast) {
   fs::path root = fresh_folder("pipeline_summary");
   json file = tiny_pipeline(root);

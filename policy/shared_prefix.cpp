@@ -1,0 +1,184 @@
+#include "policy/shared_prefix.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace r1kit {
+namespace {
+
+bool same_prompt(const PromptAndCompletion& a, const PromptAndCompletion& b) {
+  return a.prompt_length == b.prompt_length &&
+         std::equal(a.tokens.begin(), a.tokens.begin() + a.prompt_length, b.tokens.begin());
+}
+
+// Attention of queries (R, T, nh, D) over keys/values (R, S, nkv, D) under a
+// boolean mask (R, 1, T, S); returns (R * T, nh * D).
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                  int64_t num_heads, int64_t num_kv_heads) {
+  const int64_t rows = q.size(0), length = q.size(1), keys = k.size(1), head_dim = q.size(3);
+  at::Tensor queries = q.transpose(1, 2);  // (R, nh, T, D)
+  at::Tensor full_k = k.transpose(1, 2), full_v = v.transpose(1, 2);
+  const int64_t groups = num_heads / num_kv_heads;
+  if (groups > 1) {  // Hugging Face's repeat_kv
+    full_k = full_k.unsqueeze(2).expand({rows, num_kv_heads, groups, keys, head_dim}).reshape({rows, num_heads, keys, head_dim});
+    full_v = full_v.unsqueeze(2).expand({rows, num_kv_heads, groups, keys, head_dim}).reshape({rows, num_heads, keys, head_dim});
+  }
+  at::Tensor out = at::scaled_dot_product_attention(queries, full_k, full_v, mask);  // (R, nh, T, D)
+  return out.transpose(1, 2).reshape({rows * length, num_heads * head_dim});
+}
+
+}  // namespace
+
+SharedPrefixBatch SharedPrefixBatch::to(const at::Device& device) const {
+  SharedPrefixBatch moved = *this;
+  for (at::Tensor* tensor : {&moved.tokens, &moved.positions, &moved.prompt_index, &moved.prompt_attend,
+                             &moved.completion_index, &moved.key_index, &moved.completion_attend,
+                             &moved.prompt_slots, &moved.completion_slots, &moved.predecessor_index,
+                             &moved.targets, &moved.completion_mask})
+    *tensor = tensor->to(device);
+  return moved;
+}
+
+SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion>& rows) {
+  const int64_t batch = static_cast<int64_t>(rows.size());
+  if (batch == 0) throw std::invalid_argument("make_shared_prefix_batch: no rows");
+  std::vector<int64_t> group_of(batch);
+  std::vector<int64_t> group_row;  // the first row of each group
+  int64_t prompt_width = 0, completion_width = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const PromptAndCompletion& row = rows[b];
+    const int64_t length = static_cast<int64_t>(row.tokens.size());
+    if (row.prompt_length < 1 || row.prompt_length >= length)
+      throw std::invalid_argument("make_shared_prefix_batch: row " + std::to_string(b) + " has prompt_length " +
+                                  std::to_string(row.prompt_length) + " of " + std::to_string(length) +
+                                  " tokens; a row needs at least one prompt and one completion token");
+    if (group_row.empty() || !same_prompt(rows[group_row.back()], row)) group_row.push_back(b);
+    group_of[b] = static_cast<int64_t>(group_row.size()) - 1;
+    prompt_width = std::max(prompt_width, row.prompt_length);
+    completion_width = std::max(completion_width, length - row.prompt_length);
+  }
+  const int64_t groups = static_cast<int64_t>(group_row.size());
+  const int64_t P = prompt_width, C = completion_width;
+
+  std::vector<int64_t> prompt_start(groups), completion_start(batch);
+  int64_t packed = 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    prompt_start[g] = packed;
+    packed += rows[group_row[g]].prompt_length;
+  }
+  for (int64_t b = 0; b < batch; ++b) {
+    completion_start[b] = packed;
+    packed += static_cast<int64_t>(rows[b].tokens.size()) - rows[b].prompt_length;
+  }
+
+  SharedPrefixBatch out;
+  out.groups = groups;
+  out.tokens = at::empty({packed}, at::kLong);
+  out.positions = at::empty({packed}, at::kLong);
+  out.prompt_index = at::zeros({groups, P}, at::kLong);
+  out.prompt_attend = at::zeros({groups, 1, P, P}, at::kBool);
+  out.completion_index = at::zeros({batch, C}, at::kLong);
+  out.key_index = at::zeros({batch, P + C}, at::kLong);
+  out.completion_attend = at::zeros({batch, 1, C, P + C}, at::kBool);
+  out.predecessor_index = at::zeros({batch, C}, at::kLong);
+  out.targets = at::zeros({batch, C}, at::kLong);
+  out.completion_mask = at::zeros({batch, C}, at::kFloat);
+  std::vector<int64_t> prompt_slots, completion_slots;
+  int64_t* tokens = out.tokens.data_ptr<int64_t>();
+  int64_t* positions = out.positions.data_ptr<int64_t>();
+  int64_t* prompt_index = out.prompt_index.data_ptr<int64_t>();
+  bool* prompt_attend = out.prompt_attend.data_ptr<bool>();
+  for (int64_t g = 0; g < groups; ++g) {
+    const PromptAndCompletion& row = rows[group_row[g]];
+    for (int64_t p = 0; p < P; ++p) {
+      bool* attend_row = prompt_attend + (g * P + p) * P;
+      if (p >= row.prompt_length) {  // a padding query sees the first key: no empty softmax row
+        attend_row[0] = true;
+        continue;
+      }
+      tokens[prompt_start[g] + p] = row.tokens[p];
+      positions[prompt_start[g] + p] = p;
+      prompt_index[g * P + p] = prompt_start[g] + p;
+      prompt_slots.push_back(g * P + p);
+      std::fill(attend_row, attend_row + p + 1, true);
+    }
+  }
+  int64_t* completion_index = out.completion_index.data_ptr<int64_t>();
+  int64_t* key_index = out.key_index.data_ptr<int64_t>();
+  bool* completion_attend = out.completion_attend.data_ptr<bool>();
+  int64_t* predecessor = out.predecessor_index.data_ptr<int64_t>();
+  int64_t* targets = out.targets.data_ptr<int64_t>();
+  float* completion_mask = out.completion_mask.data_ptr<float>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const PromptAndCompletion& row = rows[b];
+    const int64_t g = group_of[b], prompt = row.prompt_length;
+    const int64_t completion = static_cast<int64_t>(row.tokens.size()) - prompt;
+    for (int64_t p = 0; p < prompt; ++p) key_index[b * (P + C) + p] = prompt_start[g] + p;
+    for (int64_t c = 0; c < completion; ++c) key_index[b * (P + C) + P + c] = completion_start[b] + c;
+    for (int64_t c = 0; c < C; ++c) {
+      bool* attend_row = completion_attend + (b * C + c) * (P + C);
+      std::fill(attend_row, attend_row + prompt, true);  // every query sees the prompt (padding ones too)
+      if (c >= completion) continue;
+      std::fill(attend_row + P, attend_row + P + c + 1, true);
+      const int64_t at = completion_start[b] + c;
+      tokens[at] = row.tokens[prompt + c];
+      positions[at] = prompt + c;
+      completion_index[b * C + c] = at;
+      completion_slots.push_back(b * C + c);
+      predecessor[b * C + c] = c == 0 ? prompt_start[g] + prompt - 1 : at - 1;
+      targets[b * C + c] = row.tokens[prompt + c];
+      completion_mask[b * C + c] = 1.0f;
+    }
+  }
+  out.prompt_slots = at::tensor(prompt_slots, at::kLong);
+  out.completion_slots = at::tensor(completion_slots, at::kLong);
+  return out;
+}
+
+at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch& batch) {
+  const ModelConfig& config = model.config();
+  const int64_t heads = config.num_attention_heads, kv_heads = config.num_key_value_heads;
+  const int64_t head_dim = config.head_size();
+  const int64_t groups = batch.prompt_index.size(0), P = batch.prompt_index.size(1);
+  const int64_t rows = batch.completion_index.size(0), C = batch.completion_index.size(1);
+  const at::Tensor prompt_index = batch.prompt_index.flatten();
+  const at::Tensor completion_index = batch.completion_index.flatten();
+  const at::Tensor key_index = batch.key_index.flatten();
+
+  RotaryEmbedding rotary(config);
+  at::Tensor x = model.model->embed_tokens(batch.tokens);  // (N, H)
+  const int64_t packed = x.size(0);
+  auto [cos, sin] = rotary.cos_sin(batch.positions.unsqueeze(0), x.scalar_type());  // (1, N, D)
+  // (N, heads, D) rotated at each token's own position.
+  auto rotate = [&](const at::Tensor& projected, int64_t count) {
+    at::Tensor per_head = projected.view({1, packed, count, head_dim}).transpose(1, 2);
+    return apply_rotary(per_head, cos, sin).squeeze(0).transpose(0, 1);
+  };
+  for (const auto& module : *model.model->layers) {
+    auto& layer = *module->as<DecoderLayerImpl>();
+    AttentionImpl& attention = *layer.self_attn;
+    const at::Tensor normed = layer.input_layernorm(x);
+    const at::Tensor q = rotate(attention.q_proj(normed), heads);
+    const at::Tensor k = rotate(attention.k_proj(normed), kv_heads);
+    const at::Tensor v = attention.v_proj(normed).view({packed, kv_heads, head_dim});
+    const at::Tensor prompt_out =
+        attend(q.index_select(0, prompt_index).view({groups, P, heads, head_dim}),
+               k.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}),
+               v.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}), batch.prompt_attend, heads,
+               kv_heads);
+    const at::Tensor completion_out =
+        attend(q.index_select(0, completion_index).view({rows, C, heads, head_dim}),
+               k.index_select(0, key_index).view({rows, P + C, kv_heads, head_dim}),
+               v.index_select(0, key_index).view({rows, P + C, kv_heads, head_dim}), batch.completion_attend,
+               heads, kv_heads);
+    const at::Tensor mixed = at::cat({prompt_out.index_select(0, batch.prompt_slots),
+                                      completion_out.index_select(0, batch.completion_slots)});  // (N, nh * D)
+    const at::Tensor h = x + attention.o_proj(mixed);
+    x = h + layer.mlp(layer.post_attention_layernorm(h));
+  }
+  const at::Tensor hidden = model.model->norm(x.index_select(0, batch.predecessor_index.flatten()));
+  return model.logits_from_hidden(hidden).view({rows, C, -1});
+}
+
+}  // namespace r1kit

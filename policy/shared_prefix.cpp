@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "policy/training_kernels.h"
+
 namespace r1kit {
 namespace {
 
@@ -149,16 +151,18 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
   RotaryEmbedding rotary(config);
   at::Tensor x = model.model->embed_tokens(batch.tokens);  // (N, H)
   const int64_t packed = x.size(0);
-  auto [cos, sin] = rotary.cos_sin(batch.positions.unsqueeze(0), x.scalar_type());  // (1, N, D)
+  auto [cos, sin] = rotary.cos_sin(batch.positions.unsqueeze(0), x.scalar_type());
+  cos = cos.squeeze(0);  // (N, D)
+  sin = sin.squeeze(0);
   // (N, heads, D) rotated at each token's own position.
   auto rotate = [&](const at::Tensor& projected, int64_t count) {
-    at::Tensor per_head = projected.view({1, packed, count, head_dim}).transpose(1, 2);
-    return apply_rotary(per_head, cos, sin).squeeze(0).transpose(0, 1);
+    return rotary_trainable(projected.view({packed, count, head_dim}), cos, sin);
   };
+  const double eps = config.rms_norm_eps;
   for (const auto& module : *model.model->layers) {
     auto& layer = *module->as<DecoderLayerImpl>();
     AttentionImpl& attention = *layer.self_attn;
-    const at::Tensor normed = layer.input_layernorm(x);
+    const at::Tensor normed = rms_norm_trainable(x, layer.input_layernorm->weight, eps);
     const at::Tensor q = rotate(attention.q_proj(normed), heads);
     const at::Tensor k = rotate(attention.k_proj(normed), kv_heads);
     const at::Tensor v = attention.v_proj(normed).view({packed, kv_heads, head_dim});
@@ -175,9 +179,12 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
     const at::Tensor mixed = at::cat({prompt_out.index_select(0, batch.prompt_slots),
                                       completion_out.index_select(0, batch.completion_slots)});  // (N, nh * D)
     const at::Tensor h = x + attention.o_proj(mixed);
-    x = h + layer.mlp(layer.post_attention_layernorm(h));
+    MlpImpl& mlp = *layer.mlp;
+    const at::Tensor normed_h = rms_norm_trainable(h, layer.post_attention_layernorm->weight, eps);
+    x = h + mlp.down_proj(swiglu_trainable(mlp.gate_proj(normed_h), mlp.up_proj(normed_h)));
   }
-  const at::Tensor hidden = model.model->norm(x.index_select(0, batch.predecessor_index.flatten()));
+  const at::Tensor hidden =
+      rms_norm_trainable(x.index_select(0, batch.predecessor_index.flatten()), model.model->norm->weight, eps);
   return model.logits_from_hidden(hidden).view({rows, C, -1});
 }
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "rollout/avx512_math.h"
+#include "common/avx512_math.h"
 
 #if defined(R1KIT_HAVE_AVX512_KERNEL) && defined(__linux__)
 #include <sys/syscall.h>

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "rollout/avx512_math.h"
+#include "common/avx512_math.h"
 
 namespace r1kit {
 namespace {

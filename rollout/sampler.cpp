@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "rollout/avx512_math.h"
+#include "common/avx512_math.h"
 
 namespace r1kit {
 namespace {

@@ -1,7 +1,8 @@
-// AVX-512 building blocks of the hand-written decode kernels: float32 and
-// bfloat16 loads and stores of 16 lanes, and exp. Private to rollout/; every
-// function carries the target attribute, so callers check cpu_has_avx512()
-// at run time and the rest of the build needs no -mavx512 flags.
+// AVX-512 building blocks of the hand-written kernels (rollout's decode steps,
+// the learner's fused norm and rotary): float32 and bfloat16 loads and stores
+// of 16 lanes, and exp. Every function carries the target attribute, so callers
+// check cpu_has_avx512() at run time and the rest of the build needs no
+// -mavx512 flags. Include from .cpp files only.
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__)

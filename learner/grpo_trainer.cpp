@@ -81,13 +81,18 @@ int64_t round_seed(int64_t seed, int64_t step, int64_t round) {
 }
 
 // Token entropy (B, T) that is only logged (entropy_coeff 0): no autograd
-// graph, and one row at a time, so softmax's (B, T, V) float32 temporaries
-// never exist at once beside the logits the loss still holds.
+// graph, and rows in chunks of at most kEntropyChunkValues logits, so
+// softmax's float32 temporaries stay small beside the logits the loss still
+// holds (one row at a time for a large vocabulary, all rows for a small one).
+constexpr int64_t kEntropyChunkValues = int64_t{1} << 22;
+
 at::Tensor logged_entropy(const at::Tensor& logits, double temperature) {
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> rows;
-  for (int64_t b = 0; b < logits.size(0); ++b) rows.push_back(token_entropy(logits.narrow(0, b, 1).detach(), temperature));
-  return at::cat(rows, 0);
+  const int64_t rows_per_chunk = std::max<int64_t>(1, kEntropyChunkValues / std::max<int64_t>(1, logits[0].numel()));
+  std::vector<at::Tensor> chunks;
+  for (int64_t b = 0; b < logits.size(0); b += rows_per_chunk)
+    chunks.push_back(token_entropy(logits.narrow(0, b, std::min(rows_per_chunk, logits.size(0) - b)).detach(), temperature));
+  return at::cat(chunks, 0);
 }
 
 // The sums behind a step's per-reward statistics and accuracy, over every

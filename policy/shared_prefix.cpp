@@ -156,16 +156,25 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
   sin = sin.squeeze(0);
   // (N, heads, D) rotated at each token's own position.
   auto rotate = [&](const at::Tensor& projected, int64_t count) {
-    return rotary_trainable(projected.view({packed, count, head_dim}), cos, sin);
+    return rotary_trainable(projected.reshape({packed, count, head_dim}), cos, sin);
   };
   const double eps = config.rms_norm_eps;
   for (const auto& module : *model.model->layers) {
     auto& layer = *module->as<DecoderLayerImpl>();
     AttentionImpl& attention = *layer.self_attn;
     const at::Tensor normed = rms_norm_trainable(x, layer.input_layernorm->weight, eps);
-    const at::Tensor q = rotate(attention.q_proj(normed), heads);
-    const at::Tensor k = rotate(attention.k_proj(normed), kv_heads);
-    const at::Tensor v = attention.v_proj(normed).view({packed, kv_heads, head_dim});
+    // q, k and v in one matmul over the concatenated weights: the input is read once.
+    const at::Tensor qkv = at::linear(normed, at::cat({attention.q_proj->weight, attention.k_proj->weight,
+                                                       attention.v_proj->weight}),
+                                      config.attention_bias ? at::cat({attention.q_proj->bias, attention.k_proj->bias,
+                                                                       attention.v_proj->bias})
+                                                            : at::Tensor());
+    // One split (its backward is one cat), not three narrows (three zero-filled full-size gradients).
+    const std::vector<at::Tensor> parts =
+        qkv.split_with_sizes({heads * head_dim, kv_heads * head_dim, kv_heads * head_dim}, 1);
+    const at::Tensor q = rotate(parts[0], heads);
+    const at::Tensor k = rotate(parts[1], kv_heads);
+    const at::Tensor v = parts[2].reshape({packed, kv_heads, head_dim});
     const at::Tensor prompt_out =
         attend(q.index_select(0, prompt_index).view({groups, P, heads, head_dim}),
                k.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}),
@@ -181,7 +190,12 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
     const at::Tensor h = x + attention.o_proj(mixed);
     MlpImpl& mlp = *layer.mlp;
     const at::Tensor normed_h = rms_norm_trainable(h, layer.post_attention_layernorm->weight, eps);
-    x = h + mlp.down_proj(swiglu_trainable(mlp.gate_proj(normed_h), mlp.up_proj(normed_h)));
+    const int64_t inner = mlp.gate_proj->weight.size(0);
+    const at::Tensor gate_up = at::linear(
+        normed_h, at::cat({mlp.gate_proj->weight, mlp.up_proj->weight}),
+        config.mlp_bias ? at::cat({mlp.gate_proj->bias, mlp.up_proj->bias}) : at::Tensor());
+    const std::vector<at::Tensor> halves = gate_up.split(inner, 1);
+    x = h + mlp.down_proj(swiglu_trainable(halves[0], halves[1]));
   }
   const at::Tensor hidden =
       rms_norm_trainable(x.index_select(0, batch.predecessor_index.flatten()), model.model->norm->weight, eps);

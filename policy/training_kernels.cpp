@@ -64,14 +64,14 @@ R1KIT_AVX512 void rms_norm_backward_rows(const float* x, const float* weight, co
 
 // out = x * cos + rotate_half(x) * sin over each head; `backward` applies the
 // transpose: dx = dy * cos + rotate_half^T(dy * sin).
-R1KIT_AVX512 void rotary_rows(const float* x, const float* cos, const float* sin, float* out, int64_t tokens,
-                              int64_t heads, int64_t width, bool backward) {
+R1KIT_AVX512 void rotary_rows(const float* x, int64_t row_stride, const float* cos, const float* sin, float* out,
+                              int64_t tokens, int64_t heads, int64_t width, bool backward) {
   const int64_t half = width / 2;
   for (int64_t n = 0; n < tokens; ++n) {
     const float* c = cos + n * width;
     const float* s = sin + n * width;
     for (int64_t h = 0; h < heads; ++h) {
-      const float* in = x + (n * heads + h) * width;
+      const float* in = x + n * row_stride + h * width;
       float* to = out + (n * heads + h) * width;
       for (int64_t d = 0; d < half; d += 16) {
         const __m512 low = load16(in + d), high = load16(in + half + d);
@@ -88,24 +88,33 @@ R1KIT_AVX512 void rotary_rows(const float* x, const float* cos, const float* sin
 }
 
 // out = silu(g) * u; backward: du = dy * silu(g), dg = dy * u * s * (1 + g * (1 - s)), s = sigmoid(g).
-R1KIT_AVX512 void swiglu_rows(const float* gate, const float* up, float* out, int64_t count) {
+// gate and up rows `stride` apart (the halves of one gate_up matmul), the rest (rows, width) packed.
+R1KIT_AVX512 inline __m512 sigmoid16(__m512 g) {
   const __m512 one = _mm512_set1_ps(1.0f);
-  for (int64_t i = 0; i < count; i += 16) {
-    const __m512 g = load16(gate + i);
-    const __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-    store16(out + i, _mm512_mul_ps(_mm512_mul_ps(g, s), load16(up + i)));
+  return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+}
+
+R1KIT_AVX512 void swiglu_rows(const float* gate, const float* up, int64_t stride, float* out, int64_t rows,
+                              int64_t width) {
+  for (int64_t n = 0; n < rows; ++n) {
+    for (int64_t i = 0; i < width; i += 16) {
+      const __m512 g = load16(gate + n * stride + i);
+      store16(out + n * width + i, _mm512_mul_ps(_mm512_mul_ps(g, sigmoid16(g)), load16(up + n * stride + i)));
+    }
   }
 }
 
-R1KIT_AVX512 void swiglu_backward_rows(const float* gate, const float* up, const float* dy, float* dgate,
-                                       float* dup, int64_t count) {
+R1KIT_AVX512 void swiglu_backward_rows(const float* gate, const float* up, int64_t stride, const float* dy,
+                                       float* dgate, float* dup, int64_t rows, int64_t width) {
   const __m512 one = _mm512_set1_ps(1.0f);
-  for (int64_t i = 0; i < count; i += 16) {
-    const __m512 g = load16(gate + i), u = load16(up + i), grad = load16(dy + i);
-    const __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-    store16(dup + i, _mm512_mul_ps(grad, _mm512_mul_ps(g, s)));
-    const __m512 slope = _mm512_mul_ps(s, _mm512_fmadd_ps(g, _mm512_sub_ps(one, s), one));
-    store16(dgate + i, _mm512_mul_ps(_mm512_mul_ps(grad, u), slope));
+  for (int64_t n = 0; n < rows; ++n) {
+    for (int64_t i = 0; i < width; i += 16) {
+      const __m512 g = load16(gate + n * stride + i), u = load16(up + n * stride + i);
+      const __m512 grad = load16(dy + n * width + i), s = sigmoid16(g);
+      store16(dup + n * width + i, _mm512_mul_ps(grad, _mm512_mul_ps(g, s)));
+      const __m512 slope = _mm512_mul_ps(s, _mm512_fmadd_ps(g, _mm512_sub_ps(one, s), one));
+      store16(dgate + n * width + i, _mm512_mul_ps(_mm512_mul_ps(grad, u), slope));
+    }
   }
 }
 
@@ -134,10 +143,12 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
 };
 
 struct RotaryFunction : public torch::autograd::Function<RotaryFunction> {
+  // x (N, heads, D) with its heads packed (stride D, then 1); rows may be strided.
   static at::Tensor apply_rows(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool backward) {
-    const at::Tensor input = x.contiguous();
-    at::Tensor out = at::empty_like(input);
-    rotary_rows(input.const_data_ptr<float>(), cos.const_data_ptr<float>(), sin.const_data_ptr<float>(),
+    const bool packed_heads = x.stride(2) == 1 && x.stride(1) == x.size(2);
+    const at::Tensor input = packed_heads ? x : x.contiguous();
+    at::Tensor out = at::empty(input.sizes(), input.options());
+    rotary_rows(input.const_data_ptr<float>(), input.stride(0), cos.const_data_ptr<float>(), sin.const_data_ptr<float>(),
                 out.mutable_data_ptr<float>(), input.size(0), input.size(1), input.size(2), backward);
     return out;
   }
@@ -154,19 +165,23 @@ struct RotaryFunction : public torch::autograd::Function<RotaryFunction> {
 
 struct SwigluFunction : public torch::autograd::Function<SwigluFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
-    const at::Tensor g = gate.contiguous(), u = up.contiguous();
-    at::Tensor out = at::empty_like(g);
-    swiglu_rows(g.const_data_ptr<float>(), u.const_data_ptr<float>(), out.mutable_data_ptr<float>(), g.numel());
+    // Unit inner stride and one row stride for both (the halves of one matmul), else copies.
+    const bool strided_rows = gate.stride(1) == 1 && up.stride(1) == 1 && gate.stride(0) == up.stride(0);
+    const at::Tensor g = strided_rows ? gate : gate.contiguous();
+    const at::Tensor u = strided_rows ? up : up.contiguous();
+    at::Tensor out = at::empty(g.sizes(), g.options());
+    swiglu_rows(g.const_data_ptr<float>(), u.const_data_ptr<float>(), g.stride(0), out.mutable_data_ptr<float>(),
+                g.size(0), g.size(1));
     ctx->save_for_backward({g, u});
     return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
+    const at::Tensor &g = saved[0], &u = saved[1];
     const at::Tensor dy = grads[0].contiguous();
-    at::Tensor dgate = at::empty_like(saved[0]), dup = at::empty_like(saved[1]);
-    swiglu_backward_rows(saved[0].const_data_ptr<float>(), saved[1].const_data_ptr<float>(),
-                         dy.const_data_ptr<float>(), dgate.mutable_data_ptr<float>(), dup.mutable_data_ptr<float>(),
-                         dy.numel());
+    at::Tensor dgate = at::empty(g.sizes(), g.options()), dup = at::empty(u.sizes(), u.options());
+    swiglu_backward_rows(g.const_data_ptr<float>(), u.const_data_ptr<float>(), g.stride(0), dy.const_data_ptr<float>(),
+                         dgate.mutable_data_ptr<float>(), dup.mutable_data_ptr<float>(), g.size(0), g.size(1));
     return {dgate, dup};
   }
 };
@@ -176,7 +191,7 @@ struct SwigluFunction : public torch::autograd::Function<SwigluFunction> {
 
 at::Tensor swiglu_trainable(const at::Tensor& gate, const at::Tensor& up) {
 #ifdef R1KIT_HAVE_AVX512_KERNEL
-  if (fits(gate, gate.size(-1)) && up.scalar_type() == at::kFloat && up.sizes() == gate.sizes())
+  if (gate.dim() == 2 && fits(gate, gate.size(1)) && up.scalar_type() == at::kFloat && up.sizes() == gate.sizes())
     return SwigluFunction::apply(gate, up);
 #endif
   return at::silu(gate) * up;

@@ -62,6 +62,14 @@ TEST(TrainingKernels, SwigluMatchesSiluTimesUpAndItsGradients) {
   EXPECT_LT(max_difference(fused, expected), 1e-5);
   EXPECT_LT(max_difference(fused_grads[0], expected_grads[0]), 1e-5);
   EXPECT_LT(max_difference(fused_grads[1], expected_grads[1]), 1e-5);
+
+  // The halves of one gate_up matmul output: strided rows, read in place.
+  const at::Tensor gate_up = at::cat({gate, up}, 1).detach().requires_grad_();
+  const std::vector<at::Tensor> halves = gate_up.split(48, 1);
+  const at::Tensor strided = swiglu_trainable(halves[0], halves[1]);
+  const at::Tensor strided_grad = torch::autograd::grad({(strided * upstream).sum()}, {gate_up})[0];
+  EXPECT_LT(max_difference(strided, expected), 1e-5);
+  EXPECT_LT(max_difference(strided_grad, at::cat({expected_grads[0], expected_grads[1]}, 1)), 1e-5);
 }
 
 }  // namespace

@@ -89,11 +89,12 @@ class Optimizer {
   void load(const std::filesystem::path& folder);
 
  private:
-  void adamw_step(torch::optim::OptimizerParamGroup& group);
-
   OptimizerConfig config_;
   LrSchedule schedule_;
   std::unique_ptr<torch::optim::AdamW> adamw_;  // group 0 decay, group 1 no decay
+  int64_t parameter_count_ = 0;
+  // Up to this many parameters the AdamW update runs on the calling thread alone.
+  static constexpr int64_t kOneThreadParameters = int64_t{1} << 23;
   int64_t step_count_ = 0;
   int64_t consecutive_skips_ = 0;
 };

@@ -163,15 +163,17 @@ TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
 TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
   fs::path root = testing::fresh_folder("grpo_shortcuts");
   fs::path model = testing::write_tiny_policy(root / "model");
-  auto one_step = [&](bool shortcuts, const std::string& name) {
+  auto one_step = [&](bool shortcuts, const std::string& name, double beta = 0.0, int64_t steps = 1) {
     nlohmann::json json = testing::tiny_grpo_recipe(model, root / name);
+    json["grpo"]["beta"] = beta;
     json["trainer"]["shared_prompt_forward"] = shortcuts;
     json["grpo"]["skip_zero_advantage"] = shortcuts;
     // Rewards 0 or 1: some groups get one reward for all eight completions.
     json["rewards"] = {{{"name", "regex_match"}, {"options", {{"pattern", "7"}}}}};
     fs::create_directories(root / name);
     testing::TrainerOnRecipe run(json, root / name);
-    nlohmann::json metrics = run.trainer.step(1);
+    nlohmann::json metrics;
+    for (int64_t step = 1; step <= steps; ++step) metrics = run.trainer.step(step);
     // The step's (clipped) gradients stay in .grad until the next update.
     std::map<std::string, at::Tensor> gradients;
     for (const auto& item : run.trainer.policy()->named_parameters()) gradients[item.key()] = item.value().grad().clone();
@@ -186,10 +188,25 @@ TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
   EXPECT_LT(shortcut_metrics["learner/skipped_completions"].get<double>(), 1.0) << "nothing to train on";
   EXPECT_NEAR(shortcut_metrics["grad_norm"].get<double>(), padded_metrics["grad_norm"].get<double>(),
               1e-5 * padded_metrics["grad_norm"].get<double>());
-  for (const auto& [name, gradient] : padded) {
-    const double scale = gradient.abs().max().item<double>();
-    EXPECT_LT((shortcut.at(name) - gradient).abs().max().item<double>(), 1e-5 * scale + 1e-9) << name;
-  }
+  auto expect_same_gradients = [](const std::map<std::string, at::Tensor>& expected,
+                                  const std::map<std::string, at::Tensor>& actual) {
+    for (const auto& [name, gradient] : expected) {
+      const double scale = gradient.abs().max().item<double>();
+      EXPECT_LT((actual.at(name) - gradient).abs().max().item<double>(), 1e-5 * scale + 1e-9) << name;
+    }
+  };
+  expect_same_gradients(padded, shortcut);
+
+  // With a KL term every completion is in the loss: nothing is skipped, and the
+  // reference model's log-probs come from the same shared-prompt forward. At
+  // the second step the policy has moved away from the reference.
+  const auto [padded_kl_metrics, padded_kl] = one_step(false, "padded_kl", 0.05, 2);
+  const auto [shared_kl_metrics, shared_kl] = one_step(true, "shared_kl", 0.05, 2);
+  EXPECT_EQ(shared_kl_metrics["learner/skipped_completions"].get<double>(), 0.0);
+  EXPECT_GT(padded_kl_metrics["kl"].get<double>(), 1e-6);
+  EXPECT_NEAR(shared_kl_metrics["kl"].get<double>(), padded_kl_metrics["kl"].get<double>(),
+              1e-4 * padded_kl_metrics["kl"].get<double>());
+  expect_same_gradients(padded_kl, shared_kl);
   fs::remove_all(root);
 }
 

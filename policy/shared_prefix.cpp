@@ -35,10 +35,12 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 SharedPrefixBatch SharedPrefixBatch::to(const at::Device& device) const {
   SharedPrefixBatch moved = *this;
   for (at::Tensor* tensor : {&moved.tokens, &moved.positions, &moved.prompt_index, &moved.prompt_attend,
-                             &moved.completion_index, &moved.key_index, &moved.completion_attend,
-                             &moved.prompt_slots, &moved.completion_slots, &moved.predecessor_index,
-                             &moved.targets, &moved.completion_mask})
+                             &moved.prompt_slots, &moved.predecessor_index, &moved.targets, &moved.completion_mask})
     *tensor = tensor->to(device);
+  for (CompletionBucket& bucket : moved.buckets) {
+    for (at::Tensor* tensor : {&bucket.query_index, &bucket.key_index, &bucket.attend, &bucket.slots})
+      *tensor = tensor->to(device);
+  }
   return moved;
 }
 
@@ -63,15 +65,34 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   const int64_t groups = static_cast<int64_t>(group_row.size());
   const int64_t P = prompt_width, C = completion_width;
 
+  // Rows by completion length, longest first (stable), cut into buckets.
+  auto completion_length = [&](int64_t b) {
+    return static_cast<int64_t>(rows[b].tokens.size()) - rows[b].prompt_length;
+  };
+  std::vector<int64_t> order(batch);
+  for (int64_t b = 0; b < batch; ++b) order[b] = b;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return completion_length(a) > completion_length(b); });
+  std::vector<std::vector<int64_t>> bucket_rows;
+  for (int64_t b : order) {
+    const bool new_bucket = bucket_rows.empty() ||
+                            (2 * completion_length(b) <= completion_length(bucket_rows.back().front()) &&
+                             static_cast<int64_t>(bucket_rows.size()) < kMaxCompletionBuckets);
+    if (new_bucket) bucket_rows.emplace_back();
+    bucket_rows.back().push_back(b);
+  }
+
   std::vector<int64_t> prompt_start(groups), completion_start(batch);
   int64_t packed = 0;
   for (int64_t g = 0; g < groups; ++g) {
     prompt_start[g] = packed;
     packed += rows[group_row[g]].prompt_length;
   }
-  for (int64_t b = 0; b < batch; ++b) {
-    completion_start[b] = packed;
-    packed += static_cast<int64_t>(rows[b].tokens.size()) - rows[b].prompt_length;
+  for (const auto& members : bucket_rows) {
+    for (int64_t b : members) {
+      completion_start[b] = packed;
+      packed += completion_length(b);
+    }
   }
 
   SharedPrefixBatch out;
@@ -80,13 +101,10 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   out.positions = at::empty({packed}, at::kLong);
   out.prompt_index = at::zeros({groups, P}, at::kLong);
   out.prompt_attend = at::zeros({groups, 1, P, P}, at::kBool);
-  out.completion_index = at::zeros({batch, C}, at::kLong);
-  out.key_index = at::zeros({batch, P + C}, at::kLong);
-  out.completion_attend = at::zeros({batch, 1, C, P + C}, at::kBool);
   out.predecessor_index = at::zeros({batch, C}, at::kLong);
   out.targets = at::zeros({batch, C}, at::kLong);
   out.completion_mask = at::zeros({batch, C}, at::kFloat);
-  std::vector<int64_t> prompt_slots, completion_slots;
+  std::vector<int64_t> prompt_slots;
   int64_t* tokens = out.tokens.data_ptr<int64_t>();
   int64_t* positions = out.positions.data_ptr<int64_t>();
   int64_t* prompt_index = out.prompt_index.data_ptr<int64_t>();
@@ -106,35 +124,49 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
       std::fill(attend_row, attend_row + p + 1, true);
     }
   }
-  int64_t* completion_index = out.completion_index.data_ptr<int64_t>();
-  int64_t* key_index = out.key_index.data_ptr<int64_t>();
-  bool* completion_attend = out.completion_attend.data_ptr<bool>();
+  out.prompt_slots = at::tensor(prompt_slots, at::kLong);
+
   int64_t* predecessor = out.predecessor_index.data_ptr<int64_t>();
   int64_t* targets = out.targets.data_ptr<int64_t>();
   float* completion_mask = out.completion_mask.data_ptr<float>();
-  for (int64_t b = 0; b < batch; ++b) {
-    const PromptAndCompletion& row = rows[b];
-    const int64_t g = group_of[b], prompt = row.prompt_length;
-    const int64_t completion = static_cast<int64_t>(row.tokens.size()) - prompt;
-    for (int64_t p = 0; p < prompt; ++p) key_index[b * (P + C) + p] = prompt_start[g] + p;
-    for (int64_t c = 0; c < completion; ++c) key_index[b * (P + C) + P + c] = completion_start[b] + c;
-    for (int64_t c = 0; c < C; ++c) {
-      bool* attend_row = completion_attend + (b * C + c) * (P + C);
-      std::fill(attend_row, attend_row + prompt, true);  // every query sees the prompt (padding ones too)
-      if (c >= completion) continue;
-      std::fill(attend_row + P, attend_row + P + c + 1, true);
-      const int64_t at = completion_start[b] + c;
-      tokens[at] = row.tokens[prompt + c];
-      positions[at] = prompt + c;
-      completion_index[b * C + c] = at;
-      completion_slots.push_back(b * C + c);
-      predecessor[b * C + c] = c == 0 ? prompt_start[g] + prompt - 1 : at - 1;
-      targets[b * C + c] = row.tokens[prompt + c];
-      completion_mask[b * C + c] = 1.0f;
+  for (const auto& members : bucket_rows) {
+    const int64_t count = static_cast<int64_t>(members.size());
+    const int64_t width = completion_length(members.front());  // Cb
+    int64_t prompt_keys = 0;                                   // Pb
+    for (int64_t b : members) prompt_keys = std::max(prompt_keys, rows[b].prompt_length);
+    const int64_t keys = prompt_keys + width;
+    CompletionBucket bucket;
+    bucket.query_index = at::zeros({count, width}, at::kLong);
+    bucket.key_index = at::zeros({count, keys}, at::kLong);
+    bucket.attend = at::zeros({count, 1, width, keys}, at::kBool);
+    std::vector<int64_t> slots;
+    int64_t* query_index = bucket.query_index.data_ptr<int64_t>();
+    int64_t* key_index = bucket.key_index.data_ptr<int64_t>();
+    bool* attend = bucket.attend.data_ptr<bool>();
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t b = members[r];
+      const PromptAndCompletion& row = rows[b];
+      const int64_t g = group_of[b], prompt = row.prompt_length, completion = completion_length(b);
+      for (int64_t p = 0; p < prompt; ++p) key_index[r * keys + p] = prompt_start[g] + p;
+      for (int64_t c = 0; c < completion; ++c) key_index[r * keys + prompt_keys + c] = completion_start[b] + c;
+      for (int64_t c = 0; c < width; ++c) {
+        bool* attend_row = attend + (r * width + c) * keys;
+        std::fill(attend_row, attend_row + prompt, true);  // every query sees the prompt (padding ones too)
+        if (c >= completion) continue;
+        std::fill(attend_row + prompt_keys, attend_row + prompt_keys + c + 1, true);
+        const int64_t at = completion_start[b] + c;
+        tokens[at] = row.tokens[prompt + c];
+        positions[at] = prompt + c;
+        query_index[r * width + c] = at;
+        slots.push_back(r * width + c);
+        predecessor[b * C + c] = c == 0 ? prompt_start[g] + prompt - 1 : at - 1;
+        targets[b * C + c] = row.tokens[prompt + c];
+        completion_mask[b * C + c] = 1.0f;
+      }
     }
+    bucket.slots = at::tensor(slots, at::kLong);
+    out.buckets.push_back(std::move(bucket));
   }
-  out.prompt_slots = at::tensor(prompt_slots, at::kLong);
-  out.completion_slots = at::tensor(completion_slots, at::kLong);
   return out;
 }
 
@@ -143,10 +175,8 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
   const int64_t heads = config.num_attention_heads, kv_heads = config.num_key_value_heads;
   const int64_t head_dim = config.head_size();
   const int64_t groups = batch.prompt_index.size(0), P = batch.prompt_index.size(1);
-  const int64_t rows = batch.completion_index.size(0), C = batch.completion_index.size(1);
+  const int64_t rows = batch.predecessor_index.size(0), C = batch.predecessor_index.size(1);
   const at::Tensor prompt_index = batch.prompt_index.flatten();
-  const at::Tensor completion_index = batch.completion_index.flatten();
-  const at::Tensor key_index = batch.key_index.flatten();
 
   RotaryEmbedding rotary(config);
   at::Tensor x = model.model->embed_tokens(batch.tokens);  // (N, H)
@@ -180,13 +210,18 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
                k.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}),
                v.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}), batch.prompt_attend, heads,
                kv_heads);
-    const at::Tensor completion_out =
-        attend(q.index_select(0, completion_index).view({rows, C, heads, head_dim}),
-               k.index_select(0, key_index).view({rows, P + C, kv_heads, head_dim}),
-               v.index_select(0, key_index).view({rows, P + C, kv_heads, head_dim}), batch.completion_attend,
-               heads, kv_heads);
-    const at::Tensor mixed = at::cat({prompt_out.index_select(0, batch.prompt_slots),
-                                      completion_out.index_select(0, batch.completion_slots)});  // (N, nh * D)
+    std::vector<at::Tensor> outputs = {prompt_out.index_select(0, batch.prompt_slots)};
+    for (const CompletionBucket& bucket : batch.buckets) {
+      const int64_t count = bucket.query_index.size(0), width = bucket.query_index.size(1);
+      const int64_t keys = bucket.key_index.size(1);
+      const at::Tensor query_index = bucket.query_index.flatten(), key_index = bucket.key_index.flatten();
+      outputs.push_back(attend(q.index_select(0, query_index).view({count, width, heads, head_dim}),
+                               k.index_select(0, key_index).view({count, keys, kv_heads, head_dim}),
+                               v.index_select(0, key_index).view({count, keys, kv_heads, head_dim}), bucket.attend,
+                               heads, kv_heads)
+                            .index_select(0, bucket.slots));
+    }
+    const at::Tensor mixed = at::cat(outputs);  // (N, nh * D): prompts, then the buckets, as N is packed
     const at::Tensor h = x + attention.o_proj(mixed);
     MlpImpl& mlp = *layer.mlp;
     const at::Tensor normed_h = rms_norm_trainable(h, layer.post_attention_layernorm->weight, eps);

@@ -22,26 +22,37 @@ struct PromptAndCompletion {
   int64_t prompt_length = 0;  // 1 .. tokens.size() - 1
 };
 
+// The completions of rows of similar length (R rows, the longest Cb tokens,
+// prompts of at most Pb), attended in one call: bucketing keeps the padded
+// queries of short completions beside long ones few.
+struct CompletionBucket {
+  at::Tensor query_index;  // (R, Cb) int64 into N; padding points at 0
+  at::Tensor key_index;    // (R, Pb + Cb) int64 into N: the row's prompt, then its completion
+  at::Tensor attend;       // (R, 1, Cb, Pb + Cb) bool: the whole prompt, the completion causally
+  at::Tensor slots;        // (sum of C) int64: flat (R * Cb) slots of real tokens, in N order
+};
+
 // Consecutive rows with equal prompt tokens share one copy of the prompt. N
-// packed tokens: every distinct prompt's (P_g each, group order), then every
-// row's completion (C_b each, row order). G groups, B rows, P and C the longest.
+// packed tokens: every distinct prompt's (P_g each, group order), then the
+// completions (C_b each) bucket by bucket. G groups, B rows, P and C the longest.
 struct SharedPrefixBatch {
-  at::Tensor tokens;              // (N) int64
-  at::Tensor positions;           // (N) int64: 0.. within the prompt, continuing into the completion
-  at::Tensor prompt_index;        // (G, P) int64 into N; padding points at 0
-  at::Tensor prompt_attend;       // (G, 1, P, P) bool: causal over the prompt
-  at::Tensor completion_index;    // (B, C) int64 into N; padding points at 0
-  at::Tensor key_index;           // (B, P + C) int64 into N: the group's prompt, then the row's completion
-  at::Tensor completion_attend;   // (B, 1, C, P + C) bool: the whole prompt, the completion causally
-  at::Tensor prompt_slots;        // (sum P_g) int64: flat (G * P) slots of real prompt tokens, in N order
-  at::Tensor completion_slots;    // (sum C_b) int64: flat (B * C) slots of real completion tokens, in N order
-  at::Tensor predecessor_index;   // (B, C) int64 into N: the token whose logits predict each target
-  at::Tensor targets;             // (B, C) int64: the completion tokens, 0 at padding
-  at::Tensor completion_mask;     // (B, C) float: 1 at real completion tokens
-  int64_t groups = 0;             // G
+  at::Tensor tokens;             // (N) int64
+  at::Tensor positions;          // (N) int64: 0.. within the prompt, continuing into the completion
+  at::Tensor prompt_index;       // (G, P) int64 into N; padding points at 0
+  at::Tensor prompt_attend;      // (G, 1, P, P) bool: causal over the prompt
+  at::Tensor prompt_slots;       // (sum P_g) int64: flat (G * P) slots of real prompt tokens, in N order
+  std::vector<CompletionBucket> buckets;  // rows by completion length, longest first
+  at::Tensor predecessor_index;  // (B, C) int64 into N, row order: the token whose logits predict each target
+  at::Tensor targets;            // (B, C) int64: the completion tokens, 0 at padding
+  at::Tensor completion_mask;    // (B, C) float: 1 at real completion tokens
+  int64_t groups = 0;            // G
 
   SharedPrefixBatch to(const at::Device& device) const;
 };
+
+// A new bucket starts where a completion is at most half the bucket's
+// longest, up to this many buckets.
+inline constexpr int64_t kMaxCompletionBuckets = 4;
 
 // Throws std::invalid_argument for an empty prompt or completion.
 SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion>& rows);

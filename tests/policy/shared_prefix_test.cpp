@@ -108,10 +108,16 @@ TEST(SharedPrefix, PacksEachConsecutivePromptOnce) {
   // Prompts 5 + 3 + 5 tokens, completions 4 + 1 + 6 + 2 + 4 + 2.
   EXPECT_EQ(batch.tokens.size(0), 13 + 19);
   EXPECT_EQ(batch.prompt_slots.size(0), 13);
-  EXPECT_EQ(batch.completion_slots.size(0), 19);
+  // Completions by length: {6, 4, 4}, {2, 2}, {1} (each at most half the longest before).
+  ASSERT_EQ(batch.buckets.size(), 3u);
+  EXPECT_EQ(batch.buckets[0].query_index.sizes(), (c10::IntArrayRef{3, 6}));
+  EXPECT_EQ(batch.buckets[1].query_index.sizes(), (c10::IntArrayRef{2, 2}));
+  EXPECT_EQ(batch.buckets[2].query_index.sizes(), (c10::IntArrayRef{1, 1}));
+  EXPECT_EQ(batch.buckets[0].slots.size(0) + batch.buckets[1].slots.size(0) + batch.buckets[2].slots.size(0), 19);
   // Positions continue from the prompt into each completion.
-  const int64_t first_completion = batch.completion_index[0][0].item<int64_t>();
+  const int64_t first_completion = batch.predecessor_index[0][1].item<int64_t>();
   EXPECT_EQ(batch.positions[first_completion].item<int64_t>(), 5);
+  EXPECT_EQ(batch.tokens[first_completion].item<int64_t>(), 40);
   // The first target of a row is predicted from its prompt's last token.
   EXPECT_EQ(batch.tokens[batch.predecessor_index[1][0].item<int64_t>()].item<int64_t>(), 15);
   EXPECT_EQ(batch.tokens[batch.predecessor_index[4][0].item<int64_t>()].item<int64_t>(), 23);

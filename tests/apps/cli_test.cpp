@@ -13,11 +13,21 @@ namespace {
 
 using r1kit::testing::run_r1kit;
 
-std::string write_recipe(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / (name + std::to_string(getpid()) + ".json");
-  std::ofstream(path) << text;
-  return path.string();
-}
+// A recipe file in the temporary folder, removed when the test ends.
+class TempRecipe {
+ public:
+  TempRecipe(const std::string& name, const std::string& text)
+      : path_(std::filesystem::temp_directory_path() / (name + std::to_string(getpid()) + ".json")) {
+    std::ofstream(path_) << text;
+  }
+  ~TempRecipe() { std::filesystem::remove(path_); }
+  TempRecipe(const TempRecipe&) = delete;
+  TempRecipe& operator=(const TempRecipe&) = delete;
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
 
 size_t count_lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
@@ -43,7 +53,8 @@ TEST(Cli, UnknownOptionIsOneLineAndExitTwo) {
 }
 
 TEST(Cli, UnknownRecipeKeyNamesFileKeyAndSuggestion) {
-  std::string path = write_recipe("unknown_key", R"({"stage": "grpo", "sed": 3})");
+  TempRecipe recipe_file("unknown_key", R"({"stage": "grpo", "sed": 3})");
+  const std::string path = recipe_file.path();
   auto result = run_r1kit("train " + path);
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
@@ -52,20 +63,30 @@ TEST(Cli, UnknownRecipeKeyNamesFileKeyAndSuggestion) {
 }
 
 TEST(Cli, BadJsonNamesLine) {
-  std::string path = write_recipe("bad_json", "{\n  \"stage\": \"grpo\",\n  oops\n}");
+  TempRecipe recipe_file("bad_json", "{\n  \"stage\": \"grpo\",\n  oops\n}");
+  const std::string path = recipe_file.path();
   auto result = run_r1kit("train " + path);
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_NE(result.output.find(path + ":3:"), std::string::npos) << result.output;
 }
 
 TEST(Cli, SetOverrideIsValidatedLikeTheFile) {
-  std::string path = write_recipe("override", R"({"stage": "grpo"})");
+  TempRecipe recipe_file("override", R"({"stage": "grpo"})");
+  const std::string path = recipe_file.path();
   auto bad = run_r1kit("train " + path + " --check --set seed=-1");
   EXPECT_EQ(bad.exit_code, 3);
   EXPECT_NE(bad.output.find("seed: must be >= 0, got -1"), std::string::npos) << bad.output;
   auto good = run_r1kit("train " + path + " --check --set seed=7");
   EXPECT_EQ(good.exit_code, 0) << good.output;
   EXPECT_NE(good.output.find("\"seed\": 7"), std::string::npos) << good.output;
+}
+
+TEST(Cli, UntilOnAStageRecipeIsAUsageError) {
+  TempRecipe recipe_file("until_stage", R"({"stage": "grpo"})");
+  auto result = run_r1kit("train " + recipe_file.path() + " --until sft");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(count_lines(result.output), 1u) << result.output;
+  EXPECT_NE(result.output.find("--until names a pipeline step"), std::string::npos) << result.output;
 }
 
 TEST(Cli, MissingRecipeFileIsOneLine) {
@@ -106,9 +127,10 @@ TEST(Cli, PipelineCheckResolvesSeedIntoEveryStep) {
 
 TEST(Cli, PipelineMistakeNamesFileStepAndKeyAndExitsThree) {
   std::string recipe = std::string(R1KIT_SOURCE_DIR) + "/configs/r1_arith/sft.json";
-  std::string path = write_recipe("pipeline_typo", R"({"pipeline": "typo", "steps": [
+  TempRecipe recipe_file("pipeline_typo", R"({"pipeline": "typo", "steps": [
       {"name": "data", "generate": {"format": "text", "count": 4, "output": "x.jsonl"}},
       {"name": "sft", "recipe": ")" + recipe + R"(", "set": {"optimizer.learning_rat": 1}}]})");
+  const std::string path = recipe_file.path();
   auto result = run_r1kit("train " + path + " --check");
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;

@@ -102,6 +102,29 @@ TEST_P(SharedPrefixParity, GradientsEqualThePaddedForward) {
 INSTANTIATE_TEST_SUITE_P(TinyModels, SharedPrefixParity, ::testing::ValuesIn(kTinyModels),
                          [](const auto& info) { return std::string(info.param).substr(5); });
 
+// The dtype a GPU runs, on CPU: the fused kernels step aside and the plain
+// expressions run in bfloat16, with gradients for every parameter.
+TEST(SharedPrefix, BFloat16ModelStaysCloseToItsPaddedForward) {
+  Transformer model = load_pretrained(fixture("tiny-llama"), at::kCPU, at::kBFloat16);
+  const auto tokens = rows_tokens();
+  const SharedPrefixBatch batch = make_shared_prefix_batch(as_rows(tokens));
+  const at::Tensor shared = shared_prefix_logits(*model, batch);
+  EXPECT_EQ(shared.scalar_type(), at::kFloat);
+  at::Tensor padded;
+  {
+    at::NoGradGuard no_grad;
+    padded = padded_target_logits(model, tokens, shared.size(1));
+  }
+  const at::Tensor real = batch.completion_mask.to(at::kBool);
+  const double scale = padded.abs().max().item<double>();
+  EXPECT_LT((shared.detach() - padded).abs().index({real}).max().item<double>(), 0.05 * scale);
+  shared.logsumexp(-1).index({real}).sum().backward();
+  for (const auto& item : model->named_parameters()) {
+    ASSERT_TRUE(item.value().grad().defined()) << item.key();
+    EXPECT_TRUE(item.value().grad().isfinite().all().item<bool>()) << item.key();
+  }
+}
+
 TEST(SharedPrefix, PacksEachConsecutivePromptOnce) {
   const auto tokens = rows_tokens();
   const SharedPrefixBatch batch = make_shared_prefix_batch(as_rows(tokens));

@@ -3,9 +3,10 @@
 # policy (char tokenizer of configs/r1_arith; see (a)), the same addition
 # tasks, prompt token ids, prompts per step, group size, lengths, temperature,
 # beta, loss type and learning rate, on this CPU, for a fixed number of steps.
-# Seconds per step are the mean over steps 2..N (step 1 warms up). The last
-# line is the ratio. SKIP_ZERO_ADVANTAGE=false makes r1kit run the forward and
-# backward of equal-reward groups too, as TRL does.
+# Seconds per step are the mean over steps 2..N (step 1 warms up), the median
+# over REPEATS runs of each (default 3). The last line is the ratio.
+# SKIP_ZERO_ADVANTAGE=false makes r1kit run the forward and backward of
+# equal-reward groups too, as TRL does.
 set -euo pipefail
 build="${1:-build}"
 python="${R1KIT_VENV:-$HOME/.cache/r1kit/venv}/bin/python"
@@ -55,7 +56,7 @@ fi
 "$build/r1kit" data generate --environment addition --options '{"digits": 2}' --template plain \
   --format tasks --count 2000 -o "$out/tasks.jsonl"
 
-# (c) r1kit's GRPO. TRL's defaults where TRL has one: loss dapo, epsilon 0.2 both sides.
+# (c) r1kit's GRPO recipe. TRL's defaults where TRL has one: loss dapo, epsilon 0.2 both sides.
 "$python" - "$out" "$steps" "${SKIP_ZERO_ADVANTAGE:-true}" <<'PY'
 import json, sys
 out, steps = sys.argv[1], int(sys.argv[2])
@@ -77,36 +78,50 @@ recipe = {
 }
 json.dump(recipe, open(f"{out}/grpo_recipe.json", "w"), indent=1)
 PY
-"$build/r1kit" train "$out/grpo_recipe.json"
+# (d) Both trainers REPEATS times (default 3), alternating, each run in a fresh
+# process: the host's load moves timings by 10-30%, so the medians count.
+repeats="${REPEATS:-3}"
+for ((run = 1; run <= repeats; run++)); do
+  "$build/r1kit" train "$out/grpo_recipe.json" --set output_dir="$out/r1kit-run-$run"
+  "$python" bench/peers/trl_grpo.py "$out/model" "$out/tasks.jsonl" --output-dir "$out/trl-run" \
+    --steps "$steps" --prompts-per-step 8 --num-generations 8 --max-completion-length 32 \
+    --learning-rate 1e-5 --json "$out/trl-$run.json"
+done
 
-# (d) TRL's GRPOTrainer on the same folder and tasks.
-"$python" bench/peers/trl_grpo.py "$out/model" "$out/tasks.jsonl" --output-dir "$out/trl-run" \
-  --steps "$steps" --prompts-per-step 8 --num-generations 8 --max-completion-length 32 \
-  --learning-rate 1e-5 --json "$out/trl.json"
-
-# (e) Seconds per step and reward curves side by side.
-"$python" - "$out/r1kit-run/metrics.jsonl" "$out/trl.json" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-train = [l for l in lines if "time/step" in l]
+# (e) Seconds per step and reward curves side by side (the last run's), then
+# each run's mean over steps 2..N and the medians.
+"$python" - "$out" "$repeats" <<'PY'
+import json, statistics, sys
+out, repeats = sys.argv[1], int(sys.argv[2])
+mean = lambda xs: sum(xs) / len(xs)
+ours_runs, peer_runs, skipped = [], [], []
+for run in range(1, repeats + 1):
+    lines = [json.loads(l) for l in open(f"{out}/r1kit-run-{run}/metrics.jsonl") if l.strip()]
+    train = [l for l in lines if "time/step" in l]
+    later = train[1:] or train
+    ours_runs.append({"step": mean([l["time/step"] for l in later]),
+                      "generate": mean([l["time/generate"] for l in later]),
+                      "learn": mean([l["time/learn"] for l in later])})
+    skipped.append(mean([l.get("learner/skipped_completions", 0.0) for l in later]))
+    peer = json.load(open(f"{out}/trl-{run}.json"))
+    peer_runs.append(mean(peer["step_seconds"][1:] or peer["step_seconds"]))
 ours_seconds = [l["time/step"] for l in train]
 ours_reward = [l["reward"] for l in train]
-peer = json.load(open(sys.argv[2]))
 peer_seconds, peer_reward = peer["step_seconds"], peer["reward"]
-mean = lambda xs: sum(xs) / len(xs)
-ours = mean(ours_seconds[1:] or ours_seconds)
-theirs = mean(peer_seconds[1:] or peer_seconds)
 print(f"steps: r1kit {len(ours_seconds)}, trl {len(peer_seconds)}; 8 prompts x 8 completions, "
       f"completion <= 32 tokens; trl loss_type {peer['loss_type']}, trl threads {peer['threads']}")
-print("step  r1kit_s  trl_s   r1kit_reward  trl_reward")
+print("step  r1kit_s  trl_s   r1kit_reward  trl_reward   (run %d)" % repeats)
 for i in range(max(len(ours_seconds), len(peer_seconds))):
     cell = lambda xs, fmt: format(xs[i], fmt) if i < len(xs) else "-"
     print(f"{i + 1:>4}  {cell(ours_seconds, '7.3f'):>7}  {cell(peer_seconds, '6.3f'):>6}  "
           f"{cell(ours_reward, '.4f'):>12}  {cell(peer_reward, '.4f'):>10}")
-later = train[1:] or train
-print(f"r1kit per step: generate {mean([l['time/generate'] for l in later]):.4f} s, "
-      f"learn {mean([l['time/learn'] for l in later]):.4f} s; completions left out of the learner "
-      f"(zero advantage): {mean([l.get('learner/skipped_completions', 0.0) for l in later]):.3f}")
+print("seconds per step by run: r1kit " + ", ".join(f"{r['step']:.4f}" for r in ours_runs) +
+      "; trl " + ", ".join(f"{t:.4f}" for t in peer_runs))
+ours = statistics.median(r["step"] for r in ours_runs)
+theirs = statistics.median(peer_runs)
+print(f"r1kit per step (medians): generate {statistics.median(r['generate'] for r in ours_runs):.4f} s, "
+      f"learn {statistics.median(r['learn'] for r in ours_runs):.4f} s; completions left out of the learner "
+      f"(zero advantage): {mean(skipped):.3f}")
 print(f"r1kit_seconds_per_step: {ours:.4f}")
 print(f"trl_seconds_per_step: {theirs:.4f}")
 print(f"grpo_step_speedup_vs_trl: {theirs / ours:.2f}")

@@ -442,7 +442,22 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         rows_end = trained.size();
       }
       total_rows += static_cast<double>(end - begin);
-      auto plan = lanes_->spread(plan_micro_batches(*rows, rows_begin, rows_end, budget));
+      // Lanes get equal shares of the tokens their linear layers see: each
+      // distinct prompt once on the shared-prompt path, padded rows otherwise.
+      auto linear_tokens = [&](size_t a, size_t b) {
+        double tokens = 0;
+        size_t longest = 0;
+        for (size_t i = a; i < b; ++i) {
+          const TrainingSample& sample = (*rows)[i];
+          longest = std::max(longest, sample.tokens.size());
+          const bool new_prompt =
+              i == a || (*rows)[i - 1].prompt_length != sample.prompt_length ||
+              !std::equal(sample.tokens.begin(), sample.tokens.begin() + sample.prompt_length, (*rows)[i - 1].tokens.begin());
+          tokens += static_cast<double>(sample.tokens.size()) - (new_prompt ? 0.0 : static_cast<double>(sample.prompt_length));
+        }
+        return shared ? tokens : static_cast<double>(longest * (b - a));
+      };
+      auto plan = lanes_->spread(plan_micro_batches(*rows, rows_begin, rows_end, budget), linear_tokens);
       std::vector<MicroBatch> batches;
       std::vector<SharedPrefixBatch> packed;
       for (const auto& [a, b] : plan) {

@@ -1,5 +1,7 @@
 #include "learner/learner_lanes.h"
 
+#include <limits>
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -39,16 +41,28 @@ LearnerLanes::LearnerLanes(const at::Device& device) {
 
 LearnerLanes::~LearnerLanes() = default;
 
-std::vector<std::pair<size_t, size_t>> LearnerLanes::spread(std::vector<std::pair<size_t, size_t>> plan) const {
+std::vector<std::pair<size_t, size_t>> LearnerLanes::spread(std::vector<std::pair<size_t, size_t>> plan,
+                                                            const RangeCost& cost) const {
+  const RangeCost work = cost ? cost : [](size_t begin, size_t end) { return static_cast<double>(end - begin); };
   while (static_cast<int64_t>(plan.size()) < lanes_) {
-    auto largest = std::max_element(plan.begin(), plan.end(), [](const auto& a, const auto& b) {
-      return a.second - a.first < b.second - b.first;
-    });
-    if (largest == plan.end() || largest->second - largest->first < 2) break;
-    const size_t middle = largest->first + (largest->second - largest->first) / 2;
-    const std::pair<size_t, size_t> second_half{middle, largest->second};
-    largest->second = middle;
-    plan.insert(largest + 1, second_half);
+    auto costliest = plan.end();
+    double most = -1.0;
+    for (auto range = plan.begin(); range != plan.end(); ++range) {
+      if (range->second - range->first < 2) continue;  // a single sample cannot be split
+      const double value = work(range->first, range->second);
+      if (value > most) most = value, costliest = range;
+    }
+    if (costliest == plan.end()) break;
+    // The split whose costlier half is cheapest (the earliest on a tie).
+    size_t middle = costliest->first + 1;
+    double best = std::numeric_limits<double>::infinity();
+    for (size_t at = costliest->first + 1; at < costliest->second; ++at) {
+      const double larger = std::max(work(costliest->first, at), work(at, costliest->second));
+      if (larger < best) best = larger, middle = at;
+    }
+    const std::pair<size_t, size_t> second_half{middle, costliest->second};
+    costliest->second = middle;
+    plan.insert(costliest + 1, second_half);
   }
   return plan;
 }

@@ -26,10 +26,15 @@ class LearnerLanes {
 
   int64_t size() const { return lanes_; }
 
+  // The work of the samples [begin, end) in one micro-batch, in any unit.
+  using RangeCost = std::function<double(size_t begin, size_t end)>;
+
   // `plan`: [begin, end) sample ranges of the micro-batches. Splits the
-  // largest range in two until there is one per lane (or every range is one
-  // sample): smaller micro-batches stay within the token budget.
-  std::vector<std::pair<size_t, size_t>> spread(std::vector<std::pair<size_t, size_t>> plan) const;
+  // costliest range in two until there is one per lane (or every range is one
+  // sample): smaller micro-batches stay within the token budget. The split
+  // point evens out `cost` between the halves; without one, the sample count.
+  std::vector<std::pair<size_t, size_t>> spread(std::vector<std::pair<size_t, size_t>> plan,
+                                                const RangeCost& cost = {}) const;
 
   // Calls gradients_of(i) for i in [0, count), up to size() at once, each on
   // its own thread. gradients_of returns one gradient per entry of

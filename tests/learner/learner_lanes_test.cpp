@@ -25,6 +25,17 @@ TEST(LearnerLanes, SpreadSplitsTheLargestRangesUntilEveryLaneHasOne) {
   EXPECT_EQ(next, 64u);
   // A single sample cannot be split.
   EXPECT_EQ(lanes.spread({{5, 6}}).size(), 1u);
+  // With a cost, the split evens it out: samples 0..9 cost 1 each, 10..19 cost 9.
+  if (lanes.size() == 2) {
+    auto cost = [](size_t begin, size_t end) {
+      double total = 0;
+      for (size_t i = begin; i < end; ++i) total += i < 10 ? 1.0 : 9.0;
+      return total;
+    };
+    const auto weighted = lanes.spread({{0, 20}}, cost);
+    ASSERT_EQ(weighted.size(), 2u);
+    EXPECT_EQ(weighted[0], (std::pair<size_t, size_t>{0, 14}));  // 10 + 36 against 54 (15: 55 against 45)
+  }
   EXPECT_EQ(LearnerLanes(at::Device("meta")).size(), 1);
 }
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/config.h"
@@ -91,10 +92,15 @@ class Optimizer {
  private:
   OptimizerConfig config_;
   LrSchedule schedule_;
-  std::unique_ptr<torch::optim::AdamW> adamw_;  // group 0 decay, group 1 no decay
-  int64_t parameter_count_ = 0;
-  // Up to this many parameters the AdamW update runs on the calling thread alone.
-  static constexpr int64_t kOneThreadParameters = int64_t{1} << 23;
+  // The AdamW of the shard that holds `parameter` (its state lives there).
+  torch::optim::AdamW& shard_of(const at::Tensor& parameter) const;
+
+  // Up to this many parameters (on CPU) AdamW steps in one shard per thread.
+  static constexpr int64_t kShardedParameters = int64_t{1} << 23;
+
+  std::vector<std::vector<at::Tensor>> groups_;  // [0] decayed, [1] not: the order of the norm, save() and load()
+  std::vector<std::unique_ptr<torch::optim::AdamW>> shards_;  // disjoint parameters, each with both groups' options
+  std::unordered_map<c10::TensorImpl*, size_t> shard_of_;     // parameter -> index into shards_
   int64_t step_count_ = 0;
   int64_t consecutive_skips_ = 0;
 };

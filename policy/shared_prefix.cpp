@@ -65,18 +65,21 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   const int64_t groups = static_cast<int64_t>(group_row.size());
   const int64_t P = prompt_width, C = completion_width;
 
-  // Rows by completion length, longest first (stable), cut into buckets.
+  // A completion's last token is a target only: no later token reads it, so it
+  // is never an input. The inputs of a row are its completion but the last.
   auto completion_length = [&](int64_t b) {
     return static_cast<int64_t>(rows[b].tokens.size()) - rows[b].prompt_length;
   };
-  std::vector<int64_t> order(batch);
-  for (int64_t b = 0; b < batch; ++b) order[b] = b;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return completion_length(a) > completion_length(b); });
+  auto inputs_of = [&](int64_t b) { return completion_length(b) - 1; };
+  // Rows with inputs by their count, longest first (stable), cut into buckets.
+  std::vector<int64_t> order;
+  for (int64_t b = 0; b < batch; ++b)
+    if (inputs_of(b) > 0) order.push_back(b);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return inputs_of(a) > inputs_of(b); });
   std::vector<std::vector<int64_t>> bucket_rows;
   for (int64_t b : order) {
     const bool new_bucket = bucket_rows.empty() ||
-                            (2 * completion_length(b) <= completion_length(bucket_rows.back().front()) &&
+                            (2 * inputs_of(b) <= inputs_of(bucket_rows.back().front()) &&
                              static_cast<int64_t>(bucket_rows.size()) < kMaxCompletionBuckets);
     if (new_bucket) bucket_rows.emplace_back();
     bucket_rows.back().push_back(b);
@@ -91,7 +94,7 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   for (const auto& members : bucket_rows) {
     for (int64_t b : members) {
       completion_start[b] = packed;
-      packed += completion_length(b);
+      packed += inputs_of(b);
     }
   }
 
@@ -126,13 +129,24 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   }
   out.prompt_slots = at::tensor(prompt_slots, at::kLong);
 
+  // Targets: every completion token, predicted from the token before it.
   int64_t* predecessor = out.predecessor_index.data_ptr<int64_t>();
   int64_t* targets = out.targets.data_ptr<int64_t>();
   float* completion_mask = out.completion_mask.data_ptr<float>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const PromptAndCompletion& row = rows[b];
+    const int64_t g = group_of[b], prompt = row.prompt_length;
+    for (int64_t c = 0; c < completion_length(b); ++c) {
+      predecessor[b * C + c] = c == 0 ? prompt_start[g] + prompt - 1 : completion_start[b] + c - 1;
+      targets[b * C + c] = row.tokens[prompt + c];
+      completion_mask[b * C + c] = 1.0f;
+    }
+  }
+  // Inputs: the packed completion tokens, bucket by bucket.
   for (const auto& members : bucket_rows) {
     const int64_t count = static_cast<int64_t>(members.size());
-    const int64_t width = completion_length(members.front());  // Cb
-    int64_t prompt_keys = 0;                                   // Pb
+    const int64_t width = inputs_of(members.front());  // Cb
+    int64_t prompt_keys = 0;                          // Pb
     for (int64_t b : members) prompt_keys = std::max(prompt_keys, rows[b].prompt_length);
     const int64_t keys = prompt_keys + width;
     CompletionBucket bucket;
@@ -146,22 +160,19 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
     for (int64_t r = 0; r < count; ++r) {
       const int64_t b = members[r];
       const PromptAndCompletion& row = rows[b];
-      const int64_t g = group_of[b], prompt = row.prompt_length, completion = completion_length(b);
+      const int64_t g = group_of[b], prompt = row.prompt_length, inputs = inputs_of(b);
       for (int64_t p = 0; p < prompt; ++p) key_index[r * keys + p] = prompt_start[g] + p;
-      for (int64_t c = 0; c < completion; ++c) key_index[r * keys + prompt_keys + c] = completion_start[b] + c;
+      for (int64_t c = 0; c < inputs; ++c) key_index[r * keys + prompt_keys + c] = completion_start[b] + c;
       for (int64_t c = 0; c < width; ++c) {
         bool* attend_row = attend + (r * width + c) * keys;
         std::fill(attend_row, attend_row + prompt, true);  // every query sees the prompt (padding ones too)
-        if (c >= completion) continue;
+        if (c >= inputs) continue;
         std::fill(attend_row + prompt_keys, attend_row + prompt_keys + c + 1, true);
         const int64_t at = completion_start[b] + c;
         tokens[at] = row.tokens[prompt + c];
         positions[at] = prompt + c;
         query_index[r * width + c] = at;
         slots.push_back(r * width + c);
-        predecessor[b * C + c] = c == 0 ? prompt_start[g] + prompt - 1 : at - 1;
-        targets[b * C + c] = row.tokens[prompt + c];
-        completion_mask[b * C + c] = 1.0f;
       }
     }
     bucket.slots = at::tensor(slots, at::kLong);

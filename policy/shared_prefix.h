@@ -22,9 +22,10 @@ struct PromptAndCompletion {
   int64_t prompt_length = 0;  // 1 .. tokens.size() - 1
 };
 
-// The completions of rows of similar length (R rows, the longest Cb tokens,
-// prompts of at most Pb), attended in one call: bucketing keeps the padded
-// queries of short completions beside long ones few.
+// The completion inputs of rows of similar length (R rows, the longest Cb
+// tokens, prompts of at most Pb), attended in one call: bucketing keeps the
+// padded queries of short completions beside long ones few. A row whose
+// completion is one token has no inputs and is in no bucket.
 struct CompletionBucket {
   at::Tensor query_index;  // (R, Cb) int64 into N; padding points at 0
   at::Tensor key_index;    // (R, Pb + Cb) int64 into N: the row's prompt, then its completion
@@ -33,8 +34,9 @@ struct CompletionBucket {
 };
 
 // Consecutive rows with equal prompt tokens share one copy of the prompt. N
-// packed tokens: every distinct prompt's (P_g each, group order), then the
-// completions (C_b each) bucket by bucket. G groups, B rows, P and C the longest.
+// packed tokens: every distinct prompt's (P_g each, group order), then each
+// completion but its last token (C_b - 1 each; the last token is a target,
+// never an input), bucket by bucket. G groups, B rows, P and C the longest.
 struct SharedPrefixBatch {
   at::Tensor tokens;             // (N) int64
   at::Tensor positions;          // (N) int64: 0.. within the prompt, continuing into the completion

@@ -128,15 +128,19 @@ TEST(SharedPrefix, BFloat16ModelStaysCloseToItsPaddedForward) {
 TEST(SharedPrefix, PacksEachConsecutivePromptOnce) {
   const auto tokens = rows_tokens();
   const SharedPrefixBatch batch = make_shared_prefix_batch(as_rows(tokens));
-  // Prompts 5 + 3 + 5 tokens, completions 4 + 1 + 6 + 2 + 4 + 2.
-  EXPECT_EQ(batch.tokens.size(0), 13 + 19);
+  // Prompts 5 + 3 + 5 tokens; completions 4 + 1 + 6 + 2 + 4 + 2, each but its
+  // last token (a target only) packed: 3 + 0 + 5 + 1 + 3 + 1.
+  EXPECT_EQ(batch.tokens.size(0), 13 + 13);
   EXPECT_EQ(batch.prompt_slots.size(0), 13);
-  // Completions by length: {6, 4, 4}, {2, 2}, {1} (each at most half the longest before).
-  ASSERT_EQ(batch.buckets.size(), 3u);
-  EXPECT_EQ(batch.buckets[0].query_index.sizes(), (c10::IntArrayRef{3, 6}));
-  EXPECT_EQ(batch.buckets[1].query_index.sizes(), (c10::IntArrayRef{2, 2}));
-  EXPECT_EQ(batch.buckets[2].query_index.sizes(), (c10::IntArrayRef{1, 1}));
-  EXPECT_EQ(batch.buckets[0].slots.size(0) + batch.buckets[1].slots.size(0) + batch.buckets[2].slots.size(0), 19);
+  // Inputs by length: {5, 3, 3}, then {1, 1} (at most half the longest); the
+  // one-token completion has none.
+  ASSERT_EQ(batch.buckets.size(), 2u);
+  EXPECT_EQ(batch.buckets[0].query_index.sizes(), (c10::IntArrayRef{3, 5}));
+  EXPECT_EQ(batch.buckets[1].query_index.sizes(), (c10::IntArrayRef{2, 1}));
+  EXPECT_EQ(batch.buckets[0].slots.size(0) + batch.buckets[1].slots.size(0), 13);
+  // Every completion token is a target, the last ones included.
+  EXPECT_EQ(batch.completion_mask.sum().item<double>(), 19);
+  EXPECT_EQ(batch.targets[2][5].item<int64_t>(), 65);
   // Positions continue from the prompt into each completion.
   const int64_t first_completion = batch.predecessor_index[0][1].item<int64_t>();
   EXPECT_EQ(batch.positions[first_completion].item<int64_t>(), 5);

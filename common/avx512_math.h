@@ -11,6 +11,14 @@
 
 #define R1KIT_HAVE_AVX512_KERNEL 1
 
+// GCC 12 reports -Wmaybe-uninitialized inside the masked AVX-512 intrinsics it
+// inlines into these kernels (the _mm512_undefined_* pass-through operands);
+// the kernels' own variables are all initialised (GCC PR 105593, fixed in
+// GCC 13). Kernel .cpp files only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace r1kit {
 namespace {
 

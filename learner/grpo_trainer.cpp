@@ -45,22 +45,6 @@ void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss, 
 
 using Clock = SteadyClock;
 
-// The loss's normaliser over samples[begin, end): what count_loss_normalizer
-// gives on their padded micro-batches' loss masks, counted without them.
-LossNormalizer loss_normalizer_of(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
-                                  int64_t max_completion_length) {
-  double tokens = 0;
-  for (size_t i = begin; i < end; ++i) {
-    const TrainingSample& sample = samples[i];
-    const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
-    if (!sample.in_loss || completion <= 0) continue;
-    int64_t observed = 0;
-    for (uint8_t flag : sample.observation_mask) observed += flag ? 1 : 0;
-    tokens += static_cast<double>(completion - observed);
-  }
-  return {tokens, static_cast<double>(end - begin), max_completion_length};
-}
-
 // A copy of `model` with its own tensors: the frozen reference policy.
 Transformer clone_model(Transformer& model) {
   Transformer copy(model->config());
@@ -423,7 +407,7 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
     for (int64_t mini = 0; mini < mini_batches; ++mini) {
       const size_t begin = static_cast<size_t>(groups_local * mini / mini_batches * group);
       const size_t end = static_cast<size_t>(groups_local * (mini + 1) / mini_batches * group);
-      LossNormalizer local_normalizer = loss_normalizer_of(samples, begin, end, grpo.max_completion_length);
+      LossNormalizer local_normalizer = count_loss_normalizer(samples, begin, end, grpo.max_completion_length);
       // The rows the forward and backward run on: all of them, or without the
       // ones that add nothing to the loss (see GrpoConfig::skip_zero_advantage).
       const std::vector<TrainingSample>* rows = &samples;
@@ -444,16 +428,15 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
       total_rows += static_cast<double>(end - begin);
       // Lanes get equal shares of the tokens their linear layers see: each
       // distinct prompt once on the shared-prompt path, padded rows otherwise.
+      auto row_of = [&](size_t i) { return PromptAndCompletion{(*rows)[i].tokens, (*rows)[i].prompt_length}; };
       auto linear_tokens = [&](size_t a, size_t b) {
         double tokens = 0;
         size_t longest = 0;
         for (size_t i = a; i < b; ++i) {
-          const TrainingSample& sample = (*rows)[i];
-          longest = std::max(longest, sample.tokens.size());
-          const bool new_prompt =
-              i == a || (*rows)[i - 1].prompt_length != sample.prompt_length ||
-              !std::equal(sample.tokens.begin(), sample.tokens.begin() + sample.prompt_length, (*rows)[i - 1].tokens.begin());
-          tokens += static_cast<double>(sample.tokens.size()) - (new_prompt ? 0.0 : static_cast<double>(sample.prompt_length));
+          const PromptAndCompletion row = row_of(i);
+          longest = std::max(longest, row.tokens.size());
+          const bool shares_prompt = i > a && same_prompt(row_of(i - 1), row);
+          tokens += static_cast<double>(row.tokens.size() - (shares_prompt ? row.prompt_length : 0));
         }
         return shared ? tokens : static_cast<double>(longest * (b - a));
       };
@@ -467,7 +450,7 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         }
         batches.push_back(make_completion_micro_batch(*rows, a, b));
         std::vector<PromptAndCompletion> sequences;
-        for (size_t i = a; i < b; ++i) sequences.push_back({(*rows)[i].tokens, (*rows)[i].prompt_length});
+        for (size_t i = a; i < b; ++i) sequences.push_back(row_of(i));
         packed.push_back(make_shared_prefix_batch(sequences));
       }
       at::Tensor counts = at::tensor({local_normalizer.tokens, local_normalizer.sequences}, at::kDouble);

@@ -82,6 +82,21 @@ MicroBatch make_completion_micro_batch(const std::vector<TrainingSample>& sample
   return target_tensors(samples, begin, end, width, /*padded_rows=*/false);
 }
 
+LossNormalizer count_loss_normalizer(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
+                                     int64_t max_completion_length) {
+  double tokens = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const TrainingSample& sample = samples[i];
+    const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
+    if (!sample.in_loss || completion <= 0) continue;
+    // Observations leave the loss mask (target_tensors).
+    tokens += static_cast<double>(completion - std::count_if(sample.observation_mask.begin(),
+                                                              sample.observation_mask.end(),
+                                                              [](uint8_t flag) { return flag != 0; }));
+  }
+  return {tokens, static_cast<double>(end - begin), max_completion_length};
+}
+
 std::vector<std::pair<size_t, size_t>> plan_micro_batches(
     const std::vector<TrainingSample>& samples, size_t begin, size_t end, int64_t budget) {
   std::vector<std::pair<size_t, size_t>> plan;

@@ -79,29 +79,28 @@ Optimizer::Optimizer(std::vector<at::Tensor> decay_parameters,
                             : 1;
   std::sort(all.begin(), all.end(), [](const at::Tensor& a, const at::Tensor& b) { return a.numel() > b.numel(); });
   std::vector<int64_t> load(shards, 0);
+  std::unordered_map<c10::TensorImpl*, size_t> dealt;
   for (const auto& parameter : all) {
     const size_t lightest = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
     load[lightest] += parameter.numel();
-    shard_of_[parameter.unsafeGetTensorImpl()] = lightest;
+    dealt[parameter.unsafeGetTensorImpl()] = lightest;
   }
   for (size_t shard = 0; shard < shards; ++shard) {
     std::vector<torch::optim::OptimizerParamGroup> shard_groups;
     for (size_t g = 0; g < groups_.size(); ++g) {
       std::vector<at::Tensor> members;
-      for (const auto& parameter : groups_[g])
-        if (shard_of_.at(parameter.unsafeGetTensorImpl()) == shard) members.push_back(parameter);
+      for (const auto& parameter : groups_[g]) {
+        if (dealt.at(parameter.unsafeGetTensorImpl()) != shard) continue;
+        members.push_back(parameter);
+        shard_of_[parameter.unsafeGetTensorImpl()] = shards_.size();  // this shard's index once added
+      }
       if (members.empty()) continue;
       shard_groups.emplace_back(std::move(members), std::make_unique<torch::optim::AdamWOptions>(
                                                         g == 0 ? options : no_decay_options));
     }
+    // A shard with no parameters (more threads than parameters) is not added.
     if (!shard_groups.empty()) shards_.push_back(std::make_unique<torch::optim::AdamW>(shard_groups, options));
   }
-  // Shards left without parameters were dropped: renumber.
-  std::unordered_map<c10::TensorImpl*, size_t> renumbered;
-  for (size_t shard = 0; shard < shards_.size(); ++shard)
-    for (const auto& group : shards_[shard]->param_groups())
-      for (const auto& parameter : group.params()) renumbered[parameter.unsafeGetTensorImpl()] = shard;
-  shard_of_ = std::move(renumbered);
 }
 
 torch::optim::AdamW& Optimizer::shard_of(const at::Tensor& parameter) const {

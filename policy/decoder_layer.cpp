@@ -16,12 +16,13 @@ RmsNormImpl::RmsNormImpl(int64_t size, double eps) : eps_(eps) {
   weight = register_parameter("weight", at::ones({size}));
 }
 
-at::Tensor RmsNormImpl::forward(const at::Tensor& x) {
-  // As Hugging Face's LlamaRMSNorm: normalise in float32, scale in the input dtype.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   const at::Tensor x32 = x.to(at::kFloat);
-  const at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  const at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * normed.to(x.scalar_type());
 }
+
+at::Tensor RmsNormImpl::forward(const at::Tensor& x) { return rms_norm(x, weight, eps_); }
 
 RotaryEmbedding::RotaryEmbedding(const ModelConfig& config) {
   const int64_t dim = config.head_size();

@@ -18,6 +18,10 @@
 
 namespace r1kit {
 
+// RMSNorm (Zhang & Sennrich 2019) as Hugging Face's LlamaRMSNorm: normalised
+// in float32, scaled by weight in x's dtype. x (..., H), weight (H).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
 // RMSNorm (Zhang & Sennrich 2019): x / rms(x) * weight, computed in float32.
 class RmsNormImpl : public torch::nn::Module {
  public:

@@ -9,11 +9,6 @@
 namespace r1kit {
 namespace {
 
-bool same_prompt(const PromptAndCompletion& a, const PromptAndCompletion& b) {
-  return a.prompt_length == b.prompt_length &&
-         std::equal(a.tokens.begin(), a.tokens.begin() + a.prompt_length, b.tokens.begin());
-}
-
 // Attention of queries (R, T, nh, D) over keys/values (R, S, nkv, D) under a
 // boolean mask (R, 1, T, S); returns (R * T, nh * D).
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
@@ -31,6 +26,11 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 }
 
 }  // namespace
+
+bool same_prompt(const PromptAndCompletion& a, const PromptAndCompletion& b) {
+  return a.prompt_length == b.prompt_length &&
+         std::equal(a.tokens.begin(), a.tokens.begin() + a.prompt_length, b.tokens.begin());
+}
 
 SharedPrefixBatch SharedPrefixBatch::to(const at::Device& device) const {
   SharedPrefixBatch moved = *this;
@@ -189,10 +189,9 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
   const int64_t rows = batch.predecessor_index.size(0), C = batch.predecessor_index.size(1);
   const at::Tensor prompt_index = batch.prompt_index.flatten();
 
-  RotaryEmbedding rotary(config);
   at::Tensor x = model.model->embed_tokens(batch.tokens);  // (N, H)
   const int64_t packed = x.size(0);
-  auto [cos, sin] = rotary.cos_sin(batch.positions.unsqueeze(0), x.scalar_type());
+  auto [cos, sin] = model.rotary_cos_sin(batch.positions.unsqueeze(0), x.scalar_type());
   cos = cos.squeeze(0);  // (N, D)
   sin = sin.squeeze(0);
   // (N, heads, D) rotated at each token's own position.

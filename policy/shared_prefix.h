@@ -22,6 +22,10 @@ struct PromptAndCompletion {
   int64_t prompt_length = 0;  // 1 .. tokens.size() - 1
 };
 
+// True when both rows have the same prompt tokens (then, next to each other,
+// they share one copy of it).
+bool same_prompt(const PromptAndCompletion& a, const PromptAndCompletion& b);
+
 // The completion inputs of rows of similar length (R rows, the longest Cb
 // tokens, prompts of at most Pb), attended in one call: bucketing keeps the
 // padded queries of short completions beside long ones few. A row whose

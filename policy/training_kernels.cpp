@@ -13,11 +13,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-at::Tensor plain_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const at::Tensor x32 = x.to(at::kFloat);
-  return weight * (x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(x.scalar_type());
-}
-
 #ifdef R1KIT_HAVE_AVX512_KERNEL
 bool fits(const at::Tensor& x, int64_t width) {
   return cpu_has_avx512() && x.device().is_cpu() && x.scalar_type() == at::kFloat && width % 16 == 0;
@@ -202,7 +197,7 @@ at::Tensor rms_norm_trainable(const at::Tensor& x, const at::Tensor& weight, dou
   if (fits(x, x.size(-1)) && weight.scalar_type() == at::kFloat && weight.dim() == 1)
     return RmsNormFunction::apply(x, weight, eps);
 #endif
-  return plain_rms_norm(x, weight, eps);
+  return rms_norm(x, weight, eps);
 }
 
 at::Tensor rotary_trainable(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "policy/decoder_layer.h"
@@ -53,6 +54,11 @@ class TransformerImpl : public torch::nn::Module {
                      const at::Tensor& positions = {});
   // hidden (..., H) -> logits (..., V) float32.
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
+  // The rotary cos and sin (B, T, D) in `dtype` for positions (B, T): for
+  // forwards outside this class (policy/shared_prefix.h).
+  std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& positions, at::ScalarType dtype) {
+    return rotary_.cos_sin(positions, dtype);
+  }
 
   // Generation step. tokens (B, T) right-padded with lengths (B) real tokens per
   // row (1..T); rows (B) distinct cache rows. Each row's real tokens are appended

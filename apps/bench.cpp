@@ -29,10 +29,12 @@ struct BenchArguments {
   std::string what;
   std::vector<std::string> sizes = {"20m", "100m"};
   std::vector<int64_t> batches = {1, 8, 64};
-  std::vector<std::string> dtypes = {"float32", "bfloat16"};  // rollout compute dtypes (EngineOptions::compute_dtype)
+  std::vector<std::string> dtypes = {
+      "float32", "bfloat16"};  // rollout compute dtypes (EngineOptions::compute_dtype)
   int64_t prompt_length = 64;
   int64_t new_tokens = 64;
-  int64_t repeats = 3;  // timed runs per measurement; the median counts (this machine's timings are noisy)
+  int64_t repeats =
+      3;  // timed runs per measurement; the median counts (this machine's timings are noisy)
   int64_t workers = 0;  // rollout engines sharing the cores; 0 = RolloutWorkers' automatic count
   std::string export_dir;
   std::string json_output;
@@ -88,7 +90,8 @@ double measure_matmul_peak() {
   return best;
 }
 
-std::vector<std::vector<int64_t>> random_prompts(int64_t count, int64_t length, int64_t vocab, uint64_t seed) {
+std::vector<std::vector<int64_t>> random_prompts(int64_t count, int64_t length, int64_t vocab,
+                                                 uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int64_t> token(3, vocab - 1);
   std::vector<std::vector<int64_t>> prompts(count, std::vector<int64_t>(length));
@@ -107,9 +110,13 @@ double timed_generate(RolloutWorkers& engine, const std::vector<std::vector<int6
 
 int run_rollout_bench(const BenchArguments& args) {
   const double peak = measure_matmul_peak();
-  std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9 << " GFLOP/s\n";
-  std::cout << "size  params  dtype     batch  prefill_tok/s  decode_tok/s  ms/decode_step  decode_GFLOP/s  %fp32peak\n";
-  nlohmann::json report = {{"matmul_peak_flops", peak}, {"threads", at::get_num_threads()}, {"results", nlohmann::json::array()}};
+  std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9
+            << " GFLOP/s\n";
+  std::cout << "size  params  dtype     batch  prefill_tok/s  decode_tok/s  ms/decode_step  "
+               "decode_GFLOP/s  %fp32peak\n";
+  nlohmann::json report = {{"matmul_peak_flops", peak},
+                           {"threads", at::get_num_threads()},
+                           {"results", nlohmann::json::array()}};
   for (const auto& size : args.sizes) {
     ModelConfig config = bench_config(size);
     auto weights = std::make_shared<PolicyWeights>(make_random_transformer(config, 1234));
@@ -118,7 +125,8 @@ int run_rollout_bench(const BenchArguments& args) {
     const auto all_prompts = random_prompts(most, args.prompt_length, config.vocab_size, 7);
     if (!args.export_dir.empty() && size == args.sizes.front()) {
       save_pretrained(weights->model, args.export_dir);
-      std::ofstream(std::filesystem::path(args.export_dir) / "bench_prompts.json") << nlohmann::json(all_prompts).dump();
+      std::ofstream(std::filesystem::path(args.export_dir) / "bench_prompts.json")
+          << nlohmann::json(all_prompts).dump();
     }
     for (const auto& dtype : args.dtypes) {
       RolloutWorkers engine(weights, nullptr, static_cast<size_t>(args.workers),
@@ -133,7 +141,8 @@ int run_rollout_bench(const BenchArguments& args) {
         auto median_seconds = [&](int64_t new_tokens) {
           params.max_new_tokens = new_tokens;
           std::vector<double> seconds;
-          for (int64_t r = 0; r < args.repeats; ++r) seconds.push_back(timed_generate(engine, prompts, params));
+          for (int64_t r = 0; r < args.repeats; ++r)
+            seconds.push_back(timed_generate(engine, prompts, params));
           std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
           return seconds[seconds.size() / 2];
         };
@@ -148,9 +157,9 @@ int run_rollout_bench(const BenchArguments& args) {
         double decode_rate = decode_tokens / decode_seconds;
         // Decode FLOPs: 2 per parameter per token (matmuls), attention ignored.
         double decode_flops = 2.0 * params_count * decode_rate;
-        std::printf("%-5s %5.1fM  %-8s %6lld %14.0f %13.0f %15.2f %15.1f %10.1f\n", size.c_str(), params_count / 1e6,
-                    dtype.c_str(), static_cast<long long>(batch), prefill_rate, decode_rate,
-                    1000.0 * decode_seconds / decode_steps, decode_flops / 1e9,
+        std::printf("%-5s %5.1fM  %-8s %6lld %14.0f %13.0f %15.2f %15.1f %10.1f\n", size.c_str(),
+                    params_count / 1e6, dtype.c_str(), static_cast<long long>(batch), prefill_rate,
+                    decode_rate, 1000.0 * decode_seconds / decode_steps, decode_flops / 1e9,
                     100.0 * decode_flops / peak);
         report["results"].push_back({{"size", size},
                                      {"parameters", params_count},
@@ -178,7 +187,8 @@ int run_rollout_bench(const BenchArguments& args) {
 // token (forward 2, backward 4), attention ignored.
 int run_learner_bench(const BenchArguments& args) {
   const double peak = measure_matmul_peak();
-  std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9 << " GFLOP/s\n";
+  std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9
+            << " GFLOP/s\n";
   std::cout << "size  params  batch x length  tokens/s  step_ms  GFLOP/s  %peak\n";
   nlohmann::json report = {{"matmul_peak_flops", peak}, {"results", nlohmann::json::array()}};
   for (const auto& size : args.sizes) {
@@ -194,8 +204,9 @@ int run_learner_bench(const BenchArguments& args) {
       auto one_step = [&] {
         optimizer.zero_grad();
         at::Tensor logits = model->forward(tokens, mask);
-        at::Tensor loss = at::cross_entropy_loss(logits.narrow(1, 0, length - 1).reshape({-1, config.vocab_size}),
-                                                 tokens.narrow(1, 1, length - 1).reshape({-1}));
+        at::Tensor loss =
+            at::cross_entropy_loss(logits.narrow(1, 0, length - 1).reshape({-1, config.vocab_size}),
+                                   tokens.narrow(1, 1, length - 1).reshape({-1}));
         loss.backward();
         optimizer.step();
       };
@@ -206,12 +217,16 @@ int run_learner_bench(const BenchArguments& args) {
       double seconds = std::chrono::duration<double>(Clock::now() - start).count() / repeats;
       double rate = static_cast<double>(batch * length) / seconds;
       double flops = 6.0 * params_count * rate;
-      std::printf("%-5s %5.1fM %6lld x %-6lld %9.0f %8.1f %8.1f %6.1f\n", size.c_str(), params_count / 1e6,
-                  static_cast<long long>(batch), static_cast<long long>(length), rate, 1000 * seconds, flops / 1e9,
-                  100 * flops / peak);
+      std::printf("%-5s %5.1fM %6lld x %-6lld %9.0f %8.1f %8.1f %6.1f\n", size.c_str(),
+                  params_count / 1e6, static_cast<long long>(batch), static_cast<long long>(length),
+                  rate, 1000 * seconds, flops / 1e9, 100 * flops / peak);
       std::fflush(stdout);
-      report["results"].push_back({{"size", size}, {"parameters", params_count}, {"batch", batch},
-                                   {"length", length}, {"tokens_per_second", rate}, {"flops", flops}});
+      report["results"].push_back({{"size", size},
+                                   {"parameters", params_count},
+                                   {"batch", batch},
+                                   {"length", length},
+                                   {"tokens_per_second", rate},
+                                   {"flops", flops}});
     }
   }
   if (!args.json_output.empty()) std::ofstream(args.json_output) << report.dump(2) << "\n";
@@ -226,30 +241,38 @@ int run_bench(const BenchArguments& args) {
 
 Action setup(CLI::App& app) {
   auto args = std::make_shared<BenchArguments>();
-  app.add_option("what", args->what, "which benchmark: rollout (generation) or learner (forward+backward+AdamW)")
+  app.add_option("what", args->what,
+                 "which benchmark: rollout (generation) or learner (forward+backward+AdamW)")
       ->required();
-  app.add_option("--sizes", args->sizes, "model sizes: 20m, 100m")->delimiter(',')->capture_default_str();
+  app.add_option("--sizes", args->sizes, "model sizes: 20m, 100m")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--batches", args->batches, "batch sizes")->delimiter(',')->capture_default_str();
   app.add_option("--prompt-length", args->prompt_length, "prompt tokens")->capture_default_str();
-  app.add_option("--new-tokens", args->new_tokens, "generated tokens per sequence")->capture_default_str();
+  app.add_option("--new-tokens", args->new_tokens, "generated tokens per sequence")
+      ->capture_default_str();
   app.add_option("--repeats", args->repeats, "timed runs per measurement; the median counts")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--workers", args->workers,
-                 "rollout engines sharing the cores, each on its share of the threads; 0 = one per core (CPU)")
+                 "rollout engines sharing the cores, each on its share of the threads; 0 = one per "
+                 "core (CPU)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--dtypes", args->dtypes, "rollout compute dtypes: float32, bfloat16")
       ->delimiter(',')
       ->check(CLI::IsMember({"float32", "bfloat16"}))
       ->capture_default_str();
-  app.add_option("--export", args->export_dir, "save the first model size as a Hugging Face folder here");
+  app.add_option("--export", args->export_dir,
+                 "save the first model size as a Hugging Face folder here");
   app.add_option("--json", args->json_output, "also write the numbers as JSON here");
   return [args] { return run_bench(*args); };
 }
 
 }  // namespace
 
-REGISTER_SUBCOMMAND("bench", "throughput benchmarks (rollout, learner) with FLOP/s against the matmul peak", setup);
+REGISTER_SUBCOMMAND("bench",
+                    "throughput benchmarks (rollout, learner) with FLOP/s against the matmul peak",
+                    setup);
 
 }  // namespace r1kit::apps

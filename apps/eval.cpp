@@ -30,21 +30,26 @@ int run_eval(const EvalArguments& args) {
     source.tokenizer = "";
   }
   LoadedPolicy policy = load_policy(source, static_cast<uint64_t>(recipe.seed), recipe.source);
-  auto environment = make_environment(recipe.environment.name, recipe.environment.options, recipe.source + ": environment");
-  auto prompt_template = make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
-                                              recipe.source + ": environment.prompt_template");
+  auto environment = make_environment(recipe.environment.name, recipe.environment.options,
+                                      recipe.source + ": environment");
+  auto prompt_template =
+      make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
+                           recipe.source + ": environment.prompt_template");
   RewardSet rewards(recipe.rewards, recipe.source);
   ThreadPool pool(static_cast<size_t>(recipe.trainer.num_reward_workers));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
-  RolloutWorkers rollout(weights, policy.tokenizer, 1, {.max_batch_size = recipe.trainer.rollout_batch_size,
-                                                         .compute_dtype = recipe.trainer.rollout_dtype});
-  EvaluationOptions options = recipe_evaluation_options(recipe.grpo, recipe.trainer, recipe.seed, *environment,
-                                                        policy.model->config().max_position_embeddings);
+  RolloutWorkers rollout(weights, policy.tokenizer, 1,
+                         {.max_batch_size = recipe.trainer.rollout_batch_size,
+                          .compute_dtype = recipe.trainer.rollout_dtype});
+  EvaluationOptions options =
+      recipe_evaluation_options(recipe.grpo, recipe.trainer, recipe.seed, *environment,
+                                policy.model->config().max_position_embeddings);
   if (args.max_tasks > 0) options.max_tasks = args.max_tasks;
   if (args.pass_at_k > 0) options.pass_at_k = args.pass_at_k;
-  options.accuracy_reward = find_accuracy_reward(rewards, recipe.trainer.accuracy_reward, recipe.source);
-  EvaluationResult result = evaluate_policy(rollout, environment->eval_tasks(), *prompt_template, *policy.tokenizer,
-                                            rewards, pool, options);
+  options.accuracy_reward =
+      find_accuracy_reward(rewards, recipe.trainer.accuracy_reward, recipe.source);
+  EvaluationResult result = evaluate_policy(rollout, environment->eval_tasks(), *prompt_template,
+                                            *policy.tokenizer, rewards, pool, options);
   nlohmann::json report = {{"model", source.path.empty() ? "(random init)" : source.path}};
   for (const auto& [name, value] : result.metrics()) report[name] = value;
   if (args.show_examples) report["examples"] = result.examples;
@@ -54,10 +59,14 @@ int run_eval(const EvalArguments& args) {
 
 Action setup(CLI::App& app) {
   auto args = std::make_shared<EvalArguments>();
-  app.add_option("recipe", args->recipe_path, "recipe with the environment and rewards to evaluate on")->required();
-  app.add_option("--model", args->model_path, "Hugging Face folder to evaluate (default: the recipe's model)");
+  app.add_option("recipe", args->recipe_path,
+                 "recipe with the environment and rewards to evaluate on")
+      ->required();
+  app.add_option("--model", args->model_path,
+                 "Hugging Face folder to evaluate (default: the recipe's model)");
   app.add_option("--set", args->overrides, "override a recipe key")->type_name("KEY=VALUE");
-  app.add_option("--max-tasks", args->max_tasks, "held-out tasks to use; 0 = the recipe's trainer.eval_samples");
+  app.add_option("--max-tasks", args->max_tasks,
+                 "held-out tasks to use; 0 = the recipe's trainer.eval_samples");
   app.add_option("--pass-at-k", args->pass_at_k, "also report pass@k with k samples per task");
   app.add_flag("--examples", args->show_examples, "print a few greedy completions");
   return [args] { return run_eval(*args); };
@@ -65,6 +74,8 @@ Action setup(CLI::App& app) {
 
 }  // namespace
 
-REGISTER_SUBCOMMAND("eval", "score a checkpoint on a recipe's held-out tasks: accuracy, reward, pass@k", setup);
+REGISTER_SUBCOMMAND("eval",
+                    "score a checkpoint on a recipe's held-out tasks: accuracy, reward, pass@k",
+                    setup);
 
 }  // namespace r1kit::apps

@@ -32,9 +32,10 @@ std::vector<std::string> read_prompts(const GenerateArguments& args) {
     auto lines = read_jsonl(args.prompts_file);
     for (size_t i = 0; i < lines.size(); ++i) {
       const auto& line = lines[i];
-      if (!line.is_object() || !line.contains(args.prompt_field) || !line[args.prompt_field].is_string()) {
-        throw_data_error(args.prompts_file + ": record " + std::to_string(i + 1) + " has no string field \"" +
-                         args.prompt_field + "\"");
+      if (!line.is_object() || !line.contains(args.prompt_field) ||
+          !line[args.prompt_field].is_string()) {
+        throw_data_error(args.prompts_file + ": record " + std::to_string(i + 1) +
+                         " has no string field \"" + args.prompt_field + "\"");
       }
       prompts.push_back(line[args.prompt_field].get<std::string>());
     }
@@ -81,32 +82,43 @@ int run_generate(GenerateArguments& args) {
     }
   }
   const auto& stats = engine.last_stats();
-  std::cerr << "generated " << stats.decode_tokens + static_cast<int64_t>(completions.size()) << " tokens; decode "
-            << (stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0.0) << " tokens/s\n";
+  std::cerr << "generated " << stats.decode_tokens + static_cast<int64_t>(completions.size())
+            << " tokens; decode "
+            << (stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0.0)
+            << " tokens/s\n";
   return 0;
 }
 
 Action setup(CLI::App& app) {
   auto args = std::make_shared<GenerateArguments>();
   auto& s = args->sampling;
-  app.add_option("--model", args->model.path, "Hugging Face model folder (config.json, safetensors, tokenizer.json)")
+  app.add_option("--model", args->model.path,
+                 "Hugging Face model folder (config.json, safetensors, tokenizer.json)")
       ->required();
-  app.add_option("--tokenizer", args->model.tokenizer, "tokenizer folder or file (default: the model folder)");
+  app.add_option("--tokenizer", args->model.tokenizer,
+                 "tokenizer folder or file (default: the model folder)");
   app.add_option("--prompt,-p", args->prompts, "a prompt (repeatable)");
   app.add_option("--prompts-file", args->prompts_file, "JSONL file with one prompt per line");
-  app.add_option("--prompt-field", args->prompt_field, "field of --prompts-file holding the prompt")->capture_default_str();
+  app.add_option("--prompt-field", args->prompt_field, "field of --prompts-file holding the prompt")
+      ->capture_default_str();
   app.add_option("--output,-o", args->output, "write completions as JSONL here");
-  app.add_option("--temperature", s.temperature, "softmax temperature; 0 = greedy")->capture_default_str();
+  app.add_option("--temperature", s.temperature, "softmax temperature; 0 = greedy")
+      ->capture_default_str();
   app.add_option("--top-p", s.top_p, "nucleus filter; 1 = off")->capture_default_str();
-  app.add_option("--top-k", s.top_k, "keep the k most likely tokens; 0 = off")->capture_default_str();
-  app.add_option("--min-p", s.min_p, "drop tokens below min_p * p(max); 0 = off")->capture_default_str();
-  app.add_option("--max-new-tokens", s.max_new_tokens, "completion budget in tokens")->capture_default_str();
+  app.add_option("--top-k", s.top_k, "keep the k most likely tokens; 0 = off")
+      ->capture_default_str();
+  app.add_option("--min-p", s.min_p, "drop tokens below min_p * p(max); 0 = off")
+      ->capture_default_str();
+  app.add_option("--max-new-tokens", s.max_new_tokens, "completion budget in tokens")
+      ->capture_default_str();
   app.add_option("--stop", s.stop_strings, "stop string, cut from the text (repeatable)");
   app.add_option("--stop-token-id", s.stop_token_ids, "stop token id (repeatable)");
   app.add_option("-n", s.n, "completions per prompt")->capture_default_str();
   app.add_option("--seed", s.seed, "sampling seed")->capture_default_str();
-  app.add_option("--batch-size", args->engine.max_batch_size, "sequences decoded together")->capture_default_str();
-  app.add_option("--compute-dtype", args->engine.compute_dtype, "rollout compute dtype: float32 or bfloat16")
+  app.add_option("--batch-size", args->engine.max_batch_size, "sequences decoded together")
+      ->capture_default_str();
+  app.add_option("--compute-dtype", args->engine.compute_dtype,
+                 "rollout compute dtype: float32 or bfloat16")
       ->check(CLI::IsMember({"float32", "bfloat16"}))
       ->capture_default_str();
   app.add_option("--device", args->model.device, "cpu, cuda or auto")->capture_default_str();

@@ -33,7 +33,8 @@ int free_port() {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = 0;
   socklen_t length = sizeof address;
-  if (socket_fd < 0 || bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+  if (socket_fd < 0 ||
+      bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
       getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     if (socket_fd >= 0) close(socket_fd);
     throw_io_error("launch: cannot find a free port on 127.0.0.1");
@@ -44,11 +45,14 @@ int free_port() {
 }
 
 int run_launch(const LaunchArguments& args) {
-  if (args.command.empty()) throw_usage_error("launch: give the command after --, e.g. r1kit launch --nproc 2 -- r1kit train x.json");
+  if (args.command.empty())
+    throw_usage_error(
+        "launch: give the command after --, e.g. r1kit launch --nproc 2 -- r1kit train x.json");
   if (args.nproc < 1) throw_usage_error("launch: --nproc must be >= 1");
   const int port = args.master_port > 0 ? args.master_port : free_port();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const std::string threads = std::to_string(std::max(1u, cores / static_cast<unsigned>(args.nproc)));
+  const std::string threads =
+      std::to_string(std::max(1u, cores / static_cast<unsigned>(args.nproc)));
   std::vector<pid_t> children;
   for (int rank = 0; rank < args.nproc; ++rank) {
     pid_t pid = fork();
@@ -93,7 +97,8 @@ int run_launch(const LaunchArguments& args) {
 Action setup(CLI::App& app) {
   auto args = std::make_shared<LaunchArguments>();
   app.add_option("--nproc", args->nproc, "local ranks to start")->capture_default_str();
-  app.add_option("--master-port", args->master_port, "rendezvous port on 127.0.0.1; 0 = a free one");
+  app.add_option("--master-port", args->master_port,
+                 "rendezvous port on 127.0.0.1; 0 = a free one");
   app.add_option("command", args->command, "the command every rank runs (after --)")->required();
   app.positionals_at_end();
   return [args] { return run_launch(*args); };
@@ -101,6 +106,7 @@ Action setup(CLI::App& app) {
 
 }  // namespace
 
-REGISTER_SUBCOMMAND("launch", "start N local ranks of a command (torchrun's environment variables)", setup);
+REGISTER_SUBCOMMAND("launch", "start N local ranks of a command (torchrun's environment variables)",
+                    setup);
 
 }  // namespace r1kit::apps

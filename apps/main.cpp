@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
     std::cerr << "r1kit: error: " << e.what() << "\n";
     return e.exit_code();
   } catch (const c10::Error& e) {
-    std::cerr << "r1kit: internal error: " << r1kit::apps::first_line(e.what_without_backtrace()) << "\n";
+    std::cerr << "r1kit: internal error: " << r1kit::apps::first_line(e.what_without_backtrace())
+              << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "r1kit: error: " << e.what() << "\n";

@@ -26,12 +26,14 @@ struct Subcommand {
 std::vector<Subcommand>& subcommands();
 
 struct SubcommandRegistration {
-  SubcommandRegistration(std::string name, std::string summary, std::function<Action(CLI::App&)> setup);
+  SubcommandRegistration(std::string name, std::string summary,
+                         std::function<Action(CLI::App&)> setup);
 };
 
 }  // namespace r1kit::apps
 
 #define R1KIT_CONCAT_INNER(a, b) a##b
 #define R1KIT_CONCAT(a, b) R1KIT_CONCAT_INNER(a, b)
-#define REGISTER_SUBCOMMAND(name, summary, setup) \
-  static ::r1kit::apps::SubcommandRegistration R1KIT_CONCAT(subcommand_registration_, __LINE__)(name, summary, setup)
+#define REGISTER_SUBCOMMAND(name, summary, setup)                                                \
+  static ::r1kit::apps::SubcommandRegistration R1KIT_CONCAT(subcommand_registration_, __LINE__)( \
+      name, summary, setup)

@@ -10,12 +10,14 @@
 
 int main(int argc, char** argv) {
   const size_t n = argc > 1 ? std::stoul(argv[1]) : 200000;
-  const char* kAnswers[][2] = {{"72", "72"},          {"\\frac{3}{4}", "0.75"}, {"2\\sqrt{2}", "\\sqrt{8}"},
-                               {"(1, 2)", "(1,2)"},   {"1,000", "1000"},        {"\\frac{\\pi}{2}", "\\frac12\\pi"},
-                               {"x = 5", "5"},        {"12 \\text{ cm}", "12"}};
+  const char* kAnswers[][2] = {
+      {"72", "72"},        {"\\frac{3}{4}", "0.75"}, {"2\\sqrt{2}", "\\sqrt{8}"},
+      {"(1, 2)", "(1,2)"}, {"1,000", "1000"},        {"\\frac{\\pi}{2}", "\\frac12\\pi"},
+      {"x = 5", "5"},      {"12 \\text{ cm}", "12"}};
   std::mt19937_64 rng(0);
   const std::string filler =
-      "Let me think step by step. First we compute the sum of the terms, then simplify the fraction and check "
+      "Let me think step by step. First we compute the sum of the terms, then simplify the "
+      "fraction and check "
       "the result against the constraints of the problem. ";
   std::vector<r1kit::Sample> samples;
   for (size_t i = 0; i < 1024; ++i) {
@@ -37,8 +39,9 @@ int main(int argc, char** argv) {
     bytes += s.completion.size();
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("math_answer: %zu completions (mean %.0f bytes) in %.3f s on one thread: %.0f completions/s "
-              "(target 50000); mean reward %.3f\n",
-              n, static_cast<double>(bytes) / n, seconds, n / seconds, total / n);
+  std::printf(
+      "math_answer: %zu completions (mean %.0f bytes) in %.3f s on one thread: %.0f completions/s "
+      "(target 50000); mean reward %.3f\n",
+      n, static_cast<double>(bytes) / n, seconds, n / seconds, total / n);
   return 0;
 }

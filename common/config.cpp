@@ -16,11 +16,16 @@ std::string describe(const json& value) {
   std::string text = value.dump();
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   switch (value.type()) {
-    case json::value_t::string: return text;
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "a list " + text;
-    case json::value_t::null: return "null";
-    default: return text;
+    case json::value_t::string:
+      return text;
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "a list " + text;
+    case json::value_t::null:
+      return "null";
+    default:
+      return text;
   }
 }
 
@@ -41,7 +46,8 @@ class JsonReader final : public ConfigVisitor {
  public:
   JsonReader(const json& root, std::string source) : source_(std::move(source)) {
     if (!root.is_object()) {
-      throw_config_error(source_ + ": expected a JSON object at the top level, got " + describe(root));
+      throw_config_error(source_ + ": expected a JSON object at the top level, got " +
+                         describe(root));
     }
     frames_.push_back({&root, "", {}});
   }
@@ -104,7 +110,8 @@ class JsonReader final : public ConfigVisitor {
     }
   }
 
-  void field(std::string_view key, std::vector<std::string>& value, const FieldRule& rule) override {
+  void field(std::string_view key, std::vector<std::string>& value,
+             const FieldRule& rule) override {
     const json* node = lookup(key, rule);
     if (!node) return;
     if (!node->is_array()) type_error(key, "a list of strings", *node);
@@ -154,7 +161,8 @@ class JsonReader final : public ConfigVisitor {
     const json& item = (*list)[index];
     std::string item_path = path + "[" + std::to_string(index) + "]";
     if (!item.is_object()) {
-      throw_config_error(source_ + ": " + item_path + ": expected an object, got " + describe(item));
+      throw_config_error(source_ + ": " + item_path + ": expected an object, got " +
+                         describe(item));
     }
     frames_.push_back({&item, item_path, {}});
   }
@@ -218,7 +226,8 @@ class JsonReader final : public ConfigVisitor {
   void check_unknown_keys() {
     const Frame& frame = frames_.back();
     for (const auto& [key, _] : frame.object->items()) {
-      if (std::find(frame.known_keys.begin(), frame.known_keys.end(), key) != frame.known_keys.end()) {
+      if (std::find(frame.known_keys.begin(), frame.known_keys.end(), key) !=
+          frame.known_keys.end()) {
         continue;
       }
       std::string path = frame.path.empty() ? key : frame.path + "." + key;
@@ -243,9 +252,15 @@ class JsonWriter final : public ConfigVisitor {
   void field(std::string_view key, int64_t& v, const FieldRule&) override { put(key, v); }
   void field(std::string_view key, double& v, const FieldRule&) override { put(key, v); }
   void field(std::string_view key, std::string& v, const FieldRule&) override { put(key, v); }
-  void field(std::string_view key, std::vector<int64_t>& v, const FieldRule&) override { put(key, v); }
-  void field(std::string_view key, std::vector<double>& v, const FieldRule&) override { put(key, v); }
-  void field(std::string_view key, std::vector<std::string>& v, const FieldRule&) override { put(key, v); }
+  void field(std::string_view key, std::vector<int64_t>& v, const FieldRule&) override {
+    put(key, v);
+  }
+  void field(std::string_view key, std::vector<double>& v, const FieldRule&) override {
+    put(key, v);
+  }
+  void field(std::string_view key, std::vector<std::string>& v, const FieldRule&) override {
+    put(key, v);
+  }
   void field(std::string_view key, json& v, const FieldRule&) override { put(key, v); }
 
   [[noreturn]] void fail(std::string_view key, const std::string& message) override {
@@ -259,7 +274,8 @@ class JsonWriter final : public ConfigVisitor {
     return true;
   }
   void end_section() override { stack_.pop_back(); }
-  std::optional<size_t> begin_list(std::string_view key, size_t current_size, const FieldRule&) override {
+  std::optional<size_t> begin_list(std::string_view key, size_t current_size,
+                                   const FieldRule&) override {
     json& list = (*stack_.back())[std::string(key)] = json::array();
     lists_.push_back(&list);
     return current_size;
@@ -352,7 +368,8 @@ std::string set_key_path(json& root, const std::string& key_path, const json& va
   size_t start = 0;
   while (true) {
     size_t dot = key_path.find('.', start);
-    std::string key = key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string key =
+        key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (key.empty()) return "empty key in \"" + key_path + "\"";
     if (node->is_null()) *node = json::object();
     if (!node->is_object()) return "\"" + key_path.substr(0, start - 1) + "\" is not an object";

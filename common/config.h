@@ -12,22 +12,21 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace r1kit {
 
 // Checks on one field; every member is optional.
 struct FieldRule {
-  std::optional<double> min;          // inclusive lower bound for numbers
-  std::optional<double> max;          // inclusive upper bound for numbers
-  bool min_exclusive = false;         // makes `min` exclusive (e.g. > 0)
-  std::vector<std::string> choices;   // allowed values of a string field
-  bool required = false;              // the key must be present
+  std::optional<double> min;         // inclusive lower bound for numbers
+  std::optional<double> max;         // inclusive upper bound for numbers
+  bool min_exclusive = false;        // makes `min` exclusive (e.g. > 0)
+  std::vector<std::string> choices;  // allowed values of a string field
+  bool required = false;             // the key must be present
 };
 
 // Walks the fields of a config struct. Readers and writers implement it.
@@ -39,9 +38,12 @@ class ConfigVisitor {
   virtual void field(std::string_view key, int64_t& value, const FieldRule& rule = {}) = 0;
   virtual void field(std::string_view key, double& value, const FieldRule& rule = {}) = 0;
   virtual void field(std::string_view key, std::string& value, const FieldRule& rule = {}) = 0;
-  virtual void field(std::string_view key, std::vector<int64_t>& value, const FieldRule& rule = {}) = 0;
-  virtual void field(std::string_view key, std::vector<double>& value, const FieldRule& rule = {}) = 0;
-  virtual void field(std::string_view key, std::vector<std::string>& value, const FieldRule& rule = {}) = 0;
+  virtual void field(std::string_view key, std::vector<int64_t>& value,
+                     const FieldRule& rule = {}) = 0;
+  virtual void field(std::string_view key, std::vector<double>& value,
+                     const FieldRule& rule = {}) = 0;
+  virtual void field(std::string_view key, std::vector<std::string>& value,
+                     const FieldRule& rule = {}) = 0;
   // Free-form JSON handed to a plug-in (a reward's `options`); checked by it.
   virtual void field(std::string_view key, nlohmann::json& value, const FieldRule& rule = {}) = 0;
 
@@ -111,7 +113,8 @@ void apply_override(nlohmann::json& json, const std::string& assignment);
 
 // Sets `value` at the dotted `key_path` of `root`, creating objects on the
 // way. Returns "" or what is wrong with the path (for the caller's error).
-std::string set_key_path(nlohmann::json& root, const std::string& key_path, const nlohmann::json& value);
+std::string set_key_path(nlohmann::json& root, const std::string& key_path,
+                         const nlohmann::json& value);
 
 // The closest of `candidates` to `word` within a small edit distance, or "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);

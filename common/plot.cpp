@@ -388,7 +388,8 @@ std::string metric_file_stem(const std::string& key) {
 }
 
 const std::vector<std::string>& default_plot_metrics() {
-  static const std::vector<std::string> metrics = {"reward", "accuracy", "kl", "completions/mean_length"};
+  static const std::vector<std::string> metrics = {"reward", "accuracy", "kl",
+                                                   "completions/mean_length"};
   return metrics;
 }
 

@@ -38,8 +38,9 @@ void ProgressBar::draw(bool final_line) {
   double fraction = total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 0.0;
   double eta = fraction > 0 ? elapsed * (1.0 - fraction) / fraction : 0.0;
   char counts[160];
-  std::snprintf(counts, sizeof counts, "%lld/%lld %5.1f%% %.0fs<%.0fs", static_cast<long long>(done_),
-                static_cast<long long>(total_), 100.0 * fraction, elapsed, eta);
+  std::snprintf(counts, sizeof counts, "%lld/%lld %5.1f%% %.0fs<%.0fs",
+                static_cast<long long>(done_), static_cast<long long>(total_), 100.0 * fraction,
+                elapsed, eta);
   std::string line = label_ + " ";
   if (terminal_) {
     constexpr int kWidth = 24;

@@ -14,7 +14,8 @@ RunDir::RunDir(fs::path path, bool append, bool writes) : path_(std::move(path))
   auto mode = append ? std::ios::app : std::ios::trunc;
   metrics_.open(path_ / "metrics.jsonl", std::ios::out | mode);
   samples_.open(path_ / "samples.jsonl", std::ios::out | mode);
-  if (!metrics_ || !samples_) throw_io_error(path_.string() + ": cannot write metrics.jsonl or samples.jsonl");
+  if (!metrics_ || !samples_)
+    throw_io_error(path_.string() + ": cannot write metrics.jsonl or samples.jsonl");
 }
 
 void RunDir::write_config(const nlohmann::json& resolved_recipe) {

@@ -3,16 +3,17 @@
 // (all tokens in pretraining, response tokens in SFT). Pure functions.
 #pragma once
 
-#include <cstdint>
-
 #include <ATen/ATen.h>
+
+#include <cstdint>
 
 namespace r1kit {
 
 struct LmLoss {
-  at::Tensor loss;      // scalar float32: sum / tokens (0 when no token counts)
-  at::Tensor sum;       // scalar float32: summed negative log-likelihood, for averaging across micro-batches
-  int64_t tokens = 0;   // target tokens that counted
+  at::Tensor loss;  // scalar float32: sum / tokens (0 when no token counts)
+  at::Tensor
+      sum;  // scalar float32: summed negative log-likelihood, for averaging across micro-batches
+  int64_t tokens = 0;  // target tokens that counted
 };
 
 // logits (B, T, V) predict targets (B, T) int64 position by position;
@@ -23,6 +24,7 @@ LmLoss lm_loss(const at::Tensor& logits, const at::Tensor& targets, const at::Te
 // The shifted form: logits (B, T, V) of a forward over tokens (B, T); position
 // t predicts tokens[:, t + 1], counted where loss_mask[:, t + 1] is 1 (the
 // mask marks target tokens, e.g. response tokens, as SftBatch builds it).
-LmLoss causal_lm_loss(const at::Tensor& logits, const at::Tensor& tokens, const at::Tensor& loss_mask);
+LmLoss causal_lm_loss(const at::Tensor& logits, const at::Tensor& tokens,
+                      const at::Tensor& loss_mask);
 
 }  // namespace r1kit

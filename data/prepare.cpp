@@ -56,7 +56,8 @@ struct CleanDocument {
 };
 
 // Input files in order: a folder contributes its regular files, sorted by name.
-std::vector<fs::path> list_inputs(const std::vector<std::string>& inputs, const std::string& source) {
+std::vector<fs::path> list_inputs(const std::vector<std::string>& inputs,
+                                  const std::string& source) {
   std::vector<fs::path> files;
   for (const auto& input : inputs) {
     fs::path path(input);
@@ -128,7 +129,8 @@ class DocumentReader {
   }
 
   static bool blank(const std::string& line) {
-    return std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+    return std::all_of(line.begin(), line.end(),
+                       [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
   }
 
   // Reads the next document of the open file; false at its end.
@@ -184,9 +186,9 @@ CleanDocument clean_document(const RawDocument& raw, const DataPrepareConfig& co
     auto field = parsed.is_object() ? parsed.find(config.text_field) : parsed.end();
     if (!parsed.is_object() || field == parsed.end() || !field->is_string()) {
       out.reason = "invalid_json";
-      out.why = !parsed.is_object()         ? "not a JSON object"
-                : field == parsed.end()     ? "no \"" + config.text_field + "\" key"
-                                            : "\"" + config.text_field + "\" is not a string";
+      out.why = !parsed.is_object()     ? "not a JSON object"
+                : field == parsed.end() ? "no \"" + config.text_field + "\" key"
+                                        : "\"" + config.text_field + "\" is not a string";
       return out;
     }
     text = field->get_ref<const std::string&>();
@@ -231,14 +233,15 @@ void remove_old_output(const fs::path& folder) {
 
 DataPrepareReport prepare_corpus(const DataPrepareConfig& config, const std::string& source) {
   if (config.max_chars > 0 && config.max_chars < config.min_chars) {
-    throw_config_error(source + ": max_chars (" + std::to_string(config.max_chars) + ") is below min_chars (" +
-                       std::to_string(config.min_chars) + ")");
+    throw_config_error(source + ": max_chars (" + std::to_string(config.max_chars) +
+                       ") is below min_chars (" + std::to_string(config.min_chars) + ")");
   }
   std::vector<fs::path> files = list_inputs(config.inputs, source);
   std::shared_ptr<Tokenizer> tokenizer = load_tokenizer(config.tokenizer);
   if (!tokenizer->eos_id()) {
-    throw_config_error(source + ": tokenizer: \"" + config.tokenizer +
-                       "\" has no eos token to separate documents (set eos_token in tokenizer_config.json)");
+    throw_config_error(
+        source + ": tokenizer: \"" + config.tokenizer +
+        "\" has no eos token to separate documents (set eos_token in tokenizer_config.json)");
   }
   const int64_t eos = *tokenizer->eos_id();
 
@@ -303,7 +306,8 @@ DataPrepareReport prepare_corpus(const DataPrepareConfig& config, const std::str
   progress.finish();
   report.shards = writer.finish();
 
-  nlohmann::json manifest = shard_manifest(writer.dtype(), tokenizer->vocab_size(), eos, report.shards);
+  nlohmann::json manifest =
+      shard_manifest(writer.dtype(), tokenizer->vocab_size(), eos, report.shards);
   nlohmann::json inputs = nlohmann::json::array();
   for (const auto& file : files) inputs.push_back(file.string());
   DataPrepareConfig resolved = config;
@@ -317,8 +321,9 @@ DataPrepareReport prepare_corpus(const DataPrepareConfig& config, const std::str
   write_file_atomically(output / "manifest.json", manifest.dump(2) + "\n");
   report.manifest = std::move(manifest);
 
-  log_info() << "prepare: kept " << report.documents_kept << " of " << report.documents_read << " documents, "
-             << report.tokens << " tokens in " << report.shards.size() << " shard(s) -> " << output.string();
+  log_info() << "prepare: kept " << report.documents_kept << " of " << report.documents_read
+             << " documents, " << report.tokens << " tokens in " << report.shards.size()
+             << " shard(s) -> " << output.string();
   return report;
 }
 

@@ -12,27 +12,31 @@ namespace {
 constexpr size_t kSortWindow = 1024;
 
 // Appends `text`'s tokens with one mask value.
-void append(SftExample& example, const Tokenizer& tokenizer, const std::string& text, uint8_t mask) {
+void append(SftExample& example, const Tokenizer& tokenizer, const std::string& text,
+            uint8_t mask) {
   if (text.empty()) return;
   std::vector<int64_t> ids = tokenizer.encode(text);
   example.ids.insert(example.ids.end(), ids.begin(), ids.end());
   example.loss_mask.insert(example.loss_mask.end(), ids.size(), mask);
 }
 
-const std::string& string_at(const nlohmann::json& object, const std::string& key, const std::string& where) {
+const std::string& string_at(const nlohmann::json& object, const std::string& key,
+                             const std::string& where) {
   auto it = object.find(key);
   if (it == object.end()) throw_data_error(where + "no \"" + key + "\" key");
   if (!it->is_string()) throw_data_error(where + "\"" + key + "\" is not a string");
   return it->get_ref<const std::string&>();
 }
 
-std::vector<std::pair<std::string, std::string>> read_messages(const nlohmann::json& list, const std::string& key,
-                                                               std::vector<std::pair<std::string, std::string>> out) {
+std::vector<std::pair<std::string, std::string>> read_messages(
+    const nlohmann::json& list, const std::string& key,
+    std::vector<std::pair<std::string, std::string>> out) {
   if (!list.is_array()) throw_data_error("\"" + key + "\" is not a list of messages");
   for (size_t i = 0; i < list.size(); ++i) {
     std::string where = key + "[" + std::to_string(i) + "]: ";
     if (!list[i].is_object()) throw_data_error(where + "not an object");
-    const std::string role = string_at(list[i], "role", where);  // a copy: g++ 13 flags a reference here
+    const std::string role =
+        string_at(list[i], "role", where);  // a copy: g++ 13 flags a reference here
     if (role != "system" && role != "user" && role != "assistant" && role != "tool") {
       throw_data_error(where + "role \"" + role + "\" is not system, user, assistant or tool");
     }
@@ -46,7 +50,8 @@ bool ends_with_eos_token(const Tokenizer& tokenizer, const std::string& end_mark
   return ids.size() == 1 && tokenizer.eos_id() && ids[0] == *tokenizer.eos_id();
 }
 
-SftExample render_chat(const std::vector<std::pair<std::string, std::string>>& messages, const Tokenizer& tokenizer) {
+SftExample render_chat(const std::vector<std::pair<std::string, std::string>>& messages,
+                       const Tokenizer& tokenizer) {
   size_t last_assistant = messages.size();
   for (size_t i = 0; i < messages.size(); ++i) {
     if (messages[i].first == "assistant") last_assistant = i;
@@ -79,13 +84,15 @@ uint64_t mix64(uint64_t x) {
 
 SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& tokenizer) {
   if (!line.is_object()) throw_data_error("not a JSON object");
-  if (line.contains("messages")) return render_chat(read_messages(line["messages"], "messages", {}), tokenizer);
+  if (line.contains("messages"))
+    return render_chat(read_messages(line["messages"], "messages", {}), tokenizer);
   if (!line.contains("prompt")) throw_data_error("no \"prompt\" or \"messages\" key");
   const char* response_key = line.contains("response") ? "response" : "completion";
   if (!line.contains(response_key)) throw_data_error("no \"response\" or \"completion\" key");
   if (line["prompt"].is_array()) {
     auto messages = read_messages(line["prompt"], "prompt", {});
-    return render_chat(read_messages(line[response_key], response_key, std::move(messages)), tokenizer);
+    return render_chat(read_messages(line[response_key], response_key, std::move(messages)),
+                       tokenizer);
   }
   if (!tokenizer.eos_id()) throw_data_error("the tokenizer has no eos token to end the response");
   SftExample example;
@@ -96,7 +103,8 @@ SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& token
   return example;
 }
 
-SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer, const SftDataOptions& options) {
+SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer,
+                          const SftDataOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_io_error(path + ": cannot open");
   SftDataset data;
@@ -110,7 +118,9 @@ SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer, c
   };
   while (std::getline(in, text)) {
     ++line_number;
-    if (std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; })) continue;
+    if (std::all_of(text.begin(), text.end(),
+                    [](char c) { return c == ' ' || c == '\t' || c == '\r'; }))
+      continue;
     nlohmann::json line = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (line.is_discarded()) {
       skip("not a valid JSON line");
@@ -128,7 +138,8 @@ SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer, c
     bool truncated = length > options.max_length;
     if (truncated) {
       if (options.truncation == "drop") {
-        skip(std::to_string(length) + " tokens, longer than max_length " + std::to_string(options.max_length));
+        skip(std::to_string(length) + " tokens, longer than max_length " +
+             std::to_string(options.max_length));
         continue;
       }
       example.ids.resize(options.max_length);
@@ -143,7 +154,8 @@ SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer, c
     data.examples.push_back(std::move(example));
   }
   if (data.examples.empty()) {
-    throw_data_error(path + ": no usable example (" + std::to_string(data.skipped.size()) + " lines skipped)");
+    throw_data_error(path + ": no usable example (" + std::to_string(data.skipped.size()) +
+                     " lines skipped)");
   }
   return data;
 }
@@ -151,7 +163,8 @@ SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer, c
 std::vector<SftExample> split_off_eval(SftDataset& data, double eval_fraction, int64_t max_eval) {
   std::vector<SftExample> eval, train;
   for (auto& example : data.examples) {
-    bool held = static_cast<double>(mix64(static_cast<uint64_t>(example.line)) % 1000000) < eval_fraction * 1e6;
+    bool held = static_cast<double>(mix64(static_cast<uint64_t>(example.line)) % 1000000) <
+                eval_fraction * 1e6;
     if (held && static_cast<int64_t>(eval.size()) < max_eval) {
       eval.push_back(std::move(example));
     } else {
@@ -163,13 +176,15 @@ std::vector<SftExample> split_off_eval(SftDataset& data, double eval_fraction, i
 }
 
 std::vector<std::vector<size_t>> plan_sft_batches(const std::vector<SftExample>& examples,
-                                                  int64_t max_tokens_per_batch, std::mt19937_64* rng) {
+                                                  int64_t max_tokens_per_batch,
+                                                  std::mt19937_64* rng) {
   TORCH_CHECK(max_tokens_per_batch > 0, "max_tokens_per_batch ", max_tokens_per_batch);
   std::vector<size_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   auto longer = [&](size_t a, size_t b) {
-    return examples[a].ids.size() != examples[b].ids.size() ? examples[a].ids.size() > examples[b].ids.size()
-                                                             : a < b;
+    return examples[a].ids.size() != examples[b].ids.size()
+               ? examples[a].ids.size() > examples[b].ids.size()
+               : a < b;
   };
   size_t window = order.size();
   if (rng) {
@@ -185,7 +200,8 @@ std::vector<std::vector<size_t>> plan_sft_batches(const std::vector<SftExample>&
     for (size_t i = begin; i < end; ++i) {
       auto length = static_cast<int64_t>(examples[order[i]].ids.size());
       int64_t widest = std::max(longest, length);
-      if (!batch.empty() && widest * static_cast<int64_t>(batch.size() + 1) > max_tokens_per_batch) {
+      if (!batch.empty() &&
+          widest * static_cast<int64_t>(batch.size() + 1) > max_tokens_per_batch) {
         batches.push_back(std::move(batch));
         batch.clear();
         widest = length;
@@ -201,16 +217,17 @@ std::vector<std::vector<size_t>> plan_sft_batches(const std::vector<SftExample>&
   return batches;
 }
 
-SftBatch collate_sft(const std::vector<SftExample>& examples, const std::vector<size_t>& rows, int64_t pad_id) {
+SftBatch collate_sft(const std::vector<SftExample>& examples, const std::vector<size_t>& rows,
+                     int64_t pad_id) {
   TORCH_CHECK(!rows.empty(), "collate_sft: no rows");
   size_t width = 0;
   for (size_t row : rows) width = std::max(width, examples[row].ids.size());
   const auto batch = static_cast<int64_t>(rows.size());
   const auto length = static_cast<int64_t>(width);
   SftBatch out;
-  out.tokens = at::full({batch, length}, pad_id, at::kLong);       // (B, L)
-  out.attention_mask = at::zeros({batch, length}, at::kLong);      // (B, L)
-  out.loss_mask = at::zeros({batch, length}, at::kLong);           // (B, L)
+  out.tokens = at::full({batch, length}, pad_id, at::kLong);   // (B, L)
+  out.attention_mask = at::zeros({batch, length}, at::kLong);  // (B, L)
+  out.loss_mask = at::zeros({batch, length}, at::kLong);       // (B, L)
   auto tokens = out.tokens.accessor<int64_t, 2>();
   auto attention = out.attention_mask.accessor<int64_t, 2>();
   auto loss = out.loss_mask.accessor<int64_t, 2>();

@@ -17,28 +17,29 @@
 // Grouping by length keeps the padding small instead.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 
 #include "policy/tokenizer.h"
 
 namespace r1kit {
 
 struct SftExample {
-  std::vector<int64_t> ids;        // prompt and response tokens
-  std::vector<uint8_t> loss_mask;  // 1 where ids[t] is a target to learn (response/assistant tokens)
-  int64_t line = 0;                // 1-based line of the source file
+  std::vector<int64_t> ids;  // prompt and response tokens
+  std::vector<uint8_t>
+      loss_mask;     // 1 where ids[t] is a target to learn (response/assistant tokens)
+  int64_t line = 0;  // 1-based line of the source file
 };
 
 struct SftDataOptions {
-  int64_t max_length = 1024;             // tokens per example, prompt included
-  std::string truncation = "truncate";   // truncate (keep the first max_length tokens) or drop
-  bool strict = false;                   // a bad line is an error instead of a skip
+  int64_t max_length = 1024;            // tokens per example, prompt included
+  std::string truncation = "truncate";  // truncate (keep the first max_length tokens) or drop
+  bool strict = false;                  // a bad line is an error instead of a skip
 };
 
 struct SftDataset {
@@ -54,7 +55,8 @@ SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& token
 // skipped and reported as "path:line: why" (logged as a warning), or with
 // `strict` throws Error(kData) with that message. Error(kIo) when unreadable;
 // Error(kData) when no example is left.
-SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer, const SftDataOptions& options);
+SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer,
+                          const SftDataOptions& options);
 
 // Moves a fixed share of `data` (chosen by a hash of each example's line
 // number, at most `max_eval`) into the returned held-out set.
@@ -65,7 +67,8 @@ std::vector<SftExample> split_off_eval(SftDataset& data, double eval_fraction, i
 // With `rng`, examples are shuffled, sorted by length within windows of 1024
 // and the batches shuffled; without, they are sorted by length (for eval).
 std::vector<std::vector<size_t>> plan_sft_batches(const std::vector<SftExample>& examples,
-                                                  int64_t max_tokens_per_batch, std::mt19937_64* rng);
+                                                  int64_t max_tokens_per_batch,
+                                                  std::mt19937_64* rng);
 
 struct SftBatch {
   at::Tensor tokens;          // (B, L) int64, right-padded with pad_id
@@ -75,6 +78,7 @@ struct SftBatch {
 };
 
 // Pads `rows` of `examples` into one batch.
-SftBatch collate_sft(const std::vector<SftExample>& examples, const std::vector<size_t>& rows, int64_t pad_id);
+SftBatch collate_sft(const std::vector<SftExample>& examples, const std::vector<size_t>& rows,
+                     int64_t pad_id);
 
 }  // namespace r1kit

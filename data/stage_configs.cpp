@@ -14,7 +14,8 @@ void PretrainConfig::visit(ConfigVisitor& v) {
   v.field("prefetch_batches", prefetch_batches, {.min = 0.0});
   v.field("save_steps", save_steps, {.min = 0.0});
   v.field("save_total_limit", save_total_limit, {.min = 0.0});
-  if (eval_fraction >= 1.0) v.fail("eval_fraction", "must be below 1: nothing would be left to train on");
+  if (eval_fraction >= 1.0)
+    v.fail("eval_fraction", "must be below 1: nothing would be left to train on");
 }
 
 void SftConfig::visit(ConfigVisitor& v) {
@@ -36,8 +37,9 @@ void SftConfig::visit(ConfigVisitor& v) {
   v.field("save_total_limit", save_total_limit, {.min = 0.0});
   if (max_steps == 0) v.fail("max_steps", "must be positive, or -1 for num_train_epochs");
   if (max_tokens_per_batch < max_length) {
-    v.fail("max_tokens_per_batch", "(" + std::to_string(max_tokens_per_batch) + ") must hold one example of " +
-                                       "max_length (" + std::to_string(max_length) + ")");
+    v.fail("max_tokens_per_batch", "(" + std::to_string(max_tokens_per_batch) +
+                                       ") must hold one example of " + "max_length (" +
+                                       std::to_string(max_length) + ")");
   }
   if (!eval_file.empty() && eval_fraction > 0.0) {
     v.fail("eval_fraction", "give eval_file or eval_fraction, not both");

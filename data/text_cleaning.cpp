@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-
 #include "common/error.h"
 #include "common/unicode_nfc.h"
 #include "policy/tokenizer_utf8.h"
@@ -16,7 +15,6 @@ bool is_removed_control(char32_t c) {
 }
 
 bool is_trimmed(char c) { return c == ' ' || c == '\n' || c == '\t'; }
-
 
 uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
   x ^= x >> 30;

@@ -35,7 +35,9 @@ struct ContentHash {
 ContentHash content_hash(std::string_view text);
 
 struct ContentHashOf {
-  size_t operator()(const ContentHash& h) const { return static_cast<size_t>(h.low ^ (h.high * 0x9E3779B97F4A7C15ull)); }
+  size_t operator()(const ContentHash& h) const {
+    return static_cast<size_t>(h.low ^ (h.high * 0x9E3779B97F4A7C15ull));
+  }
 };
 
 }  // namespace r1kit

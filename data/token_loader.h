@@ -10,18 +10,18 @@
 //   nlohmann::json saved = loader.state().to_json();
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 
 #include "data/token_shards.h"
 

@@ -15,7 +15,8 @@
 
 namespace r1kit {
 
-static_assert(std::endian::native == std::endian::little, "token shards are little-endian; add byte swaps");
+static_assert(std::endian::native == std::endian::little,
+              "token shards are little-endian; add byte swaps");
 
 namespace {
 
@@ -27,7 +28,9 @@ std::string shard_name(size_t index, const char* extension) {
 
 }  // namespace
 
-std::string token_dtype_for(int64_t vocab_size) { return vocab_size <= 65536 ? "uint16" : "uint32"; }
+std::string token_dtype_for(int64_t vocab_size) {
+  return vocab_size <= 65536 ? "uint16" : "uint32";
+}
 
 struct ShardWriter::Open {
   std::ofstream tokens;
@@ -61,21 +64,24 @@ void ShardWriter::close_shard() {
   open_->index.write(reinterpret_cast<const char*>(&end), sizeof(end));
   open_->tokens.close();
   open_->index.close();
-  if (!open_->tokens || !open_->index) throw_io_error("cannot write shard " + (folder_ / open_->info.file).string());
+  if (!open_->tokens || !open_->index)
+    throw_io_error("cannot write shard " + (folder_ / open_->info.file).string());
   shards_.push_back(open_->info);
   open_.reset();
 }
 
 void ShardWriter::add_document(const std::vector<int64_t>& ids) {
   auto size = static_cast<int64_t>(ids.size());
-  if (open_ && open_->info.tokens > 0 && open_->info.tokens + size > max_shard_tokens_) close_shard();
+  if (open_ && open_->info.tokens > 0 && open_->info.tokens + size > max_shard_tokens_)
+    close_shard();
   if (!open_) open_shard();
   uint64_t start = static_cast<uint64_t>(open_->info.tokens);
   open_->index.write(reinterpret_cast<const char*>(&start), sizeof(start));
   size_t width = dtype_ == "uint16" ? 2 : 4;
   open_->buffer.resize(ids.size() * width);
   for (size_t i = 0; i < ids.size(); ++i) {
-    TORCH_CHECK(ids[i] >= 0 && ids[i] < vocab_size_, "token id ", ids[i], " outside the vocabulary of ", vocab_size_);
+    TORCH_CHECK(ids[i] >= 0 && ids[i] < vocab_size_, "token id ", ids[i],
+                " outside the vocabulary of ", vocab_size_);
     if (width == 2) {
       auto v = static_cast<uint16_t>(ids[i]);
       std::memcpy(open_->buffer.data() + 2 * i, &v, 2);
@@ -98,25 +104,32 @@ nlohmann::json shard_manifest(const std::string& dtype, int64_t vocab_size, int6
                               const std::vector<ShardInfo>& shards) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& shard : shards) {
-    list.push_back({{"file", shard.file}, {"index", shard.index}, {"tokens", shard.tokens},
+    list.push_back({{"file", shard.file},
+                    {"index", shard.index},
+                    {"tokens", shard.tokens},
                     {"documents", shard.documents}});
   }
-  return {{"format", kShardFormat}, {"version", kShardFormatVersion}, {"dtype", dtype},
-          {"vocab_size", vocab_size}, {"eos_id", eos_id}, {"shards", list}};
+  return {{"format", kShardFormat}, {"version", kShardFormatVersion},
+          {"dtype", dtype},         {"vocab_size", vocab_size},
+          {"eos_id", eos_id},       {"shards", list}};
 }
 
 std::shared_ptr<const ShardSet> ShardSet::open(const std::filesystem::path& folder) {
   std::filesystem::path manifest_path = folder / "manifest.json";
   if (!std::filesystem::exists(manifest_path)) {
-    throw_io_error(manifest_path.string() + ": not found (prepare the corpus with `r1kit data prepare`)");
+    throw_io_error(manifest_path.string() +
+                   ": not found (prepare the corpus with `r1kit data prepare`)");
   }
   nlohmann::json manifest = read_json_file(manifest_path.string());
   std::shared_ptr<ShardSet> set(new ShardSet());
   try {
-    if (manifest.value("format", "") != kShardFormat) throw_data_error("not a token shard manifest (format)");
-    if (manifest.at("version").get<int64_t>() != kShardFormatVersion) throw_data_error("unsupported version");
+    if (manifest.value("format", "") != kShardFormat)
+      throw_data_error("not a token shard manifest (format)");
+    if (manifest.at("version").get<int64_t>() != kShardFormatVersion)
+      throw_data_error("unsupported version");
     std::string dtype = manifest.at("dtype").get<std::string>();
-    if (dtype != "uint16" && dtype != "uint32") throw_data_error("dtype must be uint16 or uint32, got " + dtype);
+    if (dtype != "uint16" && dtype != "uint32")
+      throw_data_error("dtype must be uint16 or uint32, got " + dtype);
     set->bytes_per_token_ = dtype == "uint16" ? 2 : 4;
     set->vocab_size_ = manifest.at("vocab_size").get<int64_t>();
     set->eos_id_ = manifest.at("eos_id").get<int64_t>();
@@ -140,9 +153,9 @@ std::shared_ptr<const ShardSet> ShardSet::open(const std::filesystem::path& fold
     mapped.bytes = static_cast<size_t>(st.st_size);
     if (mapped.bytes != static_cast<size_t>(mapped.tokens) * set->bytes_per_token_) {
       ::close(fd);
-      throw_data_error(mapped.path.string() + ": " + std::to_string(mapped.bytes) + " bytes, the manifest says " +
-                       std::to_string(mapped.tokens) + " tokens of " + std::to_string(set->bytes_per_token_) +
-                       " bytes");
+      throw_data_error(mapped.path.string() + ": " + std::to_string(mapped.bytes) +
+                       " bytes, the manifest says " + std::to_string(mapped.tokens) +
+                       " tokens of " + std::to_string(set->bytes_per_token_) + " bytes");
     }
     if (mapped.bytes > 0) {
       void* data = ::mmap(nullptr, mapped.bytes, PROT_READ, MAP_SHARED, fd, 0);
@@ -178,8 +191,8 @@ int64_t ShardSet::token(size_t shard, int64_t i) const {
 void ShardSet::read(size_t shard, int64_t begin, int64_t count, int64_t* out) const {
   TORCH_CHECK(shard < shards_.size(), "shard ", shard, " of ", shards_.size());
   const Mapped& mapped = shards_[shard];
-  TORCH_CHECK(begin >= 0 && count >= 0 && begin + count <= mapped.tokens, "tokens [", begin, ", ", begin + count,
-              ") outside shard ", shard, " of ", mapped.tokens, " tokens");
+  TORCH_CHECK(begin >= 0 && count >= 0 && begin + count <= mapped.tokens, "tokens [", begin, ", ",
+              begin + count, ") outside shard ", shard, " of ", mapped.tokens, " tokens");
   if (bytes_per_token_ == 2) {
     const auto* data = static_cast<const uint16_t*>(mapped.data) + begin;
     for (int64_t i = 0; i < count; ++i) out[i] = data[i];
@@ -196,9 +209,11 @@ std::vector<int64_t> ShardSet::document_offsets(size_t shard) const {
   auto bytes = static_cast<size_t>(in.tellg());
   std::vector<uint64_t> raw(bytes / sizeof(uint64_t));
   in.seekg(0);
-  in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size() * sizeof(uint64_t)));
+  in.read(reinterpret_cast<char*>(raw.data()),
+          static_cast<std::streamsize>(raw.size() * sizeof(uint64_t)));
   if (raw.empty() || static_cast<int64_t>(raw.back()) != shards_[shard].tokens) {
-    throw_data_error(shards_[shard].index_path.string() + ": does not end at the shard's token count");
+    throw_data_error(shards_[shard].index_path.string() +
+                     ": does not end at the shard's token count");
   }
   return {raw.begin(), raw.end()};
 }

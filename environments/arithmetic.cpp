@@ -20,8 +20,8 @@ struct ArithmeticOptions {
   // an empty <think></think>. 1 = all worked. A corpus mixing both is what a
   // base model learns from; RL can then find that showing the steps pays.
   double worked_fraction = 1.0;
-  int64_t eval_size = 200;    // held-out tasks
-  int64_t eval_seed = 1234;   // seed of the held-out split
+  int64_t eval_size = 200;   // held-out tasks
+  int64_t eval_seed = 1234;  // seed of the held-out split
 
   void visit(ConfigVisitor& v) {
     v.field("digits", digits, {.min = 1.0, .max = 9.0});
@@ -80,9 +80,12 @@ class AdditionEnvironment : public GeneratedEnvironment {
       // generator's next output, so one problem drawn twice may get both styles.
       std::vector<int64_t> key = numbers;
       key.push_back(static_cast<int64_t>(std::mt19937_64(rng)()));
-      bool show_steps = options_.worked_fraction >= 1.0 || unit_hash(key) < options_.worked_fraction;
+      bool show_steps =
+          options_.worked_fraction >= 1.0 || unit_hash(key) < options_.worked_fraction;
       std::string steps;
-      if (show_steps) steps = options_.solution_style == "compact" ? compact_steps(numbers) : column_steps(numbers);
+      if (show_steps)
+        steps =
+            options_.solution_style == "compact" ? compact_steps(numbers) : column_steps(numbers);
       task.solution = r1_solution(steps, task.reference);
     }
     return task;
@@ -90,7 +93,8 @@ class AdditionEnvironment : public GeneratedEnvironment {
 
  private:
   explicit AdditionEnvironment(ArithmeticOptions options)
-      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)), options_(options) {}
+      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)),
+        options_(options) {}
 
   // Column by column from the ones, with the carry.
   static std::string column_steps(const std::vector<int64_t>& numbers) {
@@ -111,8 +115,8 @@ class AdditionEnvironment : public GeneratedEnvironment {
         terms += (terms.empty() ? "" : " + ") + std::to_string(digit);
       }
       std::string name = place < 4 ? kPlaces[place] : "10^" + std::to_string(place);
-      steps += name + ": " + terms + " = " + std::to_string(sum) + ", write " + std::to_string(sum % 10) +
-               ", carry " + std::to_string(sum / 10) + "\n";
+      steps += name + ": " + terms + " = " + std::to_string(sum) + ", write " +
+               std::to_string(sum % 10) + ", carry " + std::to_string(sum / 10) + "\n";
       carry = sum / 10;
     }
     return steps;
@@ -137,7 +141,8 @@ class AdditionEnvironment : public GeneratedEnvironment {
         terms += std::to_string(n % 10) + "+";
         n /= 10;
       }
-      steps += terms + std::to_string(carry) + "=" + (sum < 10 ? "0" : "") + std::to_string(sum) + "\n";
+      steps +=
+          terms + std::to_string(carry) + "=" + (sum < 10 ? "0" : "") + std::to_string(sum) + "\n";
       carry = sum / 10;
     }
     return steps;
@@ -163,7 +168,8 @@ class MultiplicationEnvironment : public GeneratedEnvironment {
       int64_t place = 1, total = 0;
       for (int64_t rest = b; rest > 0 || place == 1; rest /= 10, place *= 10) {
         int64_t part = a * (rest % 10) * place;
-        steps += std::to_string(a) + " * " + std::to_string((rest % 10) * place) + " = " + std::to_string(part) + "\n";
+        steps += std::to_string(a) + " * " + std::to_string((rest % 10) * place) + " = " +
+                 std::to_string(part) + "\n";
         total += part;
         if (rest == 0) break;
       }
@@ -175,7 +181,8 @@ class MultiplicationEnvironment : public GeneratedEnvironment {
 
  private:
   explicit MultiplicationEnvironment(ArithmeticOptions options)
-      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)), options_(options) {}
+      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)),
+        options_(options) {}
 
   ArithmeticOptions options_;
 };

@@ -34,7 +34,8 @@ class CalculatorEnvironment : public GeneratedEnvironment {
 
   bool multi_turn() const override { return true; }
 
-  StepResult step(const Task&, const std::vector<Turn>& history, const std::string& completion) const override {
+  StepResult step(const Task&, const std::vector<Turn>& history,
+                  const std::string& completion) const override {
     int64_t calls = 0;
     for (const Turn& turn : history) calls += turn.observation ? 1 : 0;
     // A tool call ends the turn: the rollout stops generating at "</tool>".
@@ -42,7 +43,8 @@ class CalculatorEnvironment : public GeneratedEnvironment {
     size_t open = close == std::string::npos ? close : completion.rfind("<tool>", close);
     bool trailing_call = open != std::string::npos &&
                          completion.find_first_not_of(" \t\r\n", close + 7) == std::string::npos;
-    if (!trailing_call || calls >= options_.max_tool_calls) return {.observation = "", .done = true};
+    if (!trailing_call || calls >= options_.max_tool_calls)
+      return {.observation = "", .done = true};
     std::string result;
     try {
       Rational value = evaluate_expression(completion.substr(open + 6, close - open - 6)).value;
@@ -59,12 +61,14 @@ class CalculatorEnvironment : public GeneratedEnvironment {
     for (int64_t i = 1; i < options_.digits; ++i) low *= 10;
     std::string expression = std::to_string(uniform_int(rng, low, low * 10 - 1));
     for (int64_t i = 1; i < options_.terms; ++i) {
-      expression += std::string(" ") + "+-*"[uniform_int(rng, 0, 2)] + " " + std::to_string(uniform_int(rng, low, low * 10 - 1));
+      expression += std::string(" ") + "+-*"[uniform_int(rng, 0, 2)] + " " +
+                    std::to_string(uniform_int(rng, low, low * 10 - 1));
     }
     Task task;
-    task.prompt = "Compute " + expression +
-                  ". You may use a calculator: write <tool>expression</tool> and the result comes back as "
-                  "<result>value</result>. Give the final answer in <answer> </answer> tags.";
+    task.prompt =
+        "Compute " + expression +
+        ". You may use a calculator: write <tool>expression</tool> and the result comes back as "
+        "<result>value</result>. Give the final answer in <answer> </answer> tags.";
     task.reference = evaluate_expression(expression).value.to_string();
     task.metadata = {{"expression", expression}};
     return task;
@@ -72,7 +76,8 @@ class CalculatorEnvironment : public GeneratedEnvironment {
 
  private:
   explicit CalculatorEnvironment(CalculatorOptions options)
-      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)), options_(options) {}
+      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)),
+        options_(options) {}
 
   CalculatorOptions options_;
 };

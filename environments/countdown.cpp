@@ -12,7 +12,8 @@
 
 namespace r1kit {
 
-CountdownVerdict check_countdown(std::string_view expression, const std::vector<int64_t>& numbers, int64_t target) {
+CountdownVerdict check_countdown(std::string_view expression, const std::vector<int64_t>& numbers,
+                                 int64_t target) {
   Evaluation evaluation;
   try {
     evaluation = evaluate_expression(expression);
@@ -21,15 +22,19 @@ CountdownVerdict check_countdown(std::string_view expression, const std::vector<
   }
   std::vector<int64_t> unused = numbers;
   for (const Rational& literal : evaluation.literals) {
-    auto it = literal.is_integer() ? std::find(unused.begin(), unused.end(), literal.num()) : unused.end();
+    auto it = literal.is_integer() ? std::find(unused.begin(), unused.end(), literal.num())
+                                   : unused.end();
     if (it == unused.end()) {
-      bool given = literal.is_integer() && std::count(numbers.begin(), numbers.end(), literal.num()) > 0;
-      return {false, given ? "uses " + literal.to_string() + " too often" : literal.to_string() + " is not given"};
+      bool given =
+          literal.is_integer() && std::count(numbers.begin(), numbers.end(), literal.num()) > 0;
+      return {false, given ? "uses " + literal.to_string() + " too often"
+                           : literal.to_string() + " is not given"};
     }
     unused.erase(it);
   }
   if (!(evaluation.value == Rational(target))) {
-    return {false, "evaluates to " + evaluation.value.to_string() + ", not " + std::to_string(target)};
+    return {false,
+            "evaluates to " + evaluation.value.to_string() + ", not " + std::to_string(target)};
   }
   return {true, ""};
 }
@@ -57,15 +62,18 @@ class CountdownEnvironment : public GeneratedEnvironment {
   CountdownEnvironment(const nlohmann::json& options, const std::string& source)
       : CountdownEnvironment(read_config<CountdownOptions>(options, source)) {}
 
-  StepResult step(const Task& task, const std::vector<Turn>&, const std::string& completion) const override {
+  StepResult step(const Task& task, const std::vector<Turn>&,
+                  const std::string& completion) const override {
     size_t open = completion.rfind("<answer>");
     size_t close = completion.rfind("</answer>");
-    if (open == std::string::npos || close == std::string::npos || close < open) return {.reward = 0.0};
+    if (open == std::string::npos || close == std::string::npos || close < open)
+      return {.reward = 0.0};
     std::string expression = completion.substr(open + 8, close - open - 8);
     // "(1 + 2) * 8 = 24": the part before "=" is the expression.
     expression = expression.substr(0, expression.find('='));
-    CountdownVerdict verdict = check_countdown(expression, task.metadata["numbers"].get<std::vector<int64_t>>(),
-                                               task.metadata["target"].get<int64_t>());
+    CountdownVerdict verdict =
+        check_countdown(expression, task.metadata["numbers"].get<std::vector<int64_t>>(),
+                        task.metadata["target"].get<int64_t>());
     return {.reward = verdict.correct ? 1.0 : 0.0};
   }
 
@@ -74,7 +82,8 @@ class CountdownEnvironment : public GeneratedEnvironment {
   Task generate(std::mt19937_64& rng) const override {
     while (true) {
       std::vector<int64_t> numbers;
-      for (int64_t i = 0; i < options_.num_numbers; ++i) numbers.push_back(uniform_int(rng, 1, options_.max_number));
+      for (int64_t i = 0; i < options_.num_numbers; ++i)
+        numbers.push_back(uniform_int(rng, 1, options_.max_number));
       std::vector<int64_t> order = numbers;
       std::shuffle(order.begin(), order.end(), rng);
       size_t used = static_cast<size_t>(uniform_int(rng, 2, options_.num_numbers));
@@ -93,16 +102,21 @@ class CountdownEnvironment : public GeneratedEnvironment {
         if (ok) value = *result;
         expression = "(" + expression + " " + op + " " + std::to_string(order[i]) + ")";
       }
-      if (!ok || !value.is_integer() || value.num() < 1 || value.num() > options_.max_target) continue;
+      if (!ok || !value.is_integer() || value.num() < 1 || value.num() > options_.max_target)
+        continue;
       std::string list;
       for (int64_t n : numbers) list += (list.empty() ? "" : ", ") + std::to_string(n);
       Task task;
-      task.prompt = "Using the numbers [" + list + "], create an equation that equals " + std::to_string(value.num()) +
-                    ". You can use basic arithmetic operations (+, -, *, /) and each number can be used at most "
-                    "once. Show your work in <think> </think> tags. And return the final answer in <answer> "
-                    "</answer> tags, for example <answer> (1 + 2) / 3 </answer>.";
+      task.prompt =
+          "Using the numbers [" + list + "], create an equation that equals " +
+          std::to_string(value.num()) +
+          ". You can use basic arithmetic operations (+, -, *, /) and each number can be used at "
+          "most "
+          "once. Show your work in <think> </think> tags. And return the final answer in <answer> "
+          "</answer> tags, for example <answer> (1 + 2) / 3 </answer>.";
       task.reference = std::to_string(value.num());
-      task.solution = "<think>\n" + expression + " = " + task.reference + "\n</think>\n<answer>" + expression + "</answer>";
+      task.solution = "<think>\n" + expression + " = " + task.reference + "\n</think>\n<answer>" +
+                      expression + "</answer>";
       task.metadata = {{"numbers", numbers}, {"target", value.num()}};
       return task;
     }
@@ -110,7 +124,8 @@ class CountdownEnvironment : public GeneratedEnvironment {
 
  private:
   explicit CountdownEnvironment(CountdownOptions options)
-      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)), options_(options) {}
+      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)),
+        options_(options) {}
 
   CountdownOptions options_;
 };

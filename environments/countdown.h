@@ -18,6 +18,7 @@ struct CountdownVerdict {
 // Evaluates `expression` exactly (environments/expression.h) and checks that
 // every literal is one of `numbers`, each used at most once, and that the value
 // is `target`.
-CountdownVerdict check_countdown(std::string_view expression, const std::vector<int64_t>& numbers, int64_t target);
+CountdownVerdict check_countdown(std::string_view expression, const std::vector<int64_t>& numbers,
+                                 int64_t target);
 
 }  // namespace r1kit

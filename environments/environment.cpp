@@ -44,7 +44,8 @@ std::vector<std::string> registered_environments() {
   return names;
 }
 
-std::unique_ptr<Environment> make_environment(const std::string& name, const nlohmann::json& options,
+std::unique_ptr<Environment> make_environment(const std::string& name,
+                                              const nlohmann::json& options,
                                               const std::string& source) {
   EnvironmentFactory factory;
   {
@@ -59,7 +60,8 @@ std::unique_ptr<Environment> make_environment(const std::string& name, const nlo
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
     std::string guess = did_you_mean(name, known);
     throw_config_error(source + ": unknown environment \"" + name + "\"" +
-                       (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") + "; known environments: " + list);
+                       (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") +
+                       "; known environments: " + list);
   }
   return factory(options.is_null() ? nlohmann::json::object() : options, source);
 }
@@ -67,7 +69,8 @@ std::unique_ptr<Environment> make_environment(const std::string& name, const nlo
 RenderedTurns render_turns(const std::vector<Turn>& turns) {
   RenderedTurns out;
   for (const Turn& turn : turns) {
-    if (turn.observation) out.observation_spans.emplace_back(out.text.size(), out.text.size() + turn.text.size());
+    if (turn.observation)
+      out.observation_spans.emplace_back(out.text.size(), out.text.size() + turn.text.size());
     out.text += turn.text;
   }
   return out;
@@ -98,7 +101,8 @@ std::vector<Task> GeneratedEnvironment::next_tasks(size_t n, std::mt19937_64& rn
     Task task = generate(rng);
     // A held-out prompt is drawn again, a bounded number of times: a task space
     // smaller than the eval split must not loop forever.
-    for (int retry = 0; retry < 100 && eval_prompts_.count(task.prompt) > 0; ++retry) task = generate(rng);
+    for (int retry = 0; retry < 100 && eval_prompts_.count(task.prompt) > 0; ++retry)
+      task = generate(rng);
     tasks.push_back(std::move(task));
   }
   return tasks;

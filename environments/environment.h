@@ -3,21 +3,20 @@
 // step() that answers the model's tool calls. next_tasks() is called from one
 // thread at a time; step() is const and thread-safe (rollouts call it in parallel).
 //
-//   auto env = make_environment("countdown", {{"num_numbers", 4}}, "recipe.json: environment.options");
-//   std::mt19937_64 rng = make_rng(seed, "environment");
-//   std::vector<Task> batch = env->next_tasks(64, rng);
+//   auto env = make_environment("countdown", {{"num_numbers", 4}}, "recipe.json:
+//   environment.options"); std::mt19937_64 rng = make_rng(seed, "environment"); std::vector<Task>
+//   batch = env->next_tasks(64, rng);
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
 #include <unordered_set>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/config.h"
 
@@ -46,8 +45,8 @@ struct Turn {
 
 // The environment's answer to the model's latest turn.
 struct StepResult {
-  std::string observation;      // text to append after the model's turn ("" when done)
-  bool done = true;             // no further turns
+  std::string observation;       // text to append after the model's turn ("" when done)
+  bool done = true;              // no further turns
   std::optional<double> reward;  // a final reward of the environment's own; nullopt = none
 };
 
@@ -65,7 +64,8 @@ class Environment {
   virtual bool multi_turn() const { return false; }
   // `history` holds the turns so far (model turns and observations), the
   // latest model turn not included: that is `completion`.
-  virtual StepResult step(const Task& task, const std::vector<Turn>& history, const std::string& completion) const {
+  virtual StepResult step(const Task& task, const std::vector<Turn>& history,
+                          const std::string& completion) const {
     return {};
   }
 };
@@ -80,21 +80,23 @@ RenderedTurns render_turns(const std::vector<Turn>& turns);
 
 // The environment's section of a recipe.
 struct EnvironmentConfig {
-  std::string name = "addition";  // registry name: addition, multiplication, countdown, sorting, ...
+  std::string name =
+      "addition";  // registry name: addition, multiplication, countdown, sorting, ...
   nlohmann::json options = nlohmann::json::object();  // handed to the environment's constructor
-  std::string prompt_template = "r1_zero";  // registry name: r1_zero, chatml, plain
-  std::string system_prompt;  // chatml's system message; "" = none
+  std::string prompt_template = "r1_zero";            // registry name: r1_zero, chatml, plain
+  std::string system_prompt;                          // chatml's system message; "" = none
 
   void visit(ConfigVisitor& v);
 };
 
-using EnvironmentFactory =
-    std::function<std::unique_ptr<Environment>(const nlohmann::json& options, const std::string& source)>;
+using EnvironmentFactory = std::function<std::unique_ptr<Environment>(const nlohmann::json& options,
+                                                                      const std::string& source)>;
 
 // Adds a factory; a taken name is a config error.
 void register_environment(const std::string& name, EnvironmentFactory factory);
 // Builds `name`; an unknown name is a config error listing the known ones.
-std::unique_ptr<Environment> make_environment(const std::string& name, const nlohmann::json& options,
+std::unique_ptr<Environment> make_environment(const std::string& name,
+                                              const nlohmann::json& options,
                                               const std::string& source);
 std::vector<std::string> registered_environments();
 
@@ -103,7 +105,8 @@ std::vector<std::string> registered_environments();
 // held-out prompt are drawn again.
 class GeneratedEnvironment : public Environment {
  public:
-  GeneratedEnvironment(int64_t eval_size, uint64_t eval_seed) : eval_size_(eval_size), eval_seed_(eval_seed) {}
+  GeneratedEnvironment(int64_t eval_size, uint64_t eval_seed)
+      : eval_size_(eval_size), eval_seed_(eval_seed) {}
 
   std::vector<Task> next_tasks(size_t n, std::mt19937_64& rng) override;
   const std::vector<Task>& eval_tasks() override;
@@ -126,11 +129,13 @@ int64_t uniform_int(std::mt19937_64& rng, int64_t lo, int64_t hi);
 
 #define R1KIT_ENV_CONCAT_INNER(a, b) a##b
 #define R1KIT_ENV_CONCAT(a, b) R1KIT_ENV_CONCAT_INNER(a, b)
-// Registers `Class`, constructed as Class(const nlohmann::json& options, const std::string& source).
-#define REGISTER_ENVIRONMENT(name, Class)                                                             \
-  static const bool R1KIT_ENV_CONCAT(environment_registered_, __LINE__) = [] {                       \
-    ::r1kit::register_environment(name, [](const nlohmann::json& options, const std::string& source) { \
-      return std::unique_ptr<::r1kit::Environment>(new Class(options, source));                       \
-    });                                                                                               \
-    return true;                                                                                      \
+// Registers `Class`, constructed as Class(const nlohmann::json& options, const std::string&
+// source).
+#define REGISTER_ENVIRONMENT(name, Class)                                           \
+  static const bool R1KIT_ENV_CONCAT(environment_registered_, __LINE__) = [] {      \
+    ::r1kit::register_environment(                                                  \
+        name, [](const nlohmann::json& options, const std::string& source) {        \
+          return std::unique_ptr<::r1kit::Environment>(new Class(options, source)); \
+        });                                                                         \
+    return true;                                                                    \
   }()

@@ -25,7 +25,8 @@ class Evaluator {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw_data_error("expression \"" + std::string(s_) + "\": " + what + " at position " + std::to_string(i_));
+    throw_data_error("expression \"" + std::string(s_) + "\": " + what + " at position " +
+                     std::to_string(i_));
   }
   static Rational check(std::optional<Rational> r) {
     if (!r) throw_data_error("expression: a value too large for exact arithmetic");

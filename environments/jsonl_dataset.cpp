@@ -2,8 +2,8 @@
 // are drawn, never loaded whole) with a shuffle buffer. Formats, per line:
 //   gsm8k  {"question": ..., "answer": "... #### 72"}   reference = after ####
 //   math   {"problem": ..., "solution": "... \boxed{..}"}  reference = last box
-//   chat   {"messages": [{"role", "content"}, ...], "answer"?}  a final assistant turn is the solution
-//   prompt {<prompt_key>: ..., <answer_key>: ...}
+//   chat   {"messages": [{"role", "content"}, ...], "answer"?}  a final assistant turn is the
+//   solution prompt {<prompt_key>: ..., <answer_key>: ...}
 // "auto" picks per line by its keys. A bad line is skipped with a warning that
 // names the file and line (or, with strict, is an error); the counts are kept.
 #include <fstream>
@@ -24,8 +24,8 @@ struct JsonlOptions {
   std::string eval_path;              // a held-out file; "" = take eval_fraction of `path`
   double eval_fraction = 0.0;         // share of `path` held out (by a hash of the line number)
   int64_t max_eval = 500;             // at most this many held-out tasks
-  int64_t shuffle_buffer = 1024;      // tasks drawn at random from a window this big; 1 = file order
-  bool strict = false;                // a bad line is an error instead of a warning
+  int64_t shuffle_buffer = 1024;  // tasks drawn at random from a window this big; 1 = file order
+  bool strict = false;            // a bad line is an error instead of a warning
 
   void visit(ConfigVisitor& v) {
     v.field("path", path, {.required = true});
@@ -91,7 +91,8 @@ class JsonlEnvironment : public Environment {
         buffer_.push_back(std::move(*task));
       }
       if (buffer_.empty()) throw_data_error(options_.path + ": no usable training lines");
-      size_t pick = static_cast<size_t>(uniform_int(rng, 0, static_cast<int64_t>(buffer_.size()) - 1));
+      size_t pick =
+          static_cast<size_t>(uniform_int(rng, 0, static_cast<int64_t>(buffer_.size()) - 1));
       std::swap(buffer_[pick], buffer_.back());
       tasks.push_back(std::move(buffer_.back()));
       buffer_.pop_back();
@@ -106,10 +107,12 @@ class JsonlEnvironment : public Environment {
     if (!separate && options_.eval_fraction <= 0.0) return eval_;
     std::ifstream in(separate ? options_.eval_path : options_.path);
     std::string line;
-    for (int64_t number = 1; std::getline(in, line) && static_cast<int64_t>(eval_.size()) < options_.max_eval;
+    for (int64_t number = 1;
+         std::getline(in, line) && static_cast<int64_t>(eval_.size()) < options_.max_eval;
          ++number) {
       if (!separate && !held_out(number, options_.eval_fraction)) continue;
-      if (std::optional<Task> task = parse(line, separate ? options_.eval_path : options_.path, number)) {
+      if (std::optional<Task> task =
+              parse(line, separate ? options_.eval_path : options_.path, number)) {
         eval_.push_back(std::move(*task));
       }
     }
@@ -133,7 +136,8 @@ class JsonlEnvironment : public Environment {
       std::string line;
       while (std::getline(in_, line)) {
         ++line_number_;
-        if (options_.eval_path.empty() && options_.eval_fraction > 0.0 && held_out(line_number_, options_.eval_fraction)) {
+        if (options_.eval_path.empty() && options_.eval_fraction > 0.0 &&
+            held_out(line_number_, options_.eval_fraction)) {
           continue;
         }
         if (std::optional<Task> task = parse(line, options_.path, line_number_)) {
@@ -144,7 +148,8 @@ class JsonlEnvironment : public Environment {
       in_.close();
       in_.clear();
       if (tasks_this_pass_ == 0) {
-        log_warning() << options_.path << ": a whole pass found no usable line (" << skipped_ << " skipped)";
+        log_warning() << options_.path << ": a whole pass found no usable line (" << skipped_
+                      << " skipped)";
         return std::nullopt;
       }
       ++epoch_;
@@ -153,7 +158,8 @@ class JsonlEnvironment : public Environment {
   }
 
   std::optional<Task> parse(const std::string& text, const std::string& file, int64_t number) {
-    if (text.find_first_not_of(" \t\r") == std::string::npos) return std::nullopt;  // blank lines are fine
+    if (text.find_first_not_of(" \t\r") == std::string::npos)
+      return std::nullopt;  // blank lines are fine
     try {
       nlohmann::json line = nlohmann::json::parse(text, nullptr, false);
       if (line.is_discarded()) throw_data_error("invalid JSON");
@@ -211,7 +217,8 @@ class JsonlEnvironment : public Environment {
     } else {
       task.prompt = string_field(line, options_.prompt_key);
       auto answer = line.find(options_.answer_key);
-      if (answer != line.end()) task.reference = answer->is_string() ? answer->get<std::string>() : answer->dump();
+      if (answer != line.end())
+        task.reference = answer->is_string() ? answer->get<std::string>() : answer->dump();
     }
     for (const auto& [key, value] : line.items()) {
       if (key == "metadata" && value.is_object()) task.metadata.update(value);

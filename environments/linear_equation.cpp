@@ -32,7 +32,9 @@ std::string x_term(int64_t a) {
   return std::to_string(a) + "x";
 }
 
-std::string plus(int64_t b) { return b < 0 ? " - " + std::to_string(-b) : " + " + std::to_string(b); }
+std::string plus(int64_t b) {
+  return b < 0 ? " - " + std::to_string(-b) : " + " + std::to_string(b);
+}
 
 class LinearEquationEnvironment : public GeneratedEnvironment {
  public:
@@ -65,16 +67,19 @@ class LinearEquationEnvironment : public GeneratedEnvironment {
     task.prompt = "Solve for x: " + x_term(a) + (b == 0 ? "" : plus(b)) + " = " + right;
     task.reference = x.is_integer() ? x.to_string()
                                     : (x.num() < 0 ? "-" : "") + std::string("\\frac{") +
-                                          std::to_string(std::abs(x.num())) + "}{" + std::to_string(x.den()) + "}";
-    task.solution = "<think>\n" + std::to_string(a - c) + "x = " + std::to_string(d - b) + ", so x = " +
-                    task.reference + "\n</think>\n<answer>" + task.reference + "</answer>";
+                                          std::to_string(std::abs(x.num())) + "}{" +
+                                          std::to_string(x.den()) + "}";
+    task.solution = "<think>\n" + std::to_string(a - c) + "x = " + std::to_string(d - b) +
+                    ", so x = " + task.reference + "\n</think>\n<answer>" + task.reference +
+                    "</answer>";
     task.metadata = {{"a", a}, {"b", b}, {"c", c}, {"d", d}};
     return task;
   }
 
  private:
   explicit LinearEquationEnvironment(LinearOptions options)
-      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)), options_(options) {}
+      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)),
+        options_(options) {}
 
   LinearOptions options_;
 };

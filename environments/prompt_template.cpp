@@ -9,10 +9,14 @@
 namespace r1kit {
 
 const char* const kR1ZeroTemplate =
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
-    "The assistant first thinks about the reasoning process in the mind and then provides the user with the "
-    "answer. The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, "
-    "respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. User: {prompt}. "
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves "
+    "it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user "
+    "with the "
+    "answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, "
+    "respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. "
+    "User: {prompt}. "
     "Assistant:";
 
 namespace {
@@ -77,7 +81,8 @@ using Factory = std::function<std::unique_ptr<PromptTemplate>(const std::string&
 const std::map<std::string, Factory>& templates() {
   static const std::map<std::string, Factory> kTemplates = {
       {"r1_zero", [](const std::string&) { return std::make_unique<R1ZeroTemplate>(); }},
-      {"chatml", [](const std::string& system) { return std::make_unique<ChatMlTemplate>(system); }},
+      {"chatml",
+       [](const std::string& system) { return std::make_unique<ChatMlTemplate>(system); }},
       {"plain", [](const std::string&) { return std::make_unique<PlainTemplate>(); }},
   };
   return kTemplates;
@@ -91,7 +96,8 @@ std::vector<std::string> registered_prompt_templates() {
   return names;
 }
 
-std::unique_ptr<PromptTemplate> make_prompt_template(const std::string& name, const std::string& system_prompt,
+std::unique_ptr<PromptTemplate> make_prompt_template(const std::string& name,
+                                                     const std::string& system_prompt,
                                                      const std::string& source) {
   auto it = templates().find(name);
   if (it == templates().end()) {
@@ -100,7 +106,8 @@ std::unique_ptr<PromptTemplate> make_prompt_template(const std::string& name, co
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
     std::string guess = did_you_mean(name, known);
     throw_config_error(source + ": unknown prompt template \"" + name + "\"" +
-                       (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") + "; known templates: " + list);
+                       (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") +
+                       "; known templates: " + list);
   }
   return it->second(system_prompt);
 }

@@ -19,7 +19,8 @@ class PromptTemplate {
 };
 
 // `system_prompt` is used by templates that have a system turn (chatml).
-std::unique_ptr<PromptTemplate> make_prompt_template(const std::string& name, const std::string& system_prompt,
+std::unique_ptr<PromptTemplate> make_prompt_template(const std::string& name,
+                                                     const std::string& system_prompt,
                                                      const std::string& source);
 std::vector<std::string> registered_prompt_templates();
 

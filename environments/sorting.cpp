@@ -37,21 +37,24 @@ class SortingEnvironment : public GeneratedEnvironment {
  protected:
   Task generate(std::mt19937_64& rng) const override {
     std::vector<int64_t> numbers;
-    for (int64_t i = 0; i < options_.length; ++i) numbers.push_back(uniform_int(rng, 0, options_.max_value));
+    for (int64_t i = 0; i < options_.length; ++i)
+      numbers.push_back(uniform_int(rng, 0, options_.max_value));
     std::vector<int64_t> sorted = numbers;
     std::sort(sorted.begin(), sorted.end());
     Task task;
     task.prompt = "Sort these numbers in ascending order: " + join(numbers) +
                   ". Give the sorted numbers separated by commas, like \"1, 2, 3\".";
     task.reference = join(sorted);
-    task.solution = "<think>\nThe smallest first: " + join(sorted) + "\n</think>\n<answer>" + task.reference + "</answer>";
+    task.solution = "<think>\nThe smallest first: " + join(sorted) + "\n</think>\n<answer>" +
+                    task.reference + "</answer>";
     task.metadata = {{"numbers", numbers}};
     return task;
   }
 
  private:
   explicit SortingEnvironment(SortingOptions options)
-      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)), options_(options) {}
+      : GeneratedEnvironment(options.eval_size, static_cast<uint64_t>(options.eval_seed)),
+        options_(options) {}
 
   SortingOptions options_;
 };

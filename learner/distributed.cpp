@@ -25,7 +25,8 @@ int env_int(const char* name, int fallback) {
   char* end = nullptr;
   long parsed = std::strtol(value, &end, 10);
   if (*end != '\0' || parsed < 0) {
-    throw_usage_error(std::string("environment variable ") + name + "=\"" + value + "\" is not a non-negative integer");
+    throw_usage_error(std::string("environment variable ") + name + "=\"" + value +
+                      "\" is not a non-negative integer");
   }
   return static_cast<int>(parsed);
 }
@@ -41,7 +42,8 @@ struct Distributed::Connection {
 namespace {
 
 // Runs `collective` on `tensor`, or on a copy on `device` copied back after.
-void on_device(at::Tensor& tensor, at::Device device, const std::function<void(at::Tensor&)>& collective) {
+void on_device(at::Tensor& tensor, at::Device device,
+               const std::function<void(at::Tensor&)>& collective) {
   if (tensor.device() == device) {
     collective(tensor);
     return;
@@ -56,14 +58,18 @@ void on_device(at::Tensor& tensor, at::Device device, const std::function<void(a
 Distributed::Distributed(int rank, int world_size)
     : rank_(rank), world_size_(world_size), connection_(std::make_unique<Connection>()) {}
 
-std::unique_ptr<Distributed> Distributed::single() { return std::unique_ptr<Distributed>(new Distributed(0, 1)); }
+std::unique_ptr<Distributed> Distributed::single() {
+  return std::unique_ptr<Distributed>(new Distributed(0, 1));
+}
 
-std::unique_ptr<Distributed> Distributed::from_environment(at::Device device, double timeout_seconds) {
+std::unique_ptr<Distributed> Distributed::from_environment(at::Device device,
+                                                           double timeout_seconds) {
   int world_size = env_int("WORLD_SIZE", 1);
   int rank = env_int("RANK", 0);
   if (world_size <= 1) return single();
   if (rank >= world_size) {
-    throw_usage_error("RANK=" + std::to_string(rank) + " is not below WORLD_SIZE=" + std::to_string(world_size));
+    throw_usage_error("RANK=" + std::to_string(rank) +
+                      " is not below WORLD_SIZE=" + std::to_string(world_size));
   }
   const char* address = std::getenv("MASTER_ADDR");
   std::string host = address && *address ? address : "127.0.0.1";
@@ -82,7 +88,8 @@ std::unique_ptr<Distributed> Distributed::from_environment(at::Device device, do
 #ifdef R1KIT_HAS_NCCL
       auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
       nccl_options->timeout = timeout;
-      connection.backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(connection.store, rank, world_size, nccl_options);
+      connection.backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(connection.store, rank,
+                                                                       world_size, nccl_options);
       connection.device = device;
       distributed->backend_name_ = "nccl";
 #else
@@ -93,16 +100,17 @@ std::unique_ptr<Distributed> Distributed::from_environment(at::Device device, do
     } else {
       auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
       gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
-      connection.backend = c10::make_intrusive<c10d::ProcessGroupGloo>(connection.store, rank, world_size, gloo_options);
+      connection.backend = c10::make_intrusive<c10d::ProcessGroupGloo>(connection.store, rank,
+                                                                       world_size, gloo_options);
       distributed->backend_name_ = "gloo";
     }
   } catch (const c10::Error& e) {
-    throw_io_error("rank " + std::to_string(rank) + ": rendezvous at " + host + ":" + std::to_string(port) +
-                   " failed: " + e.what_without_backtrace());
+    throw_io_error("rank " + std::to_string(rank) + ": rendezvous at " + host + ":" +
+                   std::to_string(port) + " failed: " + e.what_without_backtrace());
   }
   set_log_rank(rank);
-  log_info() << "joined a group of " << world_size << " ranks (" << distributed->backend_name_ << ") at " << host
-             << ":" << port;
+  log_info() << "joined a group of " << world_size << " ranks (" << distributed->backend_name_
+             << ") at " << host << ":" << port;
   return distributed;
 }
 
@@ -122,7 +130,8 @@ void Distributed::all_reduce_sum(const std::vector<at::Tensor>& tensors, int64_t
   while (begin < tensors.size()) {
     size_t end = begin;
     int64_t bytes = 0;
-    while (end < tensors.size() && (end == begin || bytes + tensors[end].nbytes() <= static_cast<size_t>(bucket_bytes))) {
+    while (end < tensors.size() &&
+           (end == begin || bytes + tensors[end].nbytes() <= static_cast<size_t>(bucket_bytes))) {
       bytes += tensors[end].nbytes();
       ++end;
     }
@@ -144,7 +153,8 @@ at::Tensor Distributed::all_gather(const at::Tensor& tensor) {
   if (world_size_ == 1) return tensor.clone();
   const at::Device device = connection_->device;
   std::vector<std::vector<at::Tensor>> outputs(1);
-  for (int r = 0; r < world_size_; ++r) outputs[0].push_back(at::empty_like(tensor, tensor.options().device(device)));
+  for (int r = 0; r < world_size_; ++r)
+    outputs[0].push_back(at::empty_like(tensor, tensor.options().device(device)));
   std::vector<at::Tensor> inputs = {tensor.to(device).contiguous()};
   connection_->backend->allgather(outputs, inputs)->wait();
   return at::cat(outputs[0], 0).to(tensor.device());

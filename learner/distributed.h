@@ -6,11 +6,11 @@
 // process, used from the training thread only.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 namespace r1kit {
 
@@ -20,7 +20,8 @@ class Distributed {
   // the model trains: Gloo for the CPU, NCCL for CUDA. Throws a usage error
   // naming the variable when one is malformed or naming the backend when this
   // build lacks it, an I/O error when the rendezvous fails within `timeout_seconds`.
-  static std::unique_ptr<Distributed> from_environment(at::Device device = at::kCPU, double timeout_seconds = 300);
+  static std::unique_ptr<Distributed> from_environment(at::Device device = at::kCPU,
+                                                       double timeout_seconds = 300);
   // A single-process group (tests, plain runs).
   static std::unique_ptr<Distributed> single();
   ~Distributed();

@@ -14,8 +14,9 @@ std::map<std::string, double> EvaluationResult::metrics() const {
   return out;
 }
 
-EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const TrainerConfig& trainer, int64_t seed,
-                                            const Environment& environment, int64_t context_length) {
+EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const TrainerConfig& trainer,
+                                            int64_t seed, const Environment& environment,
+                                            int64_t context_length) {
   EvaluationOptions options;
   options.max_tasks = trainer.eval_samples;
   options.max_prompt_length = grpo.max_prompt_length;
@@ -32,8 +33,10 @@ EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const Traine
   return options;
 }
 
-std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks, const PromptTemplate& prompt_template,
-                                                 const Tokenizer& tokenizer, int64_t max_prompt_length,
+std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks,
+                                                 const PromptTemplate& prompt_template,
+                                                 const Tokenizer& tokenizer,
+                                                 int64_t max_prompt_length,
                                                  std::vector<std::string>* rendered) {
   std::vector<std::vector<int64_t>> prompts;
   prompts.reserve(tasks.size());
@@ -56,11 +59,14 @@ size_t find_reward(const RewardSet& rewards, const std::string& name, const std:
     if (rewards.spec(k).metric_name() == name) return k;
     known += (known.empty() ? "" : ", ") + rewards.spec(k).metric_name();
   }
-  throw_config_error(source + ": " + key_path + ": no reward named \"" + name + "\" (rewards: " + known + ")");
+  throw_config_error(source + ": " + key_path + ": no reward named \"" + name +
+                     "\" (rewards: " + known + ")");
 }
 
-size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, const std::string& source) {
-  if (rewards.size() == 0) throw_config_error(source + ": rewards: the RL stages need at least one reward");
+size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name,
+                            const std::string& source) {
+  if (rewards.size() == 0)
+    throw_config_error(source + ": rewards: the RL stages need at least one reward");
   if (name.empty()) return 0;
   return find_reward(rewards, name, "trainer.accuracy_reward", source);
 }
@@ -68,27 +74,33 @@ size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, c
 namespace {
 
 EpisodeOptions episode_options(const EvaluationOptions& options) {
-  return {.environment = options.environment, .max_turns = options.max_turns, .context_length = options.context_length};
+  return {.environment = options.environment,
+          .max_turns = options.max_turns,
+          .context_length = options.context_length};
 }
 
 }  // namespace
 
 EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task>& all_tasks,
                                  const PromptTemplate& prompt_template, const Tokenizer& tokenizer,
-                                 const RewardSet& rewards, ThreadPool& reward_pool, const EvaluationOptions& options) {
+                                 const RewardSet& rewards, ThreadPool& reward_pool,
+                                 const EvaluationOptions& options) {
   std::vector<Task> tasks = all_tasks;
-  if (options.max_tasks > 0 && static_cast<int64_t>(tasks.size()) > options.max_tasks) tasks.resize(options.max_tasks);
+  if (options.max_tasks > 0 && static_cast<int64_t>(tasks.size()) > options.max_tasks)
+    tasks.resize(options.max_tasks);
   EvaluationResult result;
   result.tasks = static_cast<int64_t>(tasks.size());
   if (tasks.empty()) return result;
   std::vector<std::string> rendered;
-  auto prompts = encode_prompts(tasks, prompt_template, tokenizer, options.max_prompt_length, &rendered);
+  auto prompts =
+      encode_prompts(tasks, prompt_template, tokenizer, options.max_prompt_length, &rendered);
 
   SamplingParams greedy;
   greedy.temperature = 0.0;
   greedy.max_new_tokens = options.max_new_tokens;
   greedy.stop_strings = options.stop_strings;
-  auto completions = sample_episodes(rollout, tasks, prompts, tokenizer, greedy, episode_options(options));
+  auto completions =
+      sample_episodes(rollout, tasks, prompts, tokenizer, greedy, episode_options(options));
   auto samples = episode_samples(tasks, rendered, completions);
   BatchScores scores = score_episodes(rewards, reward_pool, samples, completions);
   double correct = 0, reward = 0, length = 0;
@@ -117,13 +129,16 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
     sampled.max_new_tokens = options.max_new_tokens;
     sampled.seed = options.seed;
     sampled.stop_strings = options.stop_strings;
-    auto k_completions = sample_episodes(rollout, tasks, prompts, tokenizer, sampled, episode_options(options));
+    auto k_completions =
+        sample_episodes(rollout, tasks, prompts, tokenizer, sampled, episode_options(options));
     auto k_samples = episode_samples(tasks, rendered, k_completions);
     BatchScores k_scores = score_episodes(rewards, reward_pool, k_samples, k_completions);
     double solved = 0;
     for (size_t task = 0; task < tasks.size(); ++task) {
       bool any = false;
-      for (int64_t s = 0; s < options.pass_at_k; ++s) any = any || reward_is_correct(k_scores, task * options.pass_at_k + s, options.accuracy_reward);
+      for (int64_t s = 0; s < options.pass_at_k; ++s)
+        any = any ||
+              reward_is_correct(k_scores, task * options.pass_at_k + s, options.accuracy_reward);
       solved += any;
     }
     result.pass_at_k = solved / static_cast<double>(tasks.size());

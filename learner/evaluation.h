@@ -21,25 +21,26 @@
 namespace r1kit {
 
 struct EvaluationOptions {
-  int64_t max_tasks = 0;              // held-out tasks used; 0 = all
-  int64_t max_prompt_length = 512;    // prompt tokens kept (left-truncated)
-  int64_t max_new_tokens = 256;       // completion budget
-  int64_t pass_at_k = 0;              // sampled completions per task for pass@k; 0 = off
-  double temperature = 1.0;           // for the pass@k samples
+  int64_t max_tasks = 0;            // held-out tasks used; 0 = all
+  int64_t max_prompt_length = 512;  // prompt tokens kept (left-truncated)
+  int64_t max_new_tokens = 256;     // completion budget
+  int64_t pass_at_k = 0;            // sampled completions per task for pass@k; 0 = off
+  double temperature = 1.0;         // for the pass@k samples
   int64_t seed = 0;
-  size_t accuracy_reward = 0;         // index into the reward set of the reward that means "correct"
-  std::vector<std::string> stop_strings;     // a model turn ends at any of these; empty = none
-  const Environment* environment = nullptr;  // multi-turn: it answers each turn (generate_multi_turn); null = one turn
-  int64_t max_turns = 0;                     // multi-turn: model turns per episode; 0 = until done or out of budget
-  int64_t context_length = 0;                // multi-turn: prompt + episode tokens; 0 = no limit
+  size_t accuracy_reward = 0;  // index into the reward set of the reward that means "correct"
+  std::vector<std::string> stop_strings;  // a model turn ends at any of these; empty = none
+  const Environment* environment =
+      nullptr;            // multi-turn: it answers each turn (generate_multi_turn); null = one turn
+  int64_t max_turns = 0;  // multi-turn: model turns per episode; 0 = until done or out of budget
+  int64_t context_length = 0;  // multi-turn: prompt + episode tokens; 0 = no limit
 };
 
 struct EvaluationResult {
   int64_t tasks = 0;
-  double accuracy = 0.0;       // greedy
-  double reward = 0.0;         // greedy, mean weighted total
-  double pass_at_k = -1.0;     // -1 when not measured
-  double mean_length = 0.0;    // greedy completion tokens
+  double accuracy = 0.0;                 // greedy
+  double reward = 0.0;                   // greedy, mean weighted total
+  double pass_at_k = -1.0;               // -1 when not measured
+  double mean_length = 0.0;              // greedy completion tokens
   std::vector<nlohmann::json> examples;  // a few greedy completions with their scores
 
   // {"eval/accuracy": .., "eval/reward": .., "eval/pass@k": .., "eval/mean_length": ..}
@@ -49,12 +50,15 @@ struct EvaluationResult {
 // The options an RL recipe implies: budgets and sampling from `grpo`, task
 // count and pass@k from `trainer`, and the environment for multi-turn ones.
 // `accuracy_reward` is left for the caller (find_accuracy_reward).
-EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const TrainerConfig& trainer, int64_t seed,
-                                            const Environment& environment, int64_t context_length);
+EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const TrainerConfig& trainer,
+                                            int64_t seed, const Environment& environment,
+                                            int64_t context_length);
 
 // Renders and tokenizes tasks; prompts longer than `max_prompt_length` keep their end.
-std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks, const PromptTemplate& prompt_template,
-                                                 const Tokenizer& tokenizer, int64_t max_prompt_length,
+std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks,
+                                                 const PromptTemplate& prompt_template,
+                                                 const Tokenizer& tokenizer,
+                                                 int64_t max_prompt_length,
                                                  std::vector<std::string>* rendered = nullptr);
 
 // The index of the reward whose metric name is `name`; a config error naming
@@ -64,10 +68,12 @@ size_t find_reward(const RewardSet& rewards, const std::string& name, const std:
 
 // The index of the reward named `name` in `rewards` ("" = 0); a config error
 // naming `source` when there is none.
-size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name, const std::string& source);
+size_t find_accuracy_reward(const RewardSet& rewards, const std::string& name,
+                            const std::string& source);
 
 EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task>& tasks,
                                  const PromptTemplate& prompt_template, const Tokenizer& tokenizer,
-                                 const RewardSet& rewards, ThreadPool& reward_pool, const EvaluationOptions& options);
+                                 const RewardSet& rewards, ThreadPool& reward_pool,
+                                 const EvaluationOptions& options);
 
 }  // namespace r1kit

@@ -14,9 +14,9 @@
 #include "common/seed.h"
 #include "learner/advantages.h"
 #include "learner/autocast.h"
-#include "learner/logprobs.h"
 #include "learner/episodes.h"
 #include "learner/learner_lanes.h"
+#include "learner/logprobs.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
@@ -28,8 +28,8 @@ namespace {
 // d loss / d parameters[begin..end) into gradients[begin..end): left undefined
 // for a frozen parameter or one the loss does not reach. .grad is untouched
 // (LearnerLanes adds the micro-batches up in order).
-void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss, const std::vector<at::Tensor>& parameters,
-                    size_t begin, size_t end) {
+void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss,
+                    const std::vector<at::Tensor>& parameters, size_t begin, size_t end) {
   std::vector<at::Tensor> trainable;
   std::vector<size_t> where;
   for (size_t j = begin; j < end; ++j) {
@@ -38,8 +38,9 @@ void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss, 
     where.push_back(j);
   }
   if (trainable.empty() || !loss.requires_grad()) return;
-  std::vector<at::Tensor> computed = torch::autograd::grad({loss}, trainable, {}, /*retain_graph=*/false,
-                                                           /*create_graph=*/false, /*allow_unused=*/true);
+  std::vector<at::Tensor> computed =
+      torch::autograd::grad({loss}, trainable, {}, /*retain_graph=*/false,
+                            /*create_graph=*/false, /*allow_unused=*/true);
   for (size_t k = 0; k < where.size(); ++k) gradients[where[k]] = std::move(computed[k]);
 }
 
@@ -53,14 +54,16 @@ Transformer clone_model(Transformer& model) {
   for (const auto& item : model->named_parameters()) {
     target[item.key()].copy_(item.value());
   }
-  copy->to(model->model->embed_tokens->weight.device(), model->model->embed_tokens->weight.scalar_type());
+  copy->to(model->model->embed_tokens->weight.device(),
+           model->model->embed_tokens->weight.scalar_type());
   for (auto& parameter : copy->parameters()) parameter.set_requires_grad(false);
   return copy;
 }
 
 // The sampling seed of one generation round: fixed by run seed, step and round.
 int64_t round_seed(int64_t seed, int64_t step, int64_t round) {
-  auto rng = make_rng(static_cast<uint64_t>(seed), "rollout/" + std::to_string(step) + "/" + std::to_string(round));
+  auto rng = make_rng(static_cast<uint64_t>(seed),
+                      "rollout/" + std::to_string(step) + "/" + std::to_string(round));
   return static_cast<int64_t>(rng() >> 1);
 }
 
@@ -72,10 +75,12 @@ constexpr int64_t kEntropyChunkValues = int64_t{1} << 22;
 
 at::Tensor logged_entropy(const at::Tensor& logits, double temperature) {
   at::NoGradGuard no_grad;
-  const int64_t rows_per_chunk = std::max<int64_t>(1, kEntropyChunkValues / std::max<int64_t>(1, logits[0].numel()));
+  const int64_t rows_per_chunk =
+      std::max<int64_t>(1, kEntropyChunkValues / std::max<int64_t>(1, logits[0].numel()));
   std::vector<at::Tensor> chunks;
   for (int64_t b = 0; b < logits.size(0); b += rows_per_chunk)
-    chunks.push_back(token_entropy(logits.narrow(0, b, std::min(rows_per_chunk, logits.size(0) - b)).detach(), temperature));
+    chunks.push_back(token_entropy(
+        logits.narrow(0, b, std::min(rows_per_chunk, logits.size(0) - b)).detach(), temperature));
   return at::cat(chunks, 0);
 }
 
@@ -84,9 +89,11 @@ at::Tensor logged_entropy(const at::Tensor& logits, double temperature) {
 // means are global (as with one rank and the whole batch).
 class RewardTally {
  public:
-  explicit RewardTally(size_t rewards) : rewards_(rewards), sums_(kPerReward * rewards + kShared, 0.0) {}
+  explicit RewardTally(size_t rewards)
+      : rewards_(rewards), sums_(kPerReward * rewards + kShared, 0.0) {}
 
-  void add(const BatchScores& scores, const std::vector<MultiTurnTrajectory>& trajectories, size_t accuracy_reward) {
+  void add(const BatchScores& scores, const std::vector<MultiTurnTrajectory>& trajectories,
+           size_t accuracy_reward) {
     names_ = scores.names;
     for (size_t n = 0; n < scores.values.size(); ++n) {
       for (size_t k = 0; k < rewards_; ++k) {
@@ -128,7 +135,8 @@ class RewardTally {
       const double count = entry[2];
       const double mean = count > 0 ? entry[0] / count : 0.0;
       // Sample standard deviation, as BatchScores::metrics.
-      const double variance = count > 1 ? std::max(entry[1] - count * mean * mean, 0.0) / (count - 1) : 0.0;
+      const double variance =
+          count > 1 ? std::max(entry[1] - count * mean * mean, 0.0) / (count - 1) : 0.0;
       metrics["rewards/" + names_[k] + "/mean"] = mean;
       metrics["rewards/" + names_[k] + "/std"] = std::sqrt(variance);
       metrics["reward/" + names_[k] + "/not_applicable"] = entry[3];
@@ -153,9 +161,9 @@ class RewardTally {
 }  // namespace
 
 struct GrpoTrainer::Rollout {
-  std::vector<TrainingSample> samples;   // this rank's, grouped by prompt
+  std::vector<TrainingSample> samples;  // this rank's, grouped by prompt
   std::map<std::string, double> metrics;
-  std::vector<nlohmann::json> logged;    // completions for samples.jsonl
+  std::vector<nlohmann::json> logged;  // completions for samples.jsonl
 };
 
 GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& distributed)
@@ -164,55 +172,66 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   const GrpoConfig& grpo = recipe.grpo;
   const TrainerConfig& trainer = recipe.trainer;
   if (trainer.prompts_per_step % distributed.world_size() != 0) {
-    throw_config_error(recipe.source + ": trainer.prompts_per_step: " + std::to_string(trainer.prompts_per_step) +
+    throw_config_error(recipe.source +
+                       ": trainer.prompts_per_step: " + std::to_string(trainer.prompts_per_step) +
                        " is not divisible by the " + std::to_string(distributed.world_size()) +
                        " ranks (a prompt's group never spans ranks)");
   }
   const bool ppo = recipe.stage == "ppo";
   if (grpo.uses_value_model() && !ppo) {
-    throw_config_error(recipe.source + ": grpo.adv_estimator: \"gae\" needs a value model; use stage \"ppo\"");
+    throw_config_error(recipe.source +
+                       ": grpo.adv_estimator: \"gae\" needs a value model; use stage \"ppo\"");
   }
   if (ppo && !grpo.uses_value_model()) {
     throw_config_error(recipe.source + ": grpo.adv_estimator: stage \"ppo\" uses \"gae\", got \"" +
                        grpo.adv_estimator + "\"");
   }
   if (ppo && recipe.model.path.empty()) {
-    throw_config_error(recipe.source + ": model.path: stage \"ppo\" starts its value model from a HF folder");
+    throw_config_error(recipe.source +
+                       ": model.path: stage \"ppo\" starts its value model from a HF folder");
   }
   policy_ = load_policy(recipe.model, static_cast<uint64_t>(recipe.seed), recipe.source);
   policy_.model->train();
   if (trainer.bf16 && policy_.dtype != at::kFloat) {
-    throw_config_error(recipe.source + ": trainer.bf16: autocast mixes bfloat16 into a float32 model, but model.dtype "
-                       "resolves to " + std::string(c10::toString(policy_.dtype)) + "; set model.dtype to \"float32\"");
+    throw_config_error(
+        recipe.source +
+        ": trainer.bf16: autocast mixes bfloat16 into a float32 model, but model.dtype "
+        "resolves to " +
+        std::string(c10::toString(policy_.dtype)) + "; set model.dtype to \"float32\"");
   }
   if (grpo.uses_reference_model()) reference_ = clone_model(policy_.model);
   weights_ = std::make_shared<PolicyWeights>(policy_.model);
-  rollout_ = std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer, trainer.num_rollout_workers,
-                                              EngineOptions{.max_batch_size = trainer.rollout_batch_size,
-                                                            .compute_dtype = trainer.rollout_dtype});
+  rollout_ =
+      std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer, trainer.num_rollout_workers,
+                                       EngineOptions{.max_batch_size = trainer.rollout_batch_size,
+                                                     .compute_dtype = trainer.rollout_dtype});
   const std::string env_source = recipe.source + ": environment";
   environment_ = make_environment(recipe.environment.name, recipe.environment.options, env_source);
-  prompt_template_ = make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
-                                          env_source + ".prompt_template");
+  prompt_template_ =
+      make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
+                           env_source + ".prompt_template");
   rewards_ = std::make_unique<RewardSet>(recipe.rewards, recipe.source);
   reward_pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(trainer.num_reward_workers));
   lanes_ = std::make_unique<LearnerLanes>(policy_.device);
   accuracy_reward_ = find_accuracy_reward(*rewards_, trainer.accuracy_reward, recipe.source);
-  optimizer_ = std::make_unique<Optimizer>(policy_.model->decay_parameters(), policy_.model->no_decay_parameters(),
-                                           recipe.optimizer, trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
+  optimizer_ = std::make_unique<Optimizer>(
+      policy_.model->decay_parameters(), policy_.model->no_decay_parameters(), recipe.optimizer,
+      trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
   environment_rng_ = make_rng(static_cast<uint64_t>(recipe.seed), "environment");
   if (ppo) {
     // The critic starts from the policy's weights with a fresh value head.
-    PretrainedWithHead critic = load_pretrained_with_head(recipe.model.path, ScalarHeadKind::kValue, policy_.device,
-                                                          policy_.dtype);
+    PretrainedWithHead critic = load_pretrained_with_head(recipe.model.path, ScalarHeadKind::kValue,
+                                                          policy_.device, policy_.dtype);
     critic_ = critic.model;
     value_head_ = critic.head;
     std::vector<at::Tensor> decay = critic_->decay_parameters();
     for (auto& parameter : value_head_->parameters()) decay.push_back(parameter);
-    critic_optimizer_ = std::make_unique<Optimizer>(decay, critic_->no_decay_parameters(), recipe.optimizer,
-                                                    trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
+    critic_optimizer_ = std::make_unique<Optimizer>(
+        decay, critic_->no_decay_parameters(), recipe.optimizer,
+        trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches);
   }
-  if (distributed.is_main() && trainer.tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(run_dir.path());
+  if (distributed.is_main() && trainer.tensorboard)
+    tensorboard_ = std::make_unique<TensorBoardWriter>(run_dir.path());
 }
 
 GrpoTrainer::~GrpoTrainer() = default;
@@ -225,10 +244,12 @@ void GrpoTrainer::estimate_values(std::vector<TrainingSample>& samples, size_t b
   MicroBatch batch = make_micro_batch(samples, begin, samples.size());
   at::Tensor tokens = batch.tokens.to(policy_.device);
   at::Tensor attention = batch.attention_mask.to(policy_.device);
-  at::Tensor values = value_head_->forward(critic_->forward_hidden(tokens, attention)).to(at::kFloat).cpu();  // (B, L)
+  at::Tensor values = value_head_->forward(critic_->forward_hidden(tokens, attention))
+                          .to(at::kFloat)
+                          .cpu();  // (B, L)
   // The value of the state before each target token, aligned with the loss mask.
   values = values.narrow(1, 0, values.size(1) - 1).contiguous();  // (B, L-1)
-  at::Tensor token_rewards = at::zeros_like(values);              // the outcome reward on the last token
+  at::Tensor token_rewards = at::zeros_like(values);  // the outcome reward on the last token
   for (size_t r = 0; r < samples.size() - begin; ++r) {
     const TrainingSample& sample = samples[begin + r];
     const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
@@ -280,13 +301,15 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
     // Every rank draws the same global tasks and keeps its own slice, so the
     // environment's position never depends on the number of ranks.
     std::vector<Task> tasks = environment_->next_tasks(prompts_global, environment_rng_);
-    std::vector<Task> local(tasks.begin() + first_local, tasks.begin() + first_local + prompts_local);
+    std::vector<Task> local(tasks.begin() + first_local,
+                            tasks.begin() + first_local + prompts_local);
     std::vector<std::string> rendered;
-    auto prompts = encode_prompts(local, *prompt_template_, *policy_.tokenizer, grpo.max_prompt_length, &rendered);
+    auto prompts = encode_prompts(local, *prompt_template_, *policy_.tokenizer,
+                                  grpo.max_prompt_length, &rendered);
     params.seed = round_seed(recipe_.seed, step_index, rounds);
     auto start = Clock::now();
-    std::vector<MultiTurnTrajectory> trajectories =
-        sample_episodes(*rollout_, local, prompts, *policy_.tokenizer, params, episode_options, first_local);
+    std::vector<MultiTurnTrajectory> trajectories = sample_episodes(
+        *rollout_, local, prompts, *policy_.tokenizer, params, episode_options, first_local);
     generate_seconds += seconds_since(start);
 
     start = Clock::now();
@@ -297,14 +320,17 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
     ++reward_batches;
     tally.add(scores, trajectories, accuracy_reward_);
 
-    at::Tensor rewards = at::tensor(std::vector<float>(scores.totals.begin(), scores.totals.end()), at::kFloat);
+    at::Tensor rewards =
+        at::tensor(std::vector<float>(scores.totals.begin(), scores.totals.end()), at::kFloat);
     // Advantages need the batch statistics of every rank for batch scaling.
     at::Tensor all_rewards = distributed_.all_gather(rewards);
     all_round_rewards.insert(all_round_rewards.end(), all_rewards.data_ptr<float>(),
                              all_rewards.data_ptr<float>() + all_rewards.numel());
-    at::Tensor advantages = at::zeros({prompts_local * group}, at::kFloat);  // PPO: per token, below
+    at::Tensor advantages =
+        at::zeros({prompts_local * group}, at::kFloat);  // PPO: per token, below
     if (!critic_) {
-      at::Tensor advantages_all = group_advantages(all_rewards, group, grpo.adv_estimator, grpo.scale_rewards);
+      at::Tensor advantages_all =
+          group_advantages(all_rewards, group, grpo.adv_estimator, grpo.scale_rewards);
       advantages = advantages_all.narrow(0, first_local * group, prompts_local * group);
     }
     const size_t round_begin = rollout.samples.size();
@@ -330,21 +356,25 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
         TrainingSample sample;
         sample.tokens = prompts[p];
         sample.prompt_length = static_cast<int64_t>(prompts[p].size());
-        sample.tokens.insert(sample.tokens.end(), trajectory.token_ids.begin(), trajectory.token_ids.end());
+        sample.tokens.insert(sample.tokens.end(), trajectory.token_ids.begin(),
+                             trajectory.token_ids.end());
         sample.old_logprobs = std::move(trajectory.logprobs);
-        if (length > trajectory.model_tokens) sample.observation_mask = std::move(trajectory.observation_mask);
+        if (length > trajectory.model_tokens)
+          sample.observation_mask = std::move(trajectory.observation_mask);
         sample.advantage = advantages[static_cast<int64_t>(i)].item<float>();
         sample.in_loss = !(grpo.mask_truncated_completions && was_truncated);
         round_rewards.push_back(static_cast<float>(scores.totals[i]));
         rollout.samples.push_back(std::move(sample));
-        if (static_cast<int64_t>(rollout.logged.size()) < recipe_.trainer.log_completions && distributed_.is_main()) {
-          rollout.logged.push_back({{"step", step_index},
-                                    {"prompt", rendered[p]},
-                                    {"completion", trajectory.text},
-                                    {"reference", local[p].reference},
-                                    {"reward", scores.totals[i]},
-                                    {"advantage", rollout.samples.back().advantage},
-                                    {"finish_reason", finish_reason_name(trajectory.finish_reason)}});
+        if (static_cast<int64_t>(rollout.logged.size()) < recipe_.trainer.log_completions &&
+            distributed_.is_main()) {
+          rollout.logged.push_back(
+              {{"step", step_index},
+               {"prompt", rendered[p]},
+               {"completion", trajectory.text},
+               {"reference", local[p].reference},
+               {"reward", scores.totals[i]},
+               {"advantage", rollout.samples.back().advantage},
+               {"finish_reason", finish_reason_name(trajectory.finish_reason)}});
           if (episode_options.environment) rollout.logged.back()["turns"] = trajectory.model_turns;
         }
       }
@@ -353,27 +383,33 @@ GrpoTrainer::Rollout GrpoTrainer::collect_rollout(int64_t step_index) {
     ++rounds;
     if (!grpo.filter_groups.enable) break;
     // Dynamic sampling (DAPO): another round while any rank lacks full groups.
-    at::Tensor missing = at::tensor({static_cast<float>(prompts_local * group - static_cast<int64_t>(rollout.samples.size()))});
+    at::Tensor missing = at::tensor(
+        {static_cast<float>(prompts_local * group - static_cast<int64_t>(rollout.samples.size()))});
     distributed_.all_reduce_sum(missing);
     if (missing.item<float>() <= 0) break;
-    if (grpo.filter_groups.max_num_gen_batches > 0 && rounds >= grpo.filter_groups.max_num_gen_batches) break;
+    if (grpo.filter_groups.max_num_gen_batches > 0 &&
+        rounds >= grpo.filter_groups.max_num_gen_batches)
+      break;
   }
 
   at::Tensor round_rewards = at::tensor(all_round_rewards, at::kFloat);
   RewardGroupStats stats = reward_group_stats(round_rewards, group);
-  rollout.metrics = {{"reward", stats.reward},
-                     {"reward_std", stats.reward_std},
-                     {"frac_reward_zero_std", stats.frac_reward_zero_std},
-                     {"completions/mean_length", total_length / std::max<int64_t>(completions_seen, 1)},
-                     {"completions/max_length", static_cast<double>(max_length)},
-                     {"completions/clipped_ratio", static_cast<double>(truncated) / std::max<int64_t>(completions_seen, 1)},
-                     {"num_tokens", static_cast<double>(generated_tokens)},
-                     {"generation_rounds", static_cast<double>(rounds)},
-                     {"time/generate", generate_seconds},
-                     {"time/score", score_seconds}};
+  rollout.metrics = {
+      {"reward", stats.reward},
+      {"reward_std", stats.reward_std},
+      {"frac_reward_zero_std", stats.frac_reward_zero_std},
+      {"completions/mean_length", total_length / std::max<int64_t>(completions_seen, 1)},
+      {"completions/max_length", static_cast<double>(max_length)},
+      {"completions/clipped_ratio",
+       static_cast<double>(truncated) / std::max<int64_t>(completions_seen, 1)},
+      {"num_tokens", static_cast<double>(generated_tokens)},
+      {"generation_rounds", static_cast<double>(rounds)},
+      {"time/generate", generate_seconds},
+      {"time/score", score_seconds}};
   if (episode_options.environment) {
     rollout.metrics["multi_turn/mean_turns"] = model_turns / std::max<int64_t>(completions_seen, 1);
-    rollout.metrics["multi_turn/mean_observation_tokens"] = observation_tokens / std::max<int64_t>(completions_seen, 1);
+    rollout.metrics["multi_turn/mean_observation_tokens"] =
+        observation_tokens / std::max<int64_t>(completions_seen, 1);
   }
   // Reward components stay this rank's (their names vary by sample); the
   // per-reward statistics and accuracy below cover every rank.
@@ -396,8 +432,8 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
   int64_t optimizer_steps = 0;
   double skipped_rows = 0, total_rows = 0;
   const bool shared = recipe_.trainer.shared_prompt_forward && !critic_;
-  const bool skip_zero_advantage =
-      grpo.skip_zero_advantage && !grpo.uses_reference_model() && grpo.entropy_coeff == 0.0 && !critic_;
+  const bool skip_zero_advantage = grpo.skip_zero_advantage && !grpo.uses_reference_model() &&
+                                   grpo.entropy_coeff == 0.0 && !critic_;
 
   // Mini-batches split whole groups. Every rank runs the same number of them
   // (some may be empty) so the collectives line up.
@@ -407,7 +443,8 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
     for (int64_t mini = 0; mini < mini_batches; ++mini) {
       const size_t begin = static_cast<size_t>(groups_local * mini / mini_batches * group);
       const size_t end = static_cast<size_t>(groups_local * (mini + 1) / mini_batches * group);
-      LossNormalizer local_normalizer = count_loss_normalizer(samples, begin, end, grpo.max_completion_length);
+      LossNormalizer local_normalizer =
+          count_loss_normalizer(samples, begin, end, grpo.max_completion_length);
       // The rows the forward and backward run on: all of them, or without the
       // ones that add nothing to the loss (see GrpoConfig::skip_zero_advantage).
       const std::vector<TrainingSample>* rows = &samples;
@@ -417,7 +454,8 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         for (size_t i = begin; i < end; ++i) {
           const TrainingSample& sample = samples[i];
           const bool empty = static_cast<int64_t>(sample.tokens.size()) <= sample.prompt_length;
-          if (empty || (skip_zero_advantage && (!sample.in_loss || sample.advantage == 0.0f))) continue;
+          if (empty || (skip_zero_advantage && (!sample.in_loss || sample.advantage == 0.0f)))
+            continue;
           trained.push_back(sample);
         }
         skipped_rows += static_cast<double>(end - begin - trained.size());
@@ -428,7 +466,9 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
       total_rows += static_cast<double>(end - begin);
       // Lanes get equal shares of the tokens their linear layers see: each
       // distinct prompt once on the shared-prompt path, padded rows otherwise.
-      auto row_of = [&](size_t i) { return PromptAndCompletion{(*rows)[i].tokens, (*rows)[i].prompt_length}; };
+      auto row_of = [&](size_t i) {
+        return PromptAndCompletion{(*rows)[i].tokens, (*rows)[i].prompt_length};
+      };
       auto linear_tokens = [&](size_t a, size_t b) {
         double tokens = 0;
         size_t longest = 0;
@@ -436,11 +476,13 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
           const PromptAndCompletion row = row_of(i);
           longest = std::max(longest, row.tokens.size());
           const bool shares_prompt = i > a && same_prompt(row_of(i - 1), row);
-          tokens += static_cast<double>(row.tokens.size() - (shares_prompt ? row.prompt_length : 0));
+          tokens +=
+              static_cast<double>(row.tokens.size() - (shares_prompt ? row.prompt_length : 0));
         }
         return shared ? tokens : static_cast<double>(longest * (b - a));
       };
-      auto plan = lanes_->spread(plan_micro_batches(*rows, rows_begin, rows_end, budget), linear_tokens);
+      auto plan =
+          lanes_->spread(plan_micro_batches(*rows, rows_begin, rows_end, budget), linear_tokens);
       std::vector<MicroBatch> batches;
       std::vector<SharedPrefixBatch> packed;
       for (const auto& [a, b] : plan) {
@@ -453,9 +495,11 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         for (size_t i = a; i < b; ++i) sequences.push_back(row_of(i));
         packed.push_back(make_shared_prefix_batch(sequences));
       }
-      at::Tensor counts = at::tensor({local_normalizer.tokens, local_normalizer.sequences}, at::kDouble);
+      at::Tensor counts =
+          at::tensor({local_normalizer.tokens, local_normalizer.sequences}, at::kDouble);
       distributed_.all_reduce_sum(counts);
-      LossNormalizer normalizer{counts[0].item<double>(), counts[1].item<double>(), grpo.max_completion_length};
+      LossNormalizer normalizer{counts[0].item<double>(), counts[1].item<double>(),
+                                grpo.max_completion_length};
 
       optimizer_->zero_grad();
       if (critic_optimizer_) critic_optimizer_->zero_grad();
@@ -469,7 +513,8 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
         for (auto& parameter : value_head_->parameters()) parameters.push_back(parameter);
       }
       std::vector<PolicyLossSums> batch_sums(batches.size());
-      std::vector<std::array<double, 3>> batch_values(batches.size(), {0, 0, 0});  // loss, tokens, clipped
+      std::vector<std::array<double, 3>> batch_values(batches.size(),
+                                                      {0, 0, 0});  // loss, tokens, clipped
       auto gradients_of = [&](int64_t index) {
         MicroBatch& batch = batches[index];
         at::Tensor tokens, attention, targets;
@@ -489,28 +534,34 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
           at::Tensor all = network->forward(tokens, attention);
           return all.narrow(1, 0, all.size(1) - 1);
         };
-        // Outside the guard: token_logprobs and token_entropy work in float32 whatever the forward ran in.
+        // Outside the guard: token_logprobs and token_entropy work in float32 whatever the forward
+        // ran in.
         at::Tensor logits = target_logits(model);
         PolicyLossInputs inputs;
         inputs.logprobs = token_logprobs(logits, targets, grpo.temperature);
         inputs.old_logprobs = batch.old_logprobs.to(device);
-        inputs.advantages = (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages).to(device);
+        inputs.advantages =
+            (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages)
+                .to(device);
         inputs.mask = batch.loss_mask.to(device);
         inputs.entropy = grpo.entropy_coeff != 0.0 ? token_entropy(logits, grpo.temperature)
                                                    : logged_entropy(logits, grpo.temperature);
         if (reference_) {
           at::NoGradGuard no_grad;
-          inputs.ref_logprobs = token_logprobs(target_logits(reference_), targets, grpo.temperature);
+          inputs.ref_logprobs =
+              token_logprobs(target_logits(reference_), targets, grpo.temperature);
         }
         PolicyLossOutput output = policy_loss(inputs, grpo, normalizer);
         batch_sums[index] = output.sums;
         std::vector<at::Tensor> gradients(parameters.size());
         gradients_into(gradients, output.loss, parameters, 0, policy_count);
         if (critic_ && batch.old_values.defined()) {
-          at::Tensor values = value_head_->forward(critic_->forward_hidden(tokens, attention)).to(at::kFloat);
+          at::Tensor values =
+              value_head_->forward(critic_->forward_hidden(tokens, attention)).to(at::kFloat);
           values = values.narrow(1, 0, values.size(1) - 1);  // (B, L-1)
-          ValueLossOutput value = value_loss(values, batch.old_values.to(device), batch.returns.to(device),
-                                             inputs.mask, grpo, normalizer);
+          ValueLossOutput value =
+              value_loss(values, batch.old_values.to(device), batch.returns.to(device), inputs.mask,
+                         grpo, normalizer);
           gradients_into(gradients, value.loss, parameters, policy_count, parameters.size());
           batch_values[index] = {value.loss.item<double>(), value.tokens, value.clipped};
         }
@@ -549,8 +600,8 @@ std::map<std::string, double> GrpoTrainer::update(std::vector<TrainingSample>& s
       if (step_stats.skipped) log_warning() << "non-finite gradient norm: update skipped";
     }
   }
-  at::Tensor totals = at::tensor({sums.tokens, sums.clipped_low, sums.clipped_high, sums.clipped, sums.kl, sums.entropy,
-                                  sums.ratio, sums.dual_clipped},
+  at::Tensor totals = at::tensor({sums.tokens, sums.clipped_low, sums.clipped_high, sums.clipped,
+                                  sums.kl, sums.entropy, sums.ratio, sums.dual_clipped},
                                  at::kDouble);
   distributed_.all_reduce_sum(totals);
   double tokens = std::max(totals[0].item<double>(), 1.0);
@@ -602,8 +653,8 @@ EvaluationResult GrpoTrainer::evaluate() {
       recipe_evaluation_options(recipe_.grpo, recipe_.trainer, recipe_.seed, *environment_,
                                 policy_.model->config().max_position_embeddings);
   options.accuracy_reward = accuracy_reward_;
-  return evaluate_policy(*rollout_, environment_->eval_tasks(), *prompt_template_, *policy_.tokenizer, *rewards_,
-                         *reward_pool_, options);
+  return evaluate_policy(*rollout_, environment_->eval_tasks(), *prompt_template_,
+                         *policy_.tokenizer, *rewards_, *reward_pool_, options);
 }
 
 void GrpoTrainer::save_checkpoint(int64_t step_index) {
@@ -612,7 +663,8 @@ void GrpoTrainer::save_checkpoint(int64_t step_index) {
   checkpoint.policy = policy_.model;
   checkpoint.tokenizer = policy_.tokenizer.get();
   checkpoint.optimizer = optimizer_.get();
-  if (reference_ && recipe_.grpo.ref_model_sync_steps > 0) checkpoint.extra_models.emplace("reference", reference_);
+  if (reference_ && recipe_.grpo.ref_model_sync_steps > 0)
+    checkpoint.extra_models.emplace("reference", reference_);
   if (critic_) {
     checkpoint.extra_models.emplace("critic", critic_);
     checkpoint.extra_heads.emplace("critic", value_head_);
@@ -630,7 +682,8 @@ void GrpoTrainer::save_checkpoint(int64_t step_index) {
 int64_t GrpoTrainer::restore_checkpoint() {
   auto folder = latest_run_checkpoint(run_dir_.path());
   if (!folder) {
-    log_warning() << "--resume: no checkpoint in " << run_dir_.path().string() << "; starting from step 0";
+    log_warning() << "--resume: no checkpoint in " << run_dir_.path().string()
+                  << "; starting from step 0";
     return 0;
   }
   nlohmann::json state = read_json_file((*folder / "trainer_state.json").string());
@@ -641,11 +694,13 @@ int64_t GrpoTrainer::restore_checkpoint() {
   restore_rng(environment_rng_, state.at("environment_rng").get<std::string>());
   restore_torch_rng(state.at("torch_rng").get<std::string>());
   if (reference_) {
-    if (std::filesystem::exists(*folder / "reference")) load_weights_into(reference_, *folder / "reference");
+    if (std::filesystem::exists(*folder / "reference"))
+      load_weights_into(reference_, *folder / "reference");
   }
   if (critic_) {
     if (!std::filesystem::exists(*folder / "critic")) {
-      throw_data_error(folder->string() + ": a ppo checkpoint needs critic/ (the value model); it is missing");
+      throw_data_error(folder->string() +
+                       ": a ppo checkpoint needs critic/ (the value model); it is missing");
     }
     load_weights_into(critic_, value_head_, *folder / "critic");
     critic_optimizer_->load(*folder / "critic_optimizer");
@@ -675,8 +730,8 @@ void GrpoTrainer::train(bool resume) {
       nlohmann::json line = {{"step", step_index}};
       for (const auto& [name, value] : result.metrics()) line[name] = value;
       log_line(line);
-      log_info() << "eval at step " << step_index << ": accuracy " << result.accuracy << ", reward " << result.reward
-                 << " over " << result.tasks << " tasks";
+      log_info() << "eval at step " << step_index << ": accuracy " << result.accuracy << ", reward "
+                 << result.reward << " over " << result.tasks << " tasks";
     }
     distributed_.barrier();
   };
@@ -687,15 +742,18 @@ void GrpoTrainer::train(bool resume) {
     nlohmann::json line = step(step_index);
     log_line(line);
     char status[160];
-    std::snprintf(status, sizeof status, "reward %.3f  kl %.4f  len %.1f", line["reward"].get<double>(),
-                  line["kl"].get<double>(), line["completions/mean_length"].get<double>());
+    std::snprintf(status, sizeof status, "reward %.3f  kl %.4f  len %.1f",
+                  line["reward"].get<double>(), line["kl"].get<double>(),
+                  line["completions/mean_length"].get<double>());
     progress.update(step_index, status);
     bool last = step_index == trainer.max_steps;
-    if ((trainer.eval_steps > 0 && step_index % trainer.eval_steps == 0) || (last && trainer.eval_steps == 0) ||
+    if ((trainer.eval_steps > 0 && step_index % trainer.eval_steps == 0) ||
+        (last && trainer.eval_steps == 0) ||
         (last && trainer.max_steps % std::max<int64_t>(trainer.eval_steps, 1) != 0)) {
       run_evaluation(step_index);
     }
-    if ((trainer.save_steps > 0 && step_index % trainer.save_steps == 0) || last) save_checkpoint(step_index);
+    if ((trainer.save_steps > 0 && step_index % trainer.save_steps == 0) || last)
+      save_checkpoint(step_index);
   }
   progress.finish();
   if (distributed_.is_main()) {

@@ -50,7 +50,8 @@ class GrpoTrainer {
   struct Rollout;
   Rollout collect_rollout(int64_t step_index);
   std::map<std::string, double> update(std::vector<TrainingSample>& samples);
-  void estimate_values(std::vector<TrainingSample>& samples, size_t begin, const std::vector<float>& rewards);
+  void estimate_values(std::vector<TrainingSample>& samples, size_t begin,
+                       const std::vector<float>& rewards);
   void save_checkpoint(int64_t step_index);
   int64_t restore_checkpoint();
 
@@ -65,10 +66,10 @@ class GrpoTrainer {
   std::unique_ptr<PromptTemplate> prompt_template_;
   std::unique_ptr<RewardSet> rewards_;
   std::unique_ptr<ThreadPool> reward_pool_;
-  std::unique_ptr<LearnerLanes> lanes_;         // micro-batches side by side, one per core on CPU
+  std::unique_ptr<LearnerLanes> lanes_;  // micro-batches side by side, one per core on CPU
   std::unique_ptr<Optimizer> optimizer_;
-  Transformer critic_{nullptr};                 // PPO's value model: a backbone ...
-  ScalarHead value_head_{nullptr};              // ... and its v_head
+  Transformer critic_{nullptr};     // PPO's value model: a backbone ...
+  ScalarHead value_head_{nullptr};  // ... and its v_head
   std::unique_ptr<Optimizer> critic_optimizer_;
   std::unique_ptr<TensorBoardWriter> tensorboard_;
   std::mt19937_64 environment_rng_;

@@ -1,12 +1,11 @@
 #include "learner/learner_lanes.h"
 
-#include <limits>
-
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <exception>
 #include <future>
+#include <limits>
 
 #include "common/thread_limit.h"
 #include "common/thread_pool.h"
@@ -15,15 +14,16 @@ namespace r1kit {
 namespace {
 
 void add_gradients(const std::vector<at::Tensor>& parameters, std::vector<at::Tensor> gradients) {
-  TORCH_CHECK(gradients.size() == parameters.size(), "LearnerLanes: ", gradients.size(), " gradients for ",
-              parameters.size(), " parameters");
+  TORCH_CHECK(gradients.size() == parameters.size(), "LearnerLanes: ", gradients.size(),
+              " gradients for ", parameters.size(), " parameters");
   for (size_t j = 0; j < parameters.size(); ++j) {
     if (!gradients[j].defined()) continue;
     at::Tensor& grad = parameters[j].mutable_grad();
     if (grad.defined()) {
       grad.add_(gradients[j]);
     } else {
-      // Own storage, as autograd's accumulation gives: zero_grad detaches .grad in place, which a view refuses.
+      // Own storage, as autograd's accumulation gives: zero_grad detaches .grad in place, which a
+      // view refuses.
       grad = gradients[j].is_view() ? gradients[j].clone() : std::move(gradients[j]);
     }
   }
@@ -41,9 +41,10 @@ LearnerLanes::LearnerLanes(const at::Device& device) {
 
 LearnerLanes::~LearnerLanes() = default;
 
-std::vector<std::pair<size_t, size_t>> LearnerLanes::spread(std::vector<std::pair<size_t, size_t>> plan,
-                                                            const RangeCost& cost) const {
-  const RangeCost work = cost ? cost : [](size_t begin, size_t end) { return static_cast<double>(end - begin); };
+std::vector<std::pair<size_t, size_t>> LearnerLanes::spread(
+    std::vector<std::pair<size_t, size_t>> plan, const RangeCost& cost) const {
+  const RangeCost work =
+      cost ? cost : [](size_t begin, size_t end) { return static_cast<double>(end - begin); };
   while (static_cast<int64_t>(plan.size()) < lanes_) {
     auto costliest = plan.end();
     double most = -1.0;
@@ -67,7 +68,8 @@ std::vector<std::pair<size_t, size_t>> LearnerLanes::spread(std::vector<std::pai
   return plan;
 }
 
-void LearnerLanes::run(int64_t count, const std::function<std::vector<at::Tensor>(int64_t)>& gradients_of,
+void LearnerLanes::run(int64_t count,
+                       const std::function<std::vector<at::Tensor>(int64_t)>& gradients_of,
                        const std::vector<at::Tensor>& parameters) {
   for (int64_t first = 0; first < count; first += lanes_) {
     const int64_t together = std::min(lanes_, count - first);

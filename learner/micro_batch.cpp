@@ -9,8 +9,8 @@ namespace {
 // The per-target tensors of rows samples[begin, end), `targets` columns wide,
 // completion token t of a row in column (prompt_length - 1 + t) when
 // `padded_rows`, in column t otherwise.
-MicroBatch target_tensors(const std::vector<TrainingSample>& samples, size_t begin, size_t end, int64_t targets,
-                          bool padded_rows) {
+MicroBatch target_tensors(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
+                          int64_t targets, bool padded_rows) {
   const int64_t rows = static_cast<int64_t>(end - begin);
   MicroBatch batch;
   batch.loss_mask = at::zeros({rows, targets}, at::kFloat);
@@ -27,7 +27,8 @@ MicroBatch target_tensors(const std::vector<TrainingSample>& samples, size_t beg
     const TrainingSample& sample = samples[begin + r];
     const int64_t length = static_cast<int64_t>(sample.tokens.size());
     const int64_t completion = length - sample.prompt_length;
-    // Position t predicts token t+1: in a padded row the completion's targets start at prompt_length - 1.
+    // Position t predicts token t+1: in a padded row the completion's targets start at
+    // prompt_length - 1.
     const int64_t first = padded_rows ? sample.prompt_length - 1 : 0;
     if (completion > 0) {
       // Observations (environment-written tokens) leave both masks: no loss, and
@@ -46,7 +47,8 @@ MicroBatch target_tensors(const std::vector<TrainingSample>& samples, size_t beg
                 batch.old_logprobs[r].narrow(0, first, completion).data_ptr<float>());
       if (per_token && !sample.token_advantages.empty()) {
         auto place = [&](const std::vector<float>& values, at::Tensor& into) {
-          std::copy(values.begin(), values.end(), into[r].narrow(0, first, completion).data_ptr<float>());
+          std::copy(values.begin(), values.end(),
+                    into[r].narrow(0, first, completion).data_ptr<float>());
         };
         place(sample.token_advantages, batch.token_advantages);
         place(sample.returns, batch.returns);
@@ -75,24 +77,26 @@ MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t b
   return batch;
 }
 
-MicroBatch make_completion_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end) {
+MicroBatch make_completion_micro_batch(const std::vector<TrainingSample>& samples, size_t begin,
+                                       size_t end) {
   int64_t width = 1;
   for (size_t i = begin; i < end; ++i)
-    width = std::max<int64_t>(width, static_cast<int64_t>(samples[i].tokens.size()) - samples[i].prompt_length);
+    width = std::max<int64_t>(
+        width, static_cast<int64_t>(samples[i].tokens.size()) - samples[i].prompt_length);
   return target_tensors(samples, begin, end, width, /*padded_rows=*/false);
 }
 
-LossNormalizer count_loss_normalizer(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
-                                     int64_t max_completion_length) {
+LossNormalizer count_loss_normalizer(const std::vector<TrainingSample>& samples, size_t begin,
+                                     size_t end, int64_t max_completion_length) {
   double tokens = 0;
   for (size_t i = begin; i < end; ++i) {
     const TrainingSample& sample = samples[i];
     const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
     if (!sample.in_loss || completion <= 0) continue;
     // Observations leave the loss mask (target_tensors).
-    tokens += static_cast<double>(completion - std::count_if(sample.observation_mask.begin(),
-                                                              sample.observation_mask.end(),
-                                                              [](uint8_t flag) { return flag != 0; }));
+    tokens += static_cast<double>(
+        completion - std::count_if(sample.observation_mask.begin(), sample.observation_mask.end(),
+                                   [](uint8_t flag) { return flag != 0; }));
   }
   return {tokens, static_cast<double>(end - begin), max_completion_length};
 }

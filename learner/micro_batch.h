@@ -52,14 +52,15 @@ MicroBatch make_micro_batch(const std::vector<TrainingSample>& samples, size_t b
 // completion token (column t = completion token t, width the longest
 // completion): the loss side of a SharedPrefixBatch (policy/shared_prefix.h).
 // tokens and attention_mask stay undefined.
-MicroBatch make_completion_micro_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end);
+MicroBatch make_completion_micro_batch(const std::vector<TrainingSample>& samples, size_t begin,
+                                       size_t end);
 
 // The loss normaliser's counts for samples[begin, end), from the samples
 // themselves: what count_loss_normalizer gives on make_micro_batch's loss
 // mask, also for samples that never go through a micro-batch (see
 // GrpoConfig::skip_zero_advantage).
-LossNormalizer count_loss_normalizer(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
-                                     int64_t max_completion_length);
+LossNormalizer count_loss_normalizer(const std::vector<TrainingSample>& samples, size_t begin,
+                                     size_t end, int64_t max_completion_length);
 
 // Splits [begin, end) into consecutive micro-batches of at most `budget`
 // padded tokens (rows * longest row); a row longer than the budget goes alone.

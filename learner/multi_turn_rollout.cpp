@@ -7,7 +7,8 @@
 
 namespace r1kit {
 
-MultiTurnTrajectory single_turn_trajectory(Completion completion, const Tokenizer& tokenizer, bool stop_strings) {
+MultiTurnTrajectory single_turn_trajectory(Completion completion, const Tokenizer& tokenizer,
+                                           bool stop_strings) {
   MultiTurnTrajectory trajectory;
   trajectory.prompt_index = completion.prompt_index;
   trajectory.sample_index = completion.sample_index;
@@ -15,8 +16,9 @@ MultiTurnTrajectory single_turn_trajectory(Completion completion, const Tokenize
   trajectory.model_turns = 1;
   trajectory.token_ids = std::move(completion.token_ids);
   trajectory.logprobs = std::move(completion.logprobs);
-  trajectory.text = stop_strings ? tokenizer.decode(trajectory.token_ids, /*skip_special_tokens=*/true)
-                                 : std::move(completion.text);
+  trajectory.text = stop_strings
+                        ? tokenizer.decode(trajectory.token_ids, /*skip_special_tokens=*/true)
+                        : std::move(completion.text);
   trajectory.finish_reason = completion.finish_reason;
   return trajectory;
 }

@@ -35,7 +35,8 @@ struct MultiTurnTrajectory {
 // A single-turn completion in the same shape (one model turn, no
 // observations). With `stop_strings` the text is its ids decoded, so rewards
 // see the stop string the learner trains on (the engine cuts it from the text).
-MultiTurnTrajectory single_turn_trajectory(Completion completion, const Tokenizer& tokenizer, bool stop_strings);
+MultiTurnTrajectory single_turn_trajectory(Completion completion, const Tokenizer& tokenizer,
+                                           bool stop_strings);
 
 struct MultiTurnOptions {
   int64_t max_completion_tokens = 256;  // model plus observation tokens after the prompt

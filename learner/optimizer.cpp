@@ -77,11 +77,13 @@ Optimizer::Optimizer(std::vector<at::Tensor> decay_parameters,
   const size_t shards = on_cpu && parameter_count <= kShardedParameters
                             ? static_cast<size_t>(std::clamp<int64_t>(at::get_num_threads(), 1, 8))
                             : 1;
-  std::sort(all.begin(), all.end(), [](const at::Tensor& a, const at::Tensor& b) { return a.numel() > b.numel(); });
+  std::sort(all.begin(), all.end(),
+            [](const at::Tensor& a, const at::Tensor& b) { return a.numel() > b.numel(); });
   std::vector<int64_t> load(shards, 0);
   std::unordered_map<c10::TensorImpl*, size_t> dealt;
   for (const auto& parameter : all) {
-    const size_t lightest = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    const size_t lightest =
+        static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
     load[lightest] += parameter.numel();
     dealt[parameter.unsafeGetTensorImpl()] = lightest;
   }
@@ -92,14 +94,16 @@ Optimizer::Optimizer(std::vector<at::Tensor> decay_parameters,
       for (const auto& parameter : groups_[g]) {
         if (dealt.at(parameter.unsafeGetTensorImpl()) != shard) continue;
         members.push_back(parameter);
-        shard_of_[parameter.unsafeGetTensorImpl()] = shards_.size();  // this shard's index once added
+        shard_of_[parameter.unsafeGetTensorImpl()] =
+            shards_.size();  // this shard's index once added
       }
       if (members.empty()) continue;
       shard_groups.emplace_back(std::move(members), std::make_unique<torch::optim::AdamWOptions>(
                                                         g == 0 ? options : no_decay_options));
     }
     // A shard with no parameters (more threads than parameters) is not added.
-    if (!shard_groups.empty()) shards_.push_back(std::make_unique<torch::optim::AdamW>(shard_groups, options));
+    if (!shard_groups.empty())
+      shards_.push_back(std::make_unique<torch::optim::AdamW>(shard_groups, options));
   }
 }
 
@@ -273,7 +277,8 @@ void Optimizer::load(const std::filesystem::path& folder) {
     const int64_t step_count = json.at("step_count").get<int64_t>();
     const int64_t consecutive_skips = json.at("consecutive_skips").get<int64_t>();
     for (auto& shard : shards_) shard->state().clear();
-    for (auto& [parameter, state] : states) shard_of(parameter).state()[parameter.unsafeGetTensorImpl()] = std::move(state);
+    for (auto& [parameter, state] : states)
+      shard_of(parameter).state()[parameter.unsafeGetTensorImpl()] = std::move(state);
     step_count_ = step_count;
     consecutive_skips_ = consecutive_skips;
   } catch (const nlohmann::json::exception& e) {

@@ -98,9 +98,11 @@ class Optimizer {
   // Up to this many parameters (on CPU) AdamW steps in one shard per thread.
   static constexpr int64_t kShardedParameters = int64_t{1} << 23;
 
-  std::vector<std::vector<at::Tensor>> groups_;  // [0] decayed, [1] not: the order of the norm, save() and load()
-  std::vector<std::unique_ptr<torch::optim::AdamW>> shards_;  // disjoint parameters, each with both groups' options
-  std::unordered_map<c10::TensorImpl*, size_t> shard_of_;     // parameter -> index into shards_
+  std::vector<std::vector<at::Tensor>>
+      groups_;  // [0] decayed, [1] not: the order of the norm, save() and load()
+  std::vector<std::unique_ptr<torch::optim::AdamW>>
+      shards_;  // disjoint parameters, each with both groups' options
+  std::unordered_map<c10::TensorImpl*, size_t> shard_of_;  // parameter -> index into shards_
   int64_t step_count_ = 0;
   int64_t consecutive_skips_ = 0;
 };

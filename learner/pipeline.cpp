@@ -317,7 +317,8 @@ std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& option
       names += (names.empty() ? "" : ", ") + pipeline.steps[i].name;
     }
     if (count == pipeline.steps.size() && pipeline.steps.back().name != options.until)
-      throw_usage_error(pipeline.source + ": --until " + options.until + ": no such step; the steps are " + names);
+      throw_usage_error(pipeline.source + ": --until " + options.until +
+                        ": no such step; the steps are " + names);
   }
   const auto start = std::chrono::steady_clock::now();
   const fs::path output_dir(pipeline.output_dir);
@@ -348,8 +349,8 @@ std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& option
                << format_seconds(seconds_since(start)) << ")";
   }
   if (count < pipeline.steps.size()) {
-    log_info() << "pipeline " << pipeline.name << " stopped after step \"" << options.until << "\" in "
-               << format_seconds(seconds_since(start)) << " (--until)";
+    log_info() << "pipeline " << pipeline.name << " stopped after step \"" << options.until
+               << "\" in " << format_seconds(seconds_since(start)) << " (--until)";
     return "";
   }
   log_info() << "pipeline " << pipeline.name << " finished in "

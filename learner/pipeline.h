@@ -42,7 +42,8 @@ struct PipelineStep {
   std::string source;  // `pipeline.json: step "name"`, the prefix of this step's errors
   TaskDataConfig generate;    // kind generate; seed defaults to the step's seed
   DataPrepareConfig prepare;  // kind prepare
-  Recipe recipe;              // kind recipe; seed = the step's seed, output_dir = <output_dir>/<name> unless set
+  Recipe
+      recipe;  // kind recipe; seed = the step's seed, output_dir = <output_dir>/<name> unless set
   PlotStepConfig plot;      // kind plot
   nlohmann::json resolved;  // {"name", "seed_offset", <kind>: the resolved section or recipe}
 };

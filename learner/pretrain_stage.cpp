@@ -22,7 +22,8 @@ namespace r1kit {
 namespace {
 
 // Mean next-token loss over up to `batches` batches of the eval split.
-double pretrain_eval_loss(Transformer& model, TokenLoader& eval, int64_t batches, at::Device device) {
+double pretrain_eval_loss(Transformer& model, TokenLoader& eval, int64_t batches,
+                          at::Device device) {
   at::NoGradGuard no_grad;
   model->eval();
   eval.restore({0, 0});
@@ -88,9 +89,11 @@ void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOption
   } catch (const Error& e) {
     throw with_context(e, recipe.source + ": pretrain");
   }
-  if (config.eval_fraction > 0 && !eval_loader) log_warning() << "pretrain: the eval split is empty; no eval loss";
+  if (config.eval_fraction > 0 && !eval_loader)
+    log_warning() << "pretrain: the eval split is empty; no eval loss";
 
-  Optimizer optimizer(model->decay_parameters(), model->no_decay_parameters(), recipe.optimizer, config.max_steps);
+  Optimizer optimizer(model->decay_parameters(), model->no_decay_parameters(), recipe.optimizer,
+                      config.max_steps);
   std::vector<at::Tensor> parameters = model->parameters();
   int64_t done = 0;
   if (options.resume) {
@@ -103,7 +106,8 @@ void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOption
       restore_torch_rng(state.at("torch_rng").get<std::string>());
       log_info() << "resumed from " << folder->string() << " at step " << done;
     } else {
-      log_warning() << "--resume: no checkpoint in " << run_dir.path().string() << "; starting from step 0";
+      log_warning() << "--resume: no checkpoint in " << run_dir.path().string()
+                    << "; starting from step 0";
     }
   }
   auto save_checkpoint = [&](int64_t step) {
@@ -132,7 +136,9 @@ void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOption
       at::Tensor inputs = window.narrow(1, 0, seq_len), targets = window.narrow(1, 1, seq_len);
       at::Tensor ones = at::ones_like(inputs);
       LmLoss loss = lm_loss(model->forward(inputs, ones), targets, ones);  // logits (B, seq_len, V)
-      (loss.loss / static_cast<double>(config.gradient_accumulation_steps * distributed->world_size())).backward();
+      (loss.loss /
+       static_cast<double>(config.gradient_accumulation_steps * distributed->world_size()))
+          .backward();
       loss_sum += loss.sum.item<double>();
       tokens += loss.tokens;
     }
@@ -149,17 +155,20 @@ void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOption
     }
     OptimizerStepStats stats = optimizer.step();
     optimizer.zero_grad();
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    nlohmann::json line = {{"step", step},
-                           {"loss", loss_sum / static_cast<double>(std::max<int64_t>(tokens, 1))},
-                           {"learning_rate", stats.learning_rate},
-                           {"grad_norm", stats.grad_norm},
-                           {"tokens_per_second", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
-                           {"epoch", loader->state().epoch}};
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    nlohmann::json line = {
+        {"step", step},
+        {"loss", loss_sum / static_cast<double>(std::max<int64_t>(tokens, 1))},
+        {"learning_rate", stats.learning_rate},
+        {"grad_norm", stats.grad_norm},
+        {"tokens_per_second", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
+        {"epoch", loader->state().epoch}};
     if (stats.skipped) line["skipped"] = true;
     bool last = step == config.max_steps;
     if (eval_loader && ((config.eval_steps > 0 && step % config.eval_steps == 0) || last)) {
-      line["eval_loss"] = pretrain_eval_loss(model, *eval_loader, config.eval_batches, policy.device);
+      line["eval_loss"] =
+          pretrain_eval_loss(model, *eval_loader, config.eval_batches, policy.device);
     }
     if (distributed->is_main()) run_dir.log_metrics(line);
     char status[96];

@@ -8,7 +8,7 @@ namespace r1kit {
 
 const std::vector<std::string>& recipe_stages() {
   static const std::vector<std::string> stages = {"pretrain", "sft", "reward_model",
-                                                  "grpo", "ppo", "rejection_sample"};
+                                                  "grpo",     "ppo", "rejection_sample"};
   return stages;
 }
 
@@ -50,18 +50,20 @@ void Recipe::visit(ConfigVisitor& v) {
 
 void Recipe::require(const std::vector<std::string>& keys) const {
   for (const auto& key : keys) {
-    if (!has(key)) throw_config_error(source + ": " + key + ": stage \"" + stage + "\" needs this section");
+    if (!has(key))
+      throw_config_error(source + ": " + key + ": stage \"" + stage + "\" needs this section");
   }
 }
 
-Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides, nlohmann::json* resolved) {
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides,
+                   nlohmann::json* resolved) {
   nlohmann::json json = read_json_file(path);
   for (const auto& assignment : overrides) apply_override(json, assignment);
   return parse_recipe(json, path, std::filesystem::path(path).stem().string(), resolved);
 }
 
-Recipe parse_recipe(const nlohmann::json& json, const std::string& source, const std::string& default_name,
-                    nlohmann::json* resolved) {
+Recipe parse_recipe(const nlohmann::json& json, const std::string& source,
+                    const std::string& default_name, nlohmann::json* resolved) {
   Recipe recipe = read_config<Recipe>(json, source);
   recipe.source = source;
   if (json.is_object()) {

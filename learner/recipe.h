@@ -23,20 +23,20 @@
 namespace r1kit {
 
 struct Recipe {
-  std::string stage;        // which stage of the R1 pipeline this recipe runs
-  int64_t seed = 0;         // seeds torch and every derived generator; fixes a CPU run
-  std::string output_dir;   // the run folder; "" = runs/<recipe file name without .json>
-  std::string source;       // the recipe file, for error messages (not a key)
+  std::string stage;       // which stage of the R1 pipeline this recipe runs
+  int64_t seed = 0;        // seeds torch and every derived generator; fixes a CPU run
+  std::string output_dir;  // the run folder; "" = runs/<recipe file name without .json>
+  std::string source;      // the recipe file, for error messages (not a key)
 
-  ModelSource model;                 // the policy (and tokenizer) to start from
-  OptimizerConfig optimizer;         // AdamW and the learning-rate schedule
-  TrainerConfig trainer;             // RL steps, batching, eval and checkpoint schedule
-  GrpoConfig grpo;                   // the RL algorithm: GRPO family, PPO knobs
-  EnvironmentConfig environment;     // where RL prompts come from
-  std::vector<RewardSpec> rewards;   // how completions are scored
-  PretrainConfig pretrain;           // stage pretrain
-  SftConfig sft;                     // stage sft
-  RewardModelConfig reward_model;    // stage reward_model
+  ModelSource model;                       // the policy (and tokenizer) to start from
+  OptimizerConfig optimizer;               // AdamW and the learning-rate schedule
+  TrainerConfig trainer;                   // RL steps, batching, eval and checkpoint schedule
+  GrpoConfig grpo;                         // the RL algorithm: GRPO family, PPO knobs
+  EnvironmentConfig environment;           // where RL prompts come from
+  std::vector<RewardSpec> rewards;         // how completions are scored
+  PretrainConfig pretrain;                 // stage pretrain
+  SftConfig sft;                           // stage sft
+  RewardModelConfig reward_model;          // stage reward_model
   RejectionSampleConfig rejection_sample;  // stage rejection_sample
 
   void visit(ConfigVisitor& v);
@@ -47,7 +47,8 @@ struct Recipe {
 
  private:
   std::set<std::string> present_;
-  friend Recipe parse_recipe(const nlohmann::json&, const std::string&, const std::string&, nlohmann::json*);
+  friend Recipe parse_recipe(const nlohmann::json&, const std::string&, const std::string&,
+                             nlohmann::json*);
 };
 
 // The stages a recipe may name, in pipeline order.
@@ -60,7 +61,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
 
 // The same for a recipe already in memory (a pipeline's stage step): `source`
 // prefixes errors, and output_dir defaults to runs/<default_name>.
-Recipe parse_recipe(const nlohmann::json& json, const std::string& source, const std::string& default_name,
-                    nlohmann::json* resolved = nullptr);
+Recipe parse_recipe(const nlohmann::json& json, const std::string& source,
+                    const std::string& default_name, nlohmann::json* resolved = nullptr);
 
 }  // namespace r1kit

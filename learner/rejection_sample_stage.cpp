@@ -33,7 +33,8 @@ void RejectionSampleConfig::visit(ConfigVisitor& v) {
 
 namespace {
 
-bool accepted(const BatchScores& scores, size_t i, const std::vector<size_t>& required, double min_total) {
+bool accepted(const BatchScores& scores, size_t i, const std::vector<size_t>& required,
+              double min_total) {
   if (scores.totals[i] < min_total - 1e-9) return false;
   for (size_t k : required) {
     if (!reward_is_correct(scores, i, k)) return false;
@@ -41,58 +42,70 @@ bool accepted(const BatchScores& scores, size_t i, const std::vector<size_t>& re
   return true;
 }
 
-void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
+void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir,
+                                const TrainOptions& options) {
   recipe.require({"model", "environment", "rewards"});
   const RejectionSampleConfig& config = recipe.rejection_sample;
   if (options.resume) {
-    throw_usage_error("stage rejection_sample has no --resume: run it again (a fixed seed writes the same file)");
+    throw_usage_error(
+        "stage rejection_sample has no --resume: run it again (a fixed seed writes the same file)");
   }
   if (const char* world = std::getenv("WORLD_SIZE"); world && std::atoi(world) > 1) {
-    throw_usage_error("the rejection_sample stage runs on one process (WORLD_SIZE is " + std::string(world) + ")");
+    throw_usage_error("the rejection_sample stage runs on one process (WORLD_SIZE is " +
+                      std::string(world) + ")");
   }
   const auto seed = static_cast<uint64_t>(recipe.seed);
   seed_torch(seed);
   LoadedPolicy policy = load_policy(recipe.model, seed, recipe.source);
   config.sampling.validate(policy.model->config().vocab_size);
   const std::string env_source = recipe.source + ": environment";
-  auto environment = make_environment(recipe.environment.name, recipe.environment.options, env_source);
-  auto prompt_template = make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
-                                              env_source + ".prompt_template");
+  auto environment =
+      make_environment(recipe.environment.name, recipe.environment.options, env_source);
+  auto prompt_template =
+      make_prompt_template(recipe.environment.prompt_template, recipe.environment.system_prompt,
+                           env_source + ".prompt_template");
   RewardSet rewards(recipe.rewards, recipe.source);
   std::vector<size_t> required;
   for (const auto& name : config.required_rewards) {
-    required.push_back(find_reward(rewards, name, "rejection_sample.required_rewards", recipe.source));
+    required.push_back(
+        find_reward(rewards, name, "rejection_sample.required_rewards", recipe.source));
   }
   ThreadPool reward_pool(static_cast<size_t>(recipe.trainer.num_reward_workers));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
-  RolloutWorkers rollout(weights, policy.tokenizer, static_cast<size_t>(recipe.trainer.num_rollout_workers),
+  RolloutWorkers rollout(weights, policy.tokenizer,
+                         static_cast<size_t>(recipe.trainer.num_rollout_workers),
                          {.max_batch_size = recipe.trainer.rollout_batch_size,
                           .compute_dtype = recipe.trainer.rollout_dtype});
 
-  const std::filesystem::path output =
-      config.output_file.empty() ? run_dir.path() / "sft.jsonl" : std::filesystem::path(config.output_file);
+  const std::filesystem::path output = config.output_file.empty()
+                                           ? run_dir.path() / "sft.jsonl"
+                                           : std::filesystem::path(config.output_file);
   if (output.has_parent_path()) std::filesystem::create_directories(output.parent_path());
   const std::filesystem::path partial = output.string() + ".partial";
   std::ofstream out(partial);
   if (!out) throw_io_error(partial.string() + ": cannot open for writing");
 
   // Multi-turn environments answer each turn, with the RL recipe's turn limit.
-  const EpisodeOptions episode_options{.environment = environment->multi_turn() ? environment.get() : nullptr,
-                                       .max_turns = recipe.grpo.max_turns,
-                                       .context_length = policy.model->config().max_position_embeddings};
+  const EpisodeOptions episode_options{
+      .environment = environment->multi_turn() ? environment.get() : nullptr,
+      .max_turns = recipe.grpo.max_turns,
+      .context_length = policy.model->config().max_position_embeddings};
   std::mt19937_64 environment_rng = make_rng(seed, "environment");
   ProgressBar progress("rejection_sample", config.num_prompts);
-  int64_t prompts_done = 0, samples = 0, accepted_samples = 0, written = 0, prompts_with_any = 0, truncated = 0;
+  int64_t prompts_done = 0, samples = 0, accepted_samples = 0, written = 0, prompts_with_any = 0,
+          truncated = 0;
   double reward_sum = 0.0;
   for (int64_t batch = 0; prompts_done < config.num_prompts; ++batch) {
     const int64_t count = std::min(config.prompts_per_batch, config.num_prompts - prompts_done);
     std::vector<Task> tasks = environment->next_tasks(static_cast<size_t>(count), environment_rng);
     std::vector<std::string> rendered;
-    auto prompts = encode_prompts(tasks, *prompt_template, *policy.tokenizer, config.max_prompt_length, &rendered);
+    auto prompts = encode_prompts(tasks, *prompt_template, *policy.tokenizer,
+                                  config.max_prompt_length, &rendered);
     SamplingParams params = config.sampling;
-    params.seed = static_cast<int64_t>(make_rng(seed, "rejection_sample/batch-" + std::to_string(batch))() >> 1);
-    std::vector<MultiTurnTrajectory> episodes =
-        sample_episodes(rollout, tasks, prompts, *policy.tokenizer, params, episode_options, prompts_done);
+    params.seed = static_cast<int64_t>(
+        make_rng(seed, "rejection_sample/batch-" + std::to_string(batch))() >> 1);
+    std::vector<MultiTurnTrajectory> episodes = sample_episodes(
+        rollout, tasks, prompts, *policy.tokenizer, params, episode_options, prompts_done);
     std::vector<Sample> batch_samples = episode_samples(tasks, rendered, episodes, prompts_done);
     BatchScores scores = score_episodes(rewards, reward_pool, batch_samples, episodes);
     std::vector<std::set<std::string>> kept(tasks.size());
@@ -104,7 +117,9 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
       reward_sum += scores.totals[i];
       const bool cut = episode.finish_reason == FinishReason::kLength;
       truncated += cut;
-      if (!accepted(scores, i, required, config.min_total_reward) || (cut && !config.keep_truncated)) continue;
+      if (!accepted(scores, i, required, config.min_total_reward) ||
+          (cut && !config.keep_truncated))
+        continue;
       ++batch_accepted;
       if (config.max_per_prompt > 0 && kept_count[p] >= config.max_per_prompt) continue;
       if (config.deduplicate && !kept[p].insert(episode.text).second) continue;
@@ -122,11 +137,12 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
     accepted_samples += batch_accepted;
     prompts_done += count;
     progress.update(prompts_done);
-    nlohmann::json metrics = {{"step", batch + 1},
-                              {"prompts", prompts_done},
-                              {"acceptance_rate", static_cast<double>(batch_accepted) /
-                                                      static_cast<double>(std::max<size_t>(episodes.size(), 1))},
-                              {"written", written}};
+    nlohmann::json metrics = {
+        {"step", batch + 1},
+        {"prompts", prompts_done},
+        {"acceptance_rate", static_cast<double>(batch_accepted) /
+                                static_cast<double>(std::max<size_t>(episodes.size(), 1))},
+        {"written", written}};
     for (const auto& [name, value] : scores.metrics()) metrics[name] = value;
     run_dir.log_metrics(metrics);
   }
@@ -135,22 +151,26 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir, const Tra
   if (!out) throw_io_error(partial.string() + ": write failed");
   std::filesystem::rename(partial, output);
 
-  const double rate = static_cast<double>(accepted_samples) / static_cast<double>(std::max<int64_t>(samples, 1));
-  nlohmann::json summary = {{"prompts", prompts_done},
-                            {"samples", samples},
-                            {"accepted", accepted_samples},
-                            {"acceptance_rate", rate},
-                            {"prompts_with_accepted", prompts_with_any},
-                            {"written", written},
-                            {"truncated", truncated},
-                            {"mean_reward", reward_sum / static_cast<double>(std::max<int64_t>(samples, 1))},
-                            {"output", output.string()}};
+  const double rate =
+      static_cast<double>(accepted_samples) / static_cast<double>(std::max<int64_t>(samples, 1));
+  nlohmann::json summary = {
+      {"prompts", prompts_done},
+      {"samples", samples},
+      {"accepted", accepted_samples},
+      {"acceptance_rate", rate},
+      {"prompts_with_accepted", prompts_with_any},
+      {"written", written},
+      {"truncated", truncated},
+      {"mean_reward", reward_sum / static_cast<double>(std::max<int64_t>(samples, 1))},
+      {"output", output.string()}};
   write_file_atomically(run_dir.path() / "summary.json", summary.dump(2) + "\n");
-  log_info() << "rejection_sample: accepted " << accepted_samples << " of " << samples << " samples ("
-             << static_cast<int>(rate * 1000) / 10.0 << "%), " << prompts_with_any << " of " << prompts_done
-             << " tasks; wrote " << written << " examples to " << output.string();
+  log_info() << "rejection_sample: accepted " << accepted_samples << " of " << samples
+             << " samples (" << static_cast<int>(rate * 1000) / 10.0 << "%), " << prompts_with_any
+             << " of " << prompts_done << " tasks; wrote " << written << " examples to "
+             << output.string();
   if (written == 0) {
-    log_warning() << "rejection_sample: no completion was accepted; lower rejection_sample.min_total_reward or raise "
+    log_warning() << "rejection_sample: no completion was accepted; lower "
+                     "rejection_sample.min_total_reward or raise "
                      "rejection_sample.sampling.n";
   }
 }

@@ -29,20 +29,23 @@ void RewardModelConfig::visit(ConfigVisitor& v) {
 
 namespace {
 
-std::vector<int64_t> encode_pair_side(const Tokenizer& tokenizer, const std::string& text, int64_t max_length) {
+std::vector<int64_t> encode_pair_side(const Tokenizer& tokenizer, const std::string& text,
+                                      int64_t max_length) {
   std::vector<int64_t> ids = tokenizer.encode(text, /*add_special_tokens=*/true);
   if (static_cast<int64_t>(ids.size()) > max_length) ids.erase(ids.begin(), ids.end() - max_length);
   return ids;
 }
 
-std::vector<PreferencePair> load_pairs(const std::string& path, const Tokenizer& tokenizer, int64_t max_length) {
+std::vector<PreferencePair> load_pairs(const std::string& path, const Tokenizer& tokenizer,
+                                       int64_t max_length) {
   std::vector<PreferencePair> pairs;
   auto lines = read_jsonl(path);
   for (size_t i = 0; i < lines.size(); ++i) {
     const auto& line = lines[i];
     auto text = [&](const char* key) -> std::string {
       if (!line.is_object() || !line.contains(key) || !line[key].is_string()) {
-        throw_data_error(path + ": record " + std::to_string(i + 1) + ": needs a string \"" + key + "\"");
+        throw_data_error(path + ": record " + std::to_string(i + 1) + ": needs a string \"" + key +
+                         "\"");
       }
       return line[key].get<std::string>();
     };
@@ -56,8 +59,8 @@ std::vector<PreferencePair> load_pairs(const std::string& path, const Tokenizer&
 
 // Rewards of the chosen and rejected sides of pairs [begin, end): (P) each.
 std::pair<at::Tensor, at::Tensor> score_pairs(Transformer& model, ScalarHead& head,
-                                              const std::vector<PreferencePair>& pairs, size_t begin, size_t end,
-                                              at::Device device) {
+                                              const std::vector<PreferencePair>& pairs,
+                                              size_t begin, size_t end, at::Device device) {
   const int64_t count = static_cast<int64_t>(end - begin);
   int64_t width = 1;
   for (size_t i = begin; i < end; ++i) {
@@ -75,7 +78,8 @@ std::pair<at::Tensor, at::Tensor> score_pairs(Transformer& model, ScalarHead& he
     }
   }
   at::Tensor device_mask = mask.to(device);
-  at::Tensor rewards = head->at_last_token(model->forward_hidden(tokens.to(device), device_mask), device_mask);  // (2P)
+  at::Tensor rewards = head->at_last_token(model->forward_hidden(tokens.to(device), device_mask),
+                                           device_mask);  // (2P)
   return {rewards.narrow(0, 0, count), rewards.narrow(0, count, count)};
 }
 
@@ -84,8 +88,9 @@ struct PairEvaluation {
   double accuracy = 0.0;
 };
 
-PairEvaluation evaluate_pairs(Transformer& model, ScalarHead& head, const std::vector<PreferencePair>& pairs,
-                              int64_t batch, at::Device device) {
+PairEvaluation evaluate_pairs(Transformer& model, ScalarHead& head,
+                              const std::vector<PreferencePair>& pairs, int64_t batch,
+                              at::Device device) {
   at::NoGradGuard no_grad;
   double loss = 0, correct = 0;
   for (size_t begin = 0; begin < pairs.size(); begin += batch) {
@@ -101,20 +106,25 @@ PairEvaluation evaluate_pairs(Transformer& model, ScalarHead& head, const std::v
 
 void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
   recipe.require({"model", "reward_model"});
-  if (options.resume) throw_usage_error("the reward_model stage has no --resume yet; start it again");
+  if (options.resume)
+    throw_usage_error("the reward_model stage has no --resume yet; start it again");
   if (const char* world = std::getenv("WORLD_SIZE"); world && std::atoi(world) > 1) {
-    throw_usage_error("the reward_model stage runs on one process (WORLD_SIZE is " + std::string(world) + ")");
+    throw_usage_error("the reward_model stage runs on one process (WORLD_SIZE is " +
+                      std::string(world) + ")");
   }
   const RewardModelConfig& config = recipe.reward_model;
   const auto seed = static_cast<uint64_t>(recipe.seed);
   seed_torch(seed);
-  if (recipe.model.path.empty()) throw_config_error(recipe.source + ": model.path: the reward model starts from a HF folder");
+  if (recipe.model.path.empty())
+    throw_config_error(recipe.source + ": model.path: the reward model starts from a HF folder");
   const at::Device device = resolve_device(recipe.model.device);
   const at::ScalarType dtype = resolve_dtype(recipe.model.dtype, device);
-  PretrainedWithHead loaded = load_pretrained_with_head(recipe.model.path, ScalarHeadKind::kReward, device, dtype);
+  PretrainedWithHead loaded =
+      load_pretrained_with_head(recipe.model.path, ScalarHeadKind::kReward, device, dtype);
   Transformer model = loaded.model;
   ScalarHead head = loaded.head;
-  auto tokenizer = load_tokenizer(recipe.model.tokenizer.empty() ? recipe.model.path : recipe.model.tokenizer);
+  auto tokenizer =
+      load_tokenizer(recipe.model.tokenizer.empty() ? recipe.model.path : recipe.model.tokenizer);
 
   std::vector<PreferencePair> train = load_pairs(config.train_file, *tokenizer, config.max_length);
   std::vector<PreferencePair> eval;
@@ -123,7 +133,8 @@ void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOp
     eval = load_pairs(config.eval_file, *tokenizer, config.max_length);
   } else if (config.eval_fraction > 0) {
     std::shuffle(train.begin(), train.end(), rng);
-    size_t held = std::max<size_t>(1, static_cast<size_t>(std::round(config.eval_fraction * train.size())));
+    size_t held =
+        std::max<size_t>(1, static_cast<size_t>(std::round(config.eval_fraction * train.size())));
     held = std::min(held, train.size() - 1);
     eval.assign(train.end() - held, train.end());
     train.resize(train.size() - held);
@@ -134,14 +145,16 @@ void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOp
   std::vector<at::Tensor> decay = model->decay_parameters();
   for (auto& parameter : head->parameters()) decay.push_back(parameter);
   Optimizer optimizer(decay, model->no_decay_parameters(), recipe.optimizer, total_steps);
-  log_info() << "reward_model: " << train.size() << " training and " << eval.size() << " held-out pairs, "
-             << total_steps << " steps";
+  log_info() << "reward_model: " << train.size() << " training and " << eval.size()
+             << " held-out pairs, " << total_steps << " steps";
 
   auto log_eval = [&](int64_t step) {
     if (eval.empty()) return;
     PairEvaluation result = evaluate_pairs(model, head, eval, batch, device);
-    run_dir.log_metrics({{"step", step}, {"eval/pair_accuracy", result.accuracy}, {"eval_loss", result.loss}});
-    log_info() << "eval at step " << step << ": pair accuracy " << result.accuracy << ", loss " << result.loss;
+    run_dir.log_metrics(
+        {{"step", step}, {"eval/pair_accuracy", result.accuracy}, {"eval_loss", result.loss}});
+    log_info() << "eval at step " << step << ": pair accuracy " << result.accuracy << ", loss "
+               << result.loss;
   };
   log_eval(0);
   ProgressBar progress("reward_model", total_steps);
@@ -169,7 +182,8 @@ void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOp
       char status[64];
       std::snprintf(status, sizeof status, "loss %.4f", loss.item<double>());
       progress.update(step, status);
-      if (config.eval_steps > 0 && step % config.eval_steps == 0 && step != total_steps) log_eval(step);
+      if (config.eval_steps > 0 && step % config.eval_steps == 0 && step != total_steps)
+        log_eval(step);
     }
   }
   progress.finish();
@@ -179,7 +193,8 @@ void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOp
   save_options.head = head;
   save_pretrained(model, final_folder, save_options);
   tokenizer->save_folder(final_folder);
-  log_info() << "reward model written to " << final_folder.string() << " (load it with the learned_rm reward)";
+  log_info() << "reward model written to " << final_folder.string()
+             << " (load it with the learned_rm reward)";
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& run_f
   if (!fs::is_directory(root)) return found;
   for (const auto& entry : fs::directory_iterator(root)) {
     auto step = step_of(entry.path());
-    if (step && fs::exists(entry.path() / "trainer_state.json")) found.emplace_back(*step, entry.path());
+    if (step && fs::exists(entry.path() / "trainer_state.json"))
+      found.emplace_back(*step, entry.path());
   }
   std::sort(found.begin(), found.end());
   return found;
@@ -42,7 +43,8 @@ constexpr char kHexDigits[] = "0123456789abcdef";
 
 }  // namespace
 
-fs::path save_run_checkpoint(const fs::path& run_folder, const RunCheckpoint& checkpoint, int64_t keep) {
+fs::path save_run_checkpoint(const fs::path& run_folder, const RunCheckpoint& checkpoint,
+                             int64_t keep) {
   int64_t step = checkpoint.state.at("step").get<int64_t>();
   fs::path root = run_folder / "checkpoints";
   fs::path final_folder = root / ("step-" + std::to_string(step));
@@ -59,15 +61,19 @@ fs::path save_run_checkpoint(const fs::path& run_folder, const RunCheckpoint& ch
   for (const auto& [name, model] : checkpoint.extra_models) {
     Transformer copy = model;
     SaveOptions options;
-    if (auto head = checkpoint.extra_heads.find(name); head != checkpoint.extra_heads.end()) options.head = head->second;
+    if (auto head = checkpoint.extra_heads.find(name); head != checkpoint.extra_heads.end())
+      options.head = head->second;
     save_pretrained(copy, temporary / name, options);
   }
-  for (const auto& [name, optimizer] : checkpoint.extra_optimizers) optimizer->save(temporary / name);
+  for (const auto& [name, optimizer] : checkpoint.extra_optimizers)
+    optimizer->save(temporary / name);
   write_file_atomically(temporary / "trainer_state.json", checkpoint.state.dump(2) + "\n");
 
   fs::remove_all(final_folder, error);
   fs::rename(temporary, final_folder, error);
-  if (error) throw_io_error(final_folder.string() + ": cannot rename the checkpoint into place: " + error.message());
+  if (error)
+    throw_io_error(final_folder.string() +
+                   ": cannot rename the checkpoint into place: " + error.message());
   if (keep > 0) {
     auto all = list_checkpoints(run_folder);
     for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i].second, error);
@@ -96,9 +102,11 @@ void load_weights_into(Transformer& model, const fs::path& folder) {
 
 void load_weights_into(Transformer& model, ScalarHead& head, const fs::path& folder) {
   const at::Tensor& reference = model->model->embed_tokens->weight;
-  PretrainedWithHead loaded = load_pretrained_with_head(folder, head->kind(), reference.device(), reference.scalar_type());
+  PretrainedWithHead loaded =
+      load_pretrained_with_head(folder, head->kind(), reference.device(), reference.scalar_type());
   if (loaded.head_is_new) {
-    throw_data_error(folder.string() + ": checkpoint lacks the " + scalar_head_kind_name(head->kind()) + " head");
+    throw_data_error(folder.string() + ": checkpoint lacks the " +
+                     scalar_head_kind_name(head->kind()) + " head");
   }
   auto copy_all = [&](torch::nn::Module& target, torch::nn::Module& source) {
     auto from = source.named_parameters();
@@ -143,7 +151,8 @@ void restore_torch_rng(const std::string& hex) {
   at::Tensor state = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
   uint8_t* bytes = state.data_ptr<uint8_t>();
   auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  for (size_t i = 0; i < hex.size() / 2; ++i) bytes[i] = static_cast<uint8_t>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
+  for (size_t i = 0; i < hex.size() / 2; ++i)
+    bytes[i] = static_cast<uint8_t>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(state);
 }
@@ -157,7 +166,9 @@ void truncate_metrics(const fs::path& run_folder, int64_t step) {
     while (std::getline(in, line)) {
       auto value = nlohmann::json::parse(line, nullptr, false);
       if (value.is_discarded()) continue;
-      if (value.contains("step") && value["step"].is_number_integer() && value["step"].get<int64_t>() > step) continue;
+      if (value.contains("step") && value["step"].is_number_integer() &&
+          value["step"].get<int64_t>() > step)
+        continue;
       kept += line + "\n";
     }
     write_file_atomically(path, kept);

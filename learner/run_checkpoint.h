@@ -9,11 +9,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "learner/optimizer.h"
 #include "policy/scalar_head.h"
@@ -24,18 +23,20 @@ namespace r1kit {
 
 struct RunCheckpoint {
   Transformer policy{nullptr};
-  const Tokenizer* tokenizer = nullptr;           // saved into model/ beside the weights
-  const Optimizer* optimizer = nullptr;           // may be null (no optimiser state)
+  const Tokenizer* tokenizer = nullptr;             // saved into model/ beside the weights
+  const Optimizer* optimizer = nullptr;             // may be null (no optimiser state)
   std::map<std::string, Transformer> extra_models;  // name -> model, saved as <name>/
-  std::map<std::string, ScalarHead> extra_heads;    // name of an extra model -> its head, saved in <name>/ too
-  std::map<std::string, const Optimizer*> extra_optimizers;  // name -> optimiser state, saved as <name>/
-  nlohmann::json state;                            // trainer_state.json: at least {"step": N}
+  std::map<std::string, ScalarHead>
+      extra_heads;  // name of an extra model -> its head, saved in <name>/ too
+  std::map<std::string, const Optimizer*>
+      extra_optimizers;  // name -> optimiser state, saved as <name>/
+  nlohmann::json state;  // trainer_state.json: at least {"step": N}
 };
 
 // Writes checkpoints/step-<state.step>/ under `run_folder` and keeps the newest
 // `keep` (0 = all). Returns the final folder.
-std::filesystem::path save_run_checkpoint(const std::filesystem::path& run_folder, const RunCheckpoint& checkpoint,
-                                          int64_t keep);
+std::filesystem::path save_run_checkpoint(const std::filesystem::path& run_folder,
+                                          const RunCheckpoint& checkpoint, int64_t keep);
 
 // The newest complete checkpoint folder of a run, or nullopt.
 std::optional<std::filesystem::path> latest_run_checkpoint(const std::filesystem::path& run_folder);

@@ -51,7 +51,8 @@ void run_stage(const Recipe& recipe, const nlohmann::json& resolved, const Train
     // resumed run writes them again.
     auto checkpoint = latest_run_checkpoint(recipe.output_dir);
     if (checkpoint) {
-      int64_t step = read_json_file((*checkpoint / "trainer_state.json").string()).at("step").get<int64_t>();
+      int64_t step =
+          read_json_file((*checkpoint / "trainer_state.json").string()).at("step").get<int64_t>();
       if (main_rank) truncate_metrics(recipe.output_dir, step);
       append = true;
     }

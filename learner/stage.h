@@ -34,8 +34,8 @@ void run_stage(const Recipe& recipe, const nlohmann::json& resolved, const Train
 
 #define R1KIT_STAGE_CONCAT_INNER(a, b) a##b
 #define R1KIT_STAGE_CONCAT(a, b) R1KIT_STAGE_CONCAT_INNER(a, b)
-#define REGISTER_STAGE(name, driver)                                                  \
-  static const bool R1KIT_STAGE_CONCAT(stage_registered_, __LINE__) = [] {            \
-    ::r1kit::register_stage(name, driver);                                            \
-    return true;                                                                      \
+#define REGISTER_STAGE(name, driver)                                       \
+  static const bool R1KIT_STAGE_CONCAT(stage_registered_, __LINE__) = [] { \
+    ::r1kit::register_stage(name, driver);                                 \
+    return true;                                                           \
   }()

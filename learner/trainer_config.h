@@ -12,20 +12,24 @@
 namespace r1kit {
 
 struct TrainerConfig {
-  int64_t max_steps = 100;                    // RL steps: rollout, rewards, update (HF)
-  int64_t prompts_per_step = 16;              // prompts per step on all ranks together; each gets num_generations samples
-  int64_t max_tokens_per_microbatch = 16384;  // learner micro-batch budget: rows * longest row (padding included)
-  int64_t rollout_batch_size = 64;            // sequences the rollout engine decodes together (continuous batching)
-  int64_t num_rollout_workers = 0;            // rollout engines sharing the weights; 0 = one per core on CPU (see RolloutWorkers), 1 on GPU
-  int64_t num_reward_workers = 0;             // threads scoring rewards; 0 = one per core
-  int64_t log_completions = 2;                // completions per step written to samples.jsonl; 0 = none
-  int64_t eval_steps = 0;                     // evaluate every this many steps; 0 = at the start and the end only
-  int64_t eval_samples = 0;                   // held-out tasks used per evaluation; 0 = all of them
-  int64_t pass_at_k = 0;                      // also sample k completions per held-out task for pass@k; 0 = off
-  std::string accuracy_reward;                // reward whose value >= 1 counts as correct; "" = the first reward
-  int64_t save_steps = 0;                     // checkpoint every this many steps; 0 = at the end only (HF)
-  int64_t save_total_limit = 2;               // newest checkpoints kept; 0 = keep all (HF)
-  bool tensorboard = true;                    // also write TensorBoard event files into the run folder
+  int64_t max_steps = 100;  // RL steps: rollout, rewards, update (HF)
+  int64_t prompts_per_step =
+      16;  // prompts per step on all ranks together; each gets num_generations samples
+  int64_t max_tokens_per_microbatch =
+      16384;  // learner micro-batch budget: rows * longest row (padding included)
+  int64_t rollout_batch_size =
+      64;  // sequences the rollout engine decodes together (continuous batching)
+  int64_t num_rollout_workers = 0;  // rollout engines sharing the weights; 0 = one per core on CPU
+                                    // (see RolloutWorkers), 1 on GPU
+  int64_t num_reward_workers = 0;   // threads scoring rewards; 0 = one per core
+  int64_t log_completions = 2;      // completions per step written to samples.jsonl; 0 = none
+  int64_t eval_steps = 0;       // evaluate every this many steps; 0 = at the start and the end only
+  int64_t eval_samples = 0;     // held-out tasks used per evaluation; 0 = all of them
+  int64_t pass_at_k = 0;        // also sample k completions per held-out task for pass@k; 0 = off
+  std::string accuracy_reward;  // reward whose value >= 1 counts as correct; "" = the first reward
+  int64_t save_steps = 0;       // checkpoint every this many steps; 0 = at the end only (HF)
+  int64_t save_total_limit = 2;  // newest checkpoints kept; 0 = keep all (HF)
+  bool tensorboard = true;       // also write TensorBoard event files into the run folder
   // Run the learner's policy and reference forwards under bf16 autocast (CUDA, or
   // CPU with AVX512-BF16/AMX); weights, gradients and the loss stay in the model's
   // dtype; float32 model only. false = plain forwards (HF TrainingArguments.bf16).

@@ -1,11 +1,10 @@
 #include "policy/bpe_pretokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <c10/util/Exception.h>
 #include <pcre2.h>
 
 #include <array>
-
-#include <c10/util/Exception.h>
 
 #include "common/error.h"
 #include "policy/tokenizer_json.h"
@@ -146,13 +145,13 @@ PcreRegex::PcreRegex(const std::string& pattern, const std::string& where) : pat
   std::string translated = onig_to_pcre2(pattern);
   int error = 0;
   PCRE2_SIZE offset = 0;
-  code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(), PCRE2_UTF | PCRE2_UCP,
-                        &error, &offset, nullptr);
+  code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                        PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (code_ == nullptr) {
     std::array<PCRE2_UCHAR, 256> message{};
     pcre2_get_error_message(error, message.data(), message.size());
-    throw_data_error(where + ": bad pre-tokenizer regex at offset " + std::to_string(offset) + ": " +
-                     reinterpret_cast<const char*>(message.data()) + " in " + pattern);
+    throw_data_error(where + ": bad pre-tokenizer regex at offset " + std::to_string(offset) +
+                     ": " + reinterpret_cast<const char*>(message.data()) + " in " + pattern);
   }
   jit_ = pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE) == 0;
 }
@@ -168,7 +167,8 @@ void PcreRegex::find_all(std::string_view text, std::vector<std::pair<size_t, si
     int rc = jit_ ? pcre2_jit_match(code_, subject, text.size(), offset, 0, match.data, jit.context)
                   : PCRE2_ERROR_JIT_BADOPTION;
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_JIT_BADOPTION) {
-      rc = pcre2_match(code_, subject, text.size(), offset, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match.data, nullptr);
+      rc = pcre2_match(code_, subject, text.size(), offset, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
+                       match.data, nullptr);
     }
     if (rc == PCRE2_ERROR_NOMATCH) break;
     TORCH_CHECK(rc > 0, "PCRE2 match failed with code ", rc, " for pattern ", pattern_);
@@ -194,7 +194,8 @@ PreTokenizer PreTokenizer::from_json(const nlohmann::json& json, const std::stri
 void PreTokenizer::add_steps(const nlohmann::json& json, const std::string& where) {
   std::string type = json_at(json, "type", where).get<std::string>();
   if (byte_level_) {
-    throw_data_error(where + ": pre_tokenizer " + type + " after ByteLevel is not supported (ByteLevel must come last)");
+    throw_data_error(where + ": pre_tokenizer " + type +
+                     " after ByteLevel is not supported (ByteLevel must come last)");
   }
   auto flag = [&](const char* key, bool fallback) {
     auto it = json.find(key);
@@ -202,7 +203,8 @@ void PreTokenizer::add_steps(const nlohmann::json& json, const std::string& wher
   };
   Step step;
   if (type == "Sequence") {
-    for (const nlohmann::json& inner : json_at(json, "pretokenizers", where)) add_steps(inner, where);
+    for (const nlohmann::json& inner : json_at(json, "pretokenizers", where))
+      add_steps(inner, where);
     return;
   } else if (type == "Split") {
     const nlohmann::json& pattern = json_at(json, "pattern", where);
@@ -212,7 +214,8 @@ void PreTokenizer::add_steps(const nlohmann::json& json, const std::string& wher
       step.literal = pattern["String"].get<std::string>();
       if (step.literal.empty()) throw_data_error(where + ": Split with an empty String pattern");
     } else {
-      throw_data_error(where + ": Split pattern needs \"Regex\" or \"String\", got " + pattern.dump());
+      throw_data_error(where + ": Split pattern needs \"Regex\" or \"String\", got " +
+                       pattern.dump());
     }
     step.behavior = parse_behavior(json_at(json, "behavior", where).get<std::string>(), where);
     step.invert = flag("invert", false);
@@ -284,7 +287,8 @@ const std::vector<char32_t>& byte_to_unicode() {
     std::vector<char32_t> table(256);
     char32_t next = 256;
     for (int b = 0; b < 256; ++b) {
-      bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      bool printable =
+          (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       table[b] = printable ? static_cast<char32_t>(b) : next++;
     }
     return table;

@@ -8,12 +8,11 @@
 #include <cstddef>
 #include <deque>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 struct pcre2_real_code_8;
 
@@ -51,7 +50,8 @@ class PreTokenizer {
 
   // Appends the words of `text` (valid UTF-8) to `out`: views into `text` or
   // into strings kept in `arena` (a word given a prefix space).
-  void split(std::string_view text, std::deque<std::string>& arena, std::vector<std::string_view>& out) const;
+  void split(std::string_view text, std::deque<std::string>& arena,
+             std::vector<std::string_view>& out) const;
   // True when a ByteLevel step maps each byte of a word to one symbol.
   bool byte_level() const { return byte_level_; }
 

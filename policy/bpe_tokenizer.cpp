@@ -1,9 +1,9 @@
 #include "policy/bpe_tokenizer.h"
 
+#include <c10/util/Exception.h>
+
 #include <fstream>
 #include <queue>
-
-#include <c10/util/Exception.h>
 
 #include "common/error.h"
 #include "common/unicode_nfc.h"
@@ -40,7 +40,8 @@ std::string map_bytes(std::string_view raw) {
 
 }  // namespace
 
-bool BpeTokenizer::WordCache::get(std::string_view word, size_t hash, std::vector<int64_t>& out) const {
+bool BpeTokenizer::WordCache::get(std::string_view word, size_t hash,
+                                  std::vector<int64_t>& out) const {
   Shard& shard = shards_[hash % kShards];
   std::lock_guard<std::mutex> lock(shard.mutex);
   auto it = shard.words.find(word);
@@ -49,14 +50,16 @@ bool BpeTokenizer::WordCache::get(std::string_view word, size_t hash, std::vecto
   return true;
 }
 
-void BpeTokenizer::WordCache::put(std::string_view word, size_t hash, const int64_t* ids, size_t count) const {
+void BpeTokenizer::WordCache::put(std::string_view word, size_t hash, const int64_t* ids,
+                                  size_t count) const {
   Shard& shard = shards_[hash % kShards];
   std::lock_guard<std::mutex> lock(shard.mutex);
   if (shard.words.size() >= kShardCapacity) shard.words.clear();
   shard.words.emplace(std::string(word), std::vector<int32_t>(ids, ids + count));
 }
 
-std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const nlohmann::json& json, const std::string& source) {
+std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const nlohmann::json& json,
+                                                      const std::string& source) {
   std::unique_ptr<BpeTokenizer> tok(new BpeTokenizer());
   try {
     tok->parse_model(json_at(json, "model", source), source);
@@ -65,11 +68,13 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const nlohmann::json& json
     if (json.contains("added_tokens") && !json["added_tokens"].is_null()) {
       size_t index = 0;
       for (const nlohmann::json& entry : json["added_tokens"]) {
-        added.push_back(AddedToken::from_json(entry, source + ": added_tokens[" + std::to_string(index++) + "]"));
+        added.push_back(AddedToken::from_json(
+            entry, source + ": added_tokens[" + std::to_string(index++) + "]"));
       }
     }
     for (const AddedToken& token : added) {
-      if (token.id < 0) throw_data_error(source + ": added token " + token.content + " has a negative id");
+      if (token.id < 0)
+        throw_data_error(source + ": added token " + token.content + " has a negative id");
       if (token.id >= static_cast<int64_t>(tok->id_to_token_.size())) {
         tok->id_to_token_.resize(token.id + 1);
         tok->in_model_.resize(token.id + 1, 0);
@@ -88,8 +93,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const nlohmann::json& json
     // Normalizers: none, NFC (Qwen2), or a Sequence of those.
     const nlohmann::json& normalizer = section("normalizer");
     std::vector<nlohmann::json> steps;
-    if (normalizer.is_object() && normalizer.value("type", "") == "Sequence" && normalizer.contains("normalizers") &&
-        normalizer["normalizers"].is_array()) {
+    if (normalizer.is_object() && normalizer.value("type", "") == "Sequence" &&
+        normalizer.contains("normalizers") && normalizer["normalizers"].is_array()) {
       for (const auto& step : normalizer["normalizers"]) steps.push_back(step);
     } else if (!normalizer.is_null()) {
       steps.push_back(normalizer);
@@ -109,7 +114,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const nlohmann::json& json
     nlohmann::json decoder_step = decoder;
     if (decoder.is_object() && decoder.value("type", "") == "Sequence") {
       const nlohmann::json& steps = json_at(decoder, "decoders", source);
-      if (steps.size() != 1) throw_data_error(source + ": unsupported decoder Sequence " + decoder.dump());
+      if (steps.size() != 1)
+        throw_data_error(source + ": unsupported decoder Sequence " + decoder.dump());
       decoder_step = steps[0];
     }
     if (decoder_step.is_null()) {
@@ -121,7 +127,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const nlohmann::json& json
       } else if (type == "Fuse") {
         tok->decoder_ = Decoder::kFuse;
       } else {
-        throw_data_error(source + ": unsupported decoder type \"" + type + "\" (supported: ByteLevel, Fuse)");
+        throw_data_error(source + ": unsupported decoder type \"" + type +
+                         "\" (supported: ByteLevel, Fuse)");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -161,16 +168,19 @@ void BpeTokenizer::parse_model(const nlohmann::json& model, const std::string& w
   if (!model.is_object()) throw_data_error(where + ": \"model\" must be an object");
   if (!model.contains("type")) throw_data_error(where + ": model has no \"type\"");
   std::string type = model["type"].get<std::string>();
-  if (type != "BPE") throw_data_error(where + ": unsupported model type \"" + type + "\" (supported: BPE)");
+  if (type != "BPE")
+    throw_data_error(where + ": unsupported model type \"" + type + "\" (supported: BPE)");
   // A named context: g++ 13 warns of a dangling reference when a temporary is an argument.
   const std::string model_where = where + ": model";
   const nlohmann::json& vocab = json_at(model, "vocab", model_where);
-  if (!vocab.is_object()) throw_data_error(where + ": model.vocab must be an object of token -> id");
+  if (!vocab.is_object())
+    throw_data_error(where + ": model.vocab must be an object of token -> id");
 
   int64_t max_id = -1;
   for (const auto& [token, id_json] : vocab.items()) {
     auto id = id_json.get<int64_t>();
-    if (id < 0 || id > INT32_MAX) throw_data_error(where + ": model.vocab[\"" + token + "\"] has id " + std::to_string(id));
+    if (id < 0 || id > INT32_MAX)
+      throw_data_error(where + ": model.vocab[\"" + token + "\"] has id " + std::to_string(id));
     max_id = std::max(max_id, id);
     model_vocab_.emplace(token, static_cast<int32_t>(id));
   }
@@ -189,13 +199,17 @@ void BpeTokenizer::parse_model(const nlohmann::json& model, const std::string& w
     auto it = model.find(key);
     return it != model.end() && !it->is_null() && it->get<bool>();
   };
-  if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"].get<double>() != 0.0) {
-    throw_data_error(where + ": model.dropout is a training-time option; r1kit encodes deterministically (set null)");
+  if (model.contains("dropout") && !model["dropout"].is_null() &&
+      model["dropout"].get<double>() != 0.0) {
+    throw_data_error(
+        where +
+        ": model.dropout is a training-time option; r1kit encodes deterministically (set null)");
   }
   std::string unk = string_or_empty("unk_token");
   if (!unk.empty()) {
     auto it = model_vocab_.find(unk);
-    if (it == model_vocab_.end()) throw_data_error(where + ": model.unk_token \"" + unk + "\" is not in model.vocab");
+    if (it == model_vocab_.end())
+      throw_data_error(where + ": model.unk_token \"" + unk + "\" is not in model.vocab");
     unk_id_ = it->second;
   }
   continuing_subword_prefix_ = string_or_empty("continuing_subword_prefix");
@@ -221,12 +235,13 @@ void BpeTokenizer::parse_model(const nlohmann::json& model, const std::string& w
       }
       left = text.substr(0, space);
       right = text.substr(space + 1);
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
+               merge[1].is_string()) {
       left = merge[0].get<std::string>();
       right = merge[1].get<std::string>();
     } else {
-      throw_data_error(where + ": model.merges[" + std::to_string(rank) + "] must be \"a b\" or [\"a\", \"b\"], got " +
-                       merge.dump());
+      throw_data_error(where + ": model.merges[" + std::to_string(rank) +
+                       "] must be \"a b\" or [\"a\", \"b\"], got " + merge.dump());
     }
     auto find = [&](const std::string& token) {
       auto it = model_vocab_.find(token);
@@ -339,7 +354,8 @@ void BpeTokenizer::word_symbols(std::string_view word, std::vector<int32_t>& sym
       std::vector<int32_t> bytes;
       for (char c : symbol) {
         char name[8];
-        std::snprintf(name, sizeof(name), "<0x%02X>", static_cast<unsigned>(static_cast<uint8_t>(c)));
+        std::snprintf(name, sizeof(name), "<0x%02X>",
+                      static_cast<unsigned>(static_cast<uint8_t>(c)));
         auto byte_it = model_vocab_.find(std::string_view(name));
         if (byte_it == model_vocab_.end()) break;
         bytes.push_back(byte_it->second);
@@ -463,7 +479,8 @@ void BpeTokenizer::save(const std::filesystem::path& tokenizer_json) const {
     if (in_model_[id]) vocab[id_to_token_[id]] = id;
   }
   nlohmann::json merges = nlohmann::json::array();
-  for (auto [left, right] : merge_pairs_) merges.push_back({id_to_token_[left], id_to_token_[right]});
+  for (auto [left, right] : merge_pairs_)
+    merges.push_back({id_to_token_[left], id_to_token_[right]});
   json["model"]["vocab"] = std::move(vocab);
   json["model"]["merges"] = std::move(merges);
   std::ofstream out(tokenizer_json, std::ios::binary);

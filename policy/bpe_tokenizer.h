@@ -9,12 +9,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "policy/bpe_pretokenizer.h"
 #include "policy/tokenizer.h"
@@ -33,10 +32,13 @@ using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_
 class BpeTokenizer : public Tokenizer {
  public:
   // Parses a tokenizer.json whose model is BPE; `source` names it in errors.
-  static std::unique_ptr<BpeTokenizer> from_json(const nlohmann::json& json, const std::string& source);
+  static std::unique_ptr<BpeTokenizer> from_json(const nlohmann::json& json,
+                                                 const std::string& source);
 
-  std::vector<int64_t> encode(std::string_view text, bool add_special_tokens = false) const override;
-  std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false) const override;
+  std::vector<int64_t> encode(std::string_view text,
+                              bool add_special_tokens = false) const override;
+  std::string decode(const std::vector<int64_t>& ids,
+                     bool skip_special_tokens = false) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(id_to_token_.size()); }
   std::optional<int64_t> token_to_id(std::string_view token) const override;
   std::string id_to_token(int64_t id) const override;
@@ -88,7 +90,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<uint8_t> special_;          // 1 for added tokens marked special
   std::vector<std::string> id_bytes_;     // token_bytes(id)
   StringMap<int32_t> model_vocab_;
-  StringMap<int32_t> raw_vocab_;          // byte-level: raw bytes of a model token -> id
+  StringMap<int32_t> raw_vocab_;                // byte-level: raw bytes of a model token -> id
   std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> merge
   std::vector<std::pair<int32_t, int32_t>> merge_pairs_;  // in rank order, for save()
   std::array<int32_t, 256> byte_symbol_{};  // byte-level: id of each byte's symbol, -1 if absent

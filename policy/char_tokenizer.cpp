@@ -19,8 +19,10 @@ bool is_single_code_point(std::string_view token) {
 
 }  // namespace
 
-CharTokenizer::CharTokenizer(std::string_view alphabet, const std::vector<std::string>& extra_tokens) {
-  if (!utf8_is_valid(alphabet)) throw_config_error("char tokenizer: the alphabet is not valid UTF-8");
+CharTokenizer::CharTokenizer(std::string_view alphabet,
+                             const std::vector<std::string>& extra_tokens) {
+  if (!utf8_is_valid(alphabet))
+    throw_config_error("char tokenizer: the alphabet is not valid UTF-8");
   std::vector<AddedToken> added;
   auto add_special = [&](const std::string& token) {
     if (token.empty()) throw_config_error("char tokenizer: an extra token is empty");
@@ -47,11 +49,16 @@ CharTokenizer::CharTokenizer(std::string_view alphabet, const std::vector<std::s
   nlohmann::json template_json = {
       {"type", "TemplateProcessing"},
       {"single", {bos_item, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
-      {"pair", {bos_item, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
-      {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", {token_ids_.at("<bos>")}}, {"tokens", {"<bos>"}}}}}}};
+      {"pair",
+       {bos_item,
+        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+        {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
+      {"special_tokens",
+       {{"<bos>", {{"id", "<bos>"}, {"ids", {token_ids_.at("<bos>")}}, {"tokens", {"<bos>"}}}}}}};
   post_processor_ = PostProcessor::from_json(template_json, "char tokenizer");
   index();
-  set_special_tokens({.bos = "<bos>", .eos = "<eos>", .pad = "<pad>", .unk = "<unk>"}, "char tokenizer");
+  set_special_tokens({.bos = "<bos>", .eos = "<eos>", .pad = "<pad>", .unk = "<unk>"},
+                     "char tokenizer");
 }
 
 void CharTokenizer::index() {
@@ -75,10 +82,12 @@ bool CharTokenizer::is_char_tokenizer_json(const nlohmann::json& json) {
   if (!json.is_object() || !json.contains("model")) return false;
   const nlohmann::json& model = json["model"];
   if (!model.is_object() || model.value("type", "") != "BPE") return false;
-  if (!model.contains("merges") || !model["merges"].is_array() || !model["merges"].empty()) return false;
+  if (!model.contains("merges") || !model["merges"].is_array() || !model["merges"].empty())
+    return false;
   if (json.contains("pre_tokenizer") && !json["pre_tokenizer"].is_null()) return false;
   if (json.contains("normalizer") && !json["normalizer"].is_null()) return false;
-  if (!json.contains("decoder") || !json["decoder"].is_object() || json["decoder"].value("type", "") != "Fuse") {
+  if (!json.contains("decoder") || !json["decoder"].is_object() ||
+      json["decoder"].value("type", "") != "Fuse") {
     return false;
   }
   if (!model.contains("vocab") || !model["vocab"].is_object()) return false;
@@ -96,23 +105,28 @@ bool CharTokenizer::is_char_tokenizer_json(const nlohmann::json& json) {
   return true;
 }
 
-std::unique_ptr<CharTokenizer> CharTokenizer::from_json(const nlohmann::json& json, const std::string& source) {
+std::unique_ptr<CharTokenizer> CharTokenizer::from_json(const nlohmann::json& json,
+                                                        const std::string& source) {
   if (!is_char_tokenizer_json(json)) {
-    throw_data_error(source + ": not a character tokenizer (a BPE model without merges, pre-tokenizer or "
-                              "normalizer, with a Fuse decoder and single-character tokens)");
+    throw_data_error(source +
+                     ": not a character tokenizer (a BPE model without merges, pre-tokenizer or "
+                     "normalizer, with a Fuse decoder and single-character tokens)");
   }
   std::unique_ptr<CharTokenizer> tok(new CharTokenizer());
   try {
     const nlohmann::json& model = json["model"];
     int64_t max_id = -1;
-    for (const auto& [token, id] : model["vocab"].items()) max_id = std::max(max_id, id.get<int64_t>());
+    for (const auto& [token, id] : model["vocab"].items())
+      max_id = std::max(max_id, id.get<int64_t>());
     std::vector<AddedToken> added;
     size_t index = 0;
     for (const nlohmann::json& entry : json.value("added_tokens", nlohmann::json::array())) {
-      added.push_back(AddedToken::from_json(entry, source + ": added_tokens[" + std::to_string(index++) + "]"));
+      added.push_back(
+          AddedToken::from_json(entry, source + ": added_tokens[" + std::to_string(index++) + "]"));
       max_id = std::max(max_id, added.back().id);
     }
-    if (max_id > (1 << 24)) throw_data_error(source + ": implausible token id " + std::to_string(max_id));
+    if (max_id > (1 << 24))
+      throw_data_error(source + ": implausible token id " + std::to_string(max_id));
     tok->id_to_token_.assign(max_id + 1, "");
     for (const auto& [token, id] : model["vocab"].items()) {
       if (id.get<int64_t>() < 0) throw_data_error(source + ": negative id for token " + token);
@@ -125,17 +139,22 @@ std::unique_ptr<CharTokenizer> CharTokenizer::from_json(const nlohmann::json& js
       tok->token_ids_[token.content] = static_cast<int32_t>(token.id);
     }
     for (size_t id = 0; id < tok->id_to_token_.size(); ++id) {
-      if (tok->id_to_token_[id].empty()) throw_data_error(source + ": no token has id " + std::to_string(id));
+      if (tok->id_to_token_[id].empty())
+        throw_data_error(source + ": no token has id " + std::to_string(id));
     }
     tok->added_ = AddedVocabulary(std::move(added));
-    if (model.contains("unk_token") && model["unk_token"].is_string()) tok->unk_token_ = model["unk_token"];
-    tok->post_processor_ = PostProcessor::from_json(json.value("post_processor", nlohmann::json()), source);
+    if (model.contains("unk_token") && model["unk_token"].is_string())
+      tok->unk_token_ = model["unk_token"];
+    tok->post_processor_ =
+        PostProcessor::from_json(json.value("post_processor", nlohmann::json()), source);
   } catch (const nlohmann::json::exception& e) {
     throw_data_error(source + ": " + e.what());
   }
   tok->index();
   SpecialTokens roles;
-  auto role = [&](const char* name) { return tok->token_ids_.count(name) ? std::string(name) : std::string(); };
+  auto role = [&](const char* name) {
+    return tok->token_ids_.count(name) ? std::string(name) : std::string();
+  };
   roles.bos = role("<bos>");
   roles.eos = role("<eos>");
   roles.pad = role("<pad>");
@@ -209,16 +228,17 @@ nlohmann::json CharTokenizer::to_json() const {
   for (const AddedToken& token : added_.tokens()) added.push_back(token.to_json());
   nlohmann::json vocab = nlohmann::json::object();
   for (size_t id = 0; id < id_to_token_.size(); ++id) vocab[id_to_token_[id]] = id;
-  nlohmann::json model = {{"type", "BPE"},
-                          {"dropout", nullptr},
-                          {"unk_token", unk_token_.empty() ? nlohmann::json() : nlohmann::json(unk_token_)},
-                          {"continuing_subword_prefix", nullptr},
-                          {"end_of_word_suffix", nullptr},
-                          {"fuse_unk", false},
-                          {"byte_fallback", false},
-                          {"ignore_merges", false},
-                          {"vocab", vocab},
-                          {"merges", nlohmann::json::array()}};
+  nlohmann::json model = {
+      {"type", "BPE"},
+      {"dropout", nullptr},
+      {"unk_token", unk_token_.empty() ? nlohmann::json() : nlohmann::json(unk_token_)},
+      {"continuing_subword_prefix", nullptr},
+      {"end_of_word_suffix", nullptr},
+      {"fuse_unk", false},
+      {"byte_fallback", false},
+      {"ignore_merges", false},
+      {"vocab", vocab},
+      {"merges", nlohmann::json::array()}};
   return {{"version", "1.0"},
           {"truncation", nullptr},
           {"padding", nullptr},

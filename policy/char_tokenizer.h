@@ -7,12 +7,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "policy/tokenizer.h"
 #include "policy/tokenizer_json.h"
@@ -26,16 +25,20 @@ class CharTokenizer : public Tokenizer {
   // order. Characters outside the alphabet encode as <unk>. add_special_tokens
   // puts <bos> in front. Throws a config error for invalid UTF-8 or an empty
   // or duplicate extra token.
-  explicit CharTokenizer(std::string_view alphabet, const std::vector<std::string>& extra_tokens = {});
+  explicit CharTokenizer(std::string_view alphabet,
+                         const std::vector<std::string>& extra_tokens = {});
 
   // Reads a tokenizer.json in the form save() writes; `source` names it in errors.
-  static std::unique_ptr<CharTokenizer> from_json(const nlohmann::json& json, const std::string& source);
+  static std::unique_ptr<CharTokenizer> from_json(const nlohmann::json& json,
+                                                  const std::string& source);
   // True when `json` has that form: a BPE model without merges or
   // pre-tokenizer whose non-added tokens are single characters.
   static bool is_char_tokenizer_json(const nlohmann::json& json);
 
-  std::vector<int64_t> encode(std::string_view text, bool add_special_tokens = false) const override;
-  std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false) const override;
+  std::vector<int64_t> encode(std::string_view text,
+                              bool add_special_tokens = false) const override;
+  std::string decode(const std::vector<int64_t>& ids,
+                     bool skip_special_tokens = false) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(id_to_token_.size()); }
   std::optional<int64_t> token_to_id(std::string_view token) const override;
   std::string id_to_token(int64_t id) const override;

@@ -1,10 +1,9 @@
 #include "policy/model_source.h"
 
+#include <ATen/Context.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include <cstdlib>
-
-#include <ATen/Context.h>
 
 #include "common/error.h"
 #include "policy/checkpoint.h"
@@ -24,21 +23,25 @@ int64_t cuda_device_index(const char* local_rank, int64_t device_count) {
   if (local_rank == nullptr || *local_rank == '\0') return 0;
   char* end = nullptr;
   const long value = std::strtol(local_rank, &end, 10);
-  if (*end != '\0' || value < 0) throw_usage_error("LOCAL_RANK must be a non-negative integer, got \"" +
-                                                   std::string(local_rank) + "\"");
+  if (*end != '\0' || value < 0)
+    throw_usage_error("LOCAL_RANK must be a non-negative integer, got \"" +
+                      std::string(local_rank) + "\"");
   if (value >= device_count) {
     throw_usage_error("LOCAL_RANK is " + std::to_string(value) + " but this machine has " +
-                      std::to_string(device_count) + " CUDA device(s): start at most one rank per GPU");
+                      std::to_string(device_count) +
+                      " CUDA device(s): start at most one rank per GPU");
   }
   return value;
 }
 
 at::Device resolve_device(const std::string& name) {
   bool cuda = at::hasCUDA();
-  if (name == "cuda" && !cuda) throw_config_error("model.device: cuda requested but no CUDA device is available");
+  if (name == "cuda" && !cuda)
+    throw_config_error("model.device: cuda requested but no CUDA device is available");
   if (name == "cuda" || (name == "auto" && cuda)) {
     disable_cudnn_attention();
-    const int64_t index = cuda_device_index(std::getenv("LOCAL_RANK"), at::detail::getCUDAHooks().deviceCount());
+    const int64_t index =
+        cuda_device_index(std::getenv("LOCAL_RANK"), at::detail::getCUDAHooks().deviceCount());
     return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   return at::kCPU;
@@ -52,11 +55,14 @@ at::ScalarType resolve_dtype(const std::string& name, at::Device device) {
 
 LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::string& source) {
   if (model.path.empty() && model.config.is_null()) {
-    throw_config_error(source + ": model: give model.path (a Hugging Face folder) or model.config (a new model's "
-                       "config.json fields)");
+    throw_config_error(
+        source +
+        ": model: give model.path (a Hugging Face folder) or model.config (a new model's "
+        "config.json fields)");
   }
   if (model.path.empty() && model.tokenizer.empty()) {
-    throw_config_error(source + ": model.tokenizer: a model built from model.config needs a tokenizer");
+    throw_config_error(source +
+                       ": model.tokenizer: a model built from model.config needs a tokenizer");
   }
   LoadedPolicy loaded;
   loaded.device = resolve_device(model.device);
@@ -73,8 +79,10 @@ LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::str
   }
   int64_t vocab = loaded.model->config().vocab_size;
   if (vocab < loaded.tokenizer->vocab_size()) {
-    throw_config_error(source + ": model vocab_size " + std::to_string(vocab) + " is smaller than the tokenizer's " +
-                       std::to_string(loaded.tokenizer->vocab_size()) + " (" + tokenizer_path + ")");
+    throw_config_error(source + ": model vocab_size " + std::to_string(vocab) +
+                       " is smaller than the tokenizer's " +
+                       std::to_string(loaded.tokenizer->vocab_size()) + " (" + tokenizer_path +
+                       ")");
   }
   return loaded;
 }

@@ -4,10 +4,10 @@
 // load_policy() is called once per stage; the result is owned by the caller.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <memory>
 #include <string>
-
-#include <ATen/ATen.h>
 
 #include "common/config.h"
 #include "policy/tokenizer.h"
@@ -16,9 +16,9 @@
 namespace r1kit {
 
 struct ModelSource {
-  std::string path;         // HF folder (config.json, *.safetensors, tokenizer.json); "" = from `config`
-  nlohmann::json config;    // HF config.json fields of a new random model (used when path is "")
-  std::string tokenizer;    // folder or tokenizer.json; "" = `path`
+  std::string path;  // HF folder (config.json, *.safetensors, tokenizer.json); "" = from `config`
+  nlohmann::json config;  // HF config.json fields of a new random model (used when path is "")
+  std::string tokenizer;  // folder or tokenizer.json; "" = `path`
   std::string device = "auto";  // cpu, cuda or auto (cuda when available)
   std::string dtype = "auto";   // float32, bfloat16 or auto (float32 on CPU, bfloat16 on CUDA)
 

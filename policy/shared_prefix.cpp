@@ -11,17 +11,22 @@ namespace {
 
 // Attention of queries (R, T, nh, D) over keys/values (R, S, nkv, D) under a
 // boolean mask (R, 1, T, S); returns (R * T, nh * D).
-at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                  int64_t num_heads, int64_t num_kv_heads) {
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const at::Tensor& mask, int64_t num_heads, int64_t num_kv_heads) {
   const int64_t rows = q.size(0), length = q.size(1), keys = k.size(1), head_dim = q.size(3);
   at::Tensor queries = q.transpose(1, 2);  // (R, nh, T, D)
   at::Tensor full_k = k.transpose(1, 2), full_v = v.transpose(1, 2);
   const int64_t groups = num_heads / num_kv_heads;
   if (groups > 1) {  // Hugging Face's repeat_kv
-    full_k = full_k.unsqueeze(2).expand({rows, num_kv_heads, groups, keys, head_dim}).reshape({rows, num_heads, keys, head_dim});
-    full_v = full_v.unsqueeze(2).expand({rows, num_kv_heads, groups, keys, head_dim}).reshape({rows, num_heads, keys, head_dim});
+    full_k = full_k.unsqueeze(2)
+                 .expand({rows, num_kv_heads, groups, keys, head_dim})
+                 .reshape({rows, num_heads, keys, head_dim});
+    full_v = full_v.unsqueeze(2)
+                 .expand({rows, num_kv_heads, groups, keys, head_dim})
+                 .reshape({rows, num_heads, keys, head_dim});
   }
-  at::Tensor out = at::scaled_dot_product_attention(queries, full_k, full_v, mask);  // (R, nh, T, D)
+  at::Tensor out =
+      at::scaled_dot_product_attention(queries, full_k, full_v, mask);  // (R, nh, T, D)
   return out.transpose(1, 2).reshape({rows * length, num_heads * head_dim});
 }
 
@@ -34,11 +39,13 @@ bool same_prompt(const PromptAndCompletion& a, const PromptAndCompletion& b) {
 
 SharedPrefixBatch SharedPrefixBatch::to(const at::Device& device) const {
   SharedPrefixBatch moved = *this;
-  for (at::Tensor* tensor : {&moved.tokens, &moved.positions, &moved.prompt_index, &moved.prompt_attend,
-                             &moved.prompt_slots, &moved.predecessor_index, &moved.targets, &moved.completion_mask})
+  for (at::Tensor* tensor :
+       {&moved.tokens, &moved.positions, &moved.prompt_index, &moved.prompt_attend,
+        &moved.prompt_slots, &moved.predecessor_index, &moved.targets, &moved.completion_mask})
     *tensor = tensor->to(device);
   for (CompletionBucket& bucket : moved.buckets) {
-    for (at::Tensor* tensor : {&bucket.query_index, &bucket.key_index, &bucket.attend, &bucket.slots})
+    for (at::Tensor* tensor :
+         {&bucket.query_index, &bucket.key_index, &bucket.attend, &bucket.slots})
       *tensor = tensor->to(device);
   }
   return moved;
@@ -54,9 +61,10 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
     const PromptAndCompletion& row = rows[b];
     const int64_t length = static_cast<int64_t>(row.tokens.size());
     if (row.prompt_length < 1 || row.prompt_length >= length)
-      throw std::invalid_argument("make_shared_prefix_batch: row " + std::to_string(b) + " has prompt_length " +
-                                  std::to_string(row.prompt_length) + " of " + std::to_string(length) +
-                                  " tokens; a row needs at least one prompt and one completion token");
+      throw std::invalid_argument(
+          "make_shared_prefix_batch: row " + std::to_string(b) + " has prompt_length " +
+          std::to_string(row.prompt_length) + " of " + std::to_string(length) +
+          " tokens; a row needs at least one prompt and one completion token");
     if (group_row.empty() || !same_prompt(rows[group_row.back()], row)) group_row.push_back(b);
     group_of[b] = static_cast<int64_t>(group_row.size()) - 1;
     prompt_width = std::max(prompt_width, row.prompt_length);
@@ -75,12 +83,13 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   std::vector<int64_t> order;
   for (int64_t b = 0; b < batch; ++b)
     if (inputs_of(b) > 0) order.push_back(b);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return inputs_of(a) > inputs_of(b); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return inputs_of(a) > inputs_of(b); });
   std::vector<std::vector<int64_t>> bucket_rows;
   for (int64_t b : order) {
-    const bool new_bucket = bucket_rows.empty() ||
-                            (2 * inputs_of(b) <= inputs_of(bucket_rows.back().front()) &&
-                             static_cast<int64_t>(bucket_rows.size()) < kMaxCompletionBuckets);
+    const bool new_bucket =
+        bucket_rows.empty() || (2 * inputs_of(b) <= inputs_of(bucket_rows.back().front()) &&
+                                static_cast<int64_t>(bucket_rows.size()) < kMaxCompletionBuckets);
     if (new_bucket) bucket_rows.emplace_back();
     bucket_rows.back().push_back(b);
   }
@@ -146,7 +155,7 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   for (const auto& members : bucket_rows) {
     const int64_t count = static_cast<int64_t>(members.size());
     const int64_t width = inputs_of(members.front());  // Cb
-    int64_t prompt_keys = 0;                          // Pb
+    int64_t prompt_keys = 0;                           // Pb
     for (int64_t b : members) prompt_keys = std::max(prompt_keys, rows[b].prompt_length);
     const int64_t keys = prompt_keys + width;
     CompletionBucket bucket;
@@ -162,10 +171,12 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
       const PromptAndCompletion& row = rows[b];
       const int64_t g = group_of[b], prompt = row.prompt_length, inputs = inputs_of(b);
       for (int64_t p = 0; p < prompt; ++p) key_index[r * keys + p] = prompt_start[g] + p;
-      for (int64_t c = 0; c < inputs; ++c) key_index[r * keys + prompt_keys + c] = completion_start[b] + c;
+      for (int64_t c = 0; c < inputs; ++c)
+        key_index[r * keys + prompt_keys + c] = completion_start[b] + c;
       for (int64_t c = 0; c < width; ++c) {
         bool* attend_row = attend + (r * width + c) * keys;
-        std::fill(attend_row, attend_row + prompt, true);  // every query sees the prompt (padding ones too)
+        std::fill(attend_row, attend_row + prompt,
+                  true);  // every query sees the prompt (padding ones too)
         if (c >= inputs) continue;
         std::fill(attend_row + prompt_keys, attend_row + prompt_keys + c + 1, true);
         const int64_t at = completion_start[b] + c;
@@ -204,12 +215,14 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
     AttentionImpl& attention = *layer.self_attn;
     const at::Tensor normed = rms_norm_trainable(x, layer.input_layernorm->weight, eps);
     // q, k and v in one matmul over the concatenated weights: the input is read once.
-    const at::Tensor qkv = at::linear(normed, at::cat({attention.q_proj->weight, attention.k_proj->weight,
-                                                       attention.v_proj->weight}),
-                                      config.attention_bias ? at::cat({attention.q_proj->bias, attention.k_proj->bias,
-                                                                       attention.v_proj->bias})
-                                                            : at::Tensor());
-    // One split (its backward is one cat), not three narrows (three zero-filled full-size gradients).
+    const at::Tensor qkv = at::linear(
+        normed,
+        at::cat({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight}),
+        config.attention_bias
+            ? at::cat({attention.q_proj->bias, attention.k_proj->bias, attention.v_proj->bias})
+            : at::Tensor());
+    // One split (its backward is one cat), not three narrows (three zero-filled full-size
+    // gradients).
     const std::vector<at::Tensor> parts =
         qkv.split_with_sizes({heads * head_dim, kv_heads * head_dim, kv_heads * head_dim}, 1);
     const at::Tensor q = rotate(parts[0], heads);
@@ -218,20 +231,22 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
     const at::Tensor prompt_out =
         attend(q.index_select(0, prompt_index).view({groups, P, heads, head_dim}),
                k.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}),
-               v.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}), batch.prompt_attend, heads,
-               kv_heads);
+               v.index_select(0, prompt_index).view({groups, P, kv_heads, head_dim}),
+               batch.prompt_attend, heads, kv_heads);
     std::vector<at::Tensor> outputs = {prompt_out.index_select(0, batch.prompt_slots)};
     for (const CompletionBucket& bucket : batch.buckets) {
       const int64_t count = bucket.query_index.size(0), width = bucket.query_index.size(1);
       const int64_t keys = bucket.key_index.size(1);
-      const at::Tensor query_index = bucket.query_index.flatten(), key_index = bucket.key_index.flatten();
+      const at::Tensor query_index = bucket.query_index.flatten(),
+                       key_index = bucket.key_index.flatten();
       outputs.push_back(attend(q.index_select(0, query_index).view({count, width, heads, head_dim}),
                                k.index_select(0, key_index).view({count, keys, kv_heads, head_dim}),
-                               v.index_select(0, key_index).view({count, keys, kv_heads, head_dim}), bucket.attend,
-                               heads, kv_heads)
+                               v.index_select(0, key_index).view({count, keys, kv_heads, head_dim}),
+                               bucket.attend, heads, kv_heads)
                             .index_select(0, bucket.slots));
     }
-    const at::Tensor mixed = at::cat(outputs);  // (N, nh * D): prompts, then the buckets, as N is packed
+    const at::Tensor mixed =
+        at::cat(outputs);  // (N, nh * D): prompts, then the buckets, as N is packed
     const at::Tensor h = x + attention.o_proj(mixed);
     MlpImpl& mlp = *layer.mlp;
     const at::Tensor normed_h = rms_norm_trainable(h, layer.post_attention_layernorm->weight, eps);
@@ -242,8 +257,8 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
     const std::vector<at::Tensor> halves = gate_up.split(inner, 1);
     x = h + mlp.down_proj(swiglu_trainable(halves[0], halves[1]));
   }
-  const at::Tensor hidden =
-      rms_norm_trainable(x.index_select(0, batch.predecessor_index.flatten()), model.model->norm->weight, eps);
+  const at::Tensor hidden = rms_norm_trainable(x.index_select(0, batch.predecessor_index.flatten()),
+                                               model.model->norm->weight, eps);
   return model.logits_from_hidden(hidden).view({rows, C, -1});
 }
 

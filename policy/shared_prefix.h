@@ -42,13 +42,14 @@ struct CompletionBucket {
 // completion but its last token (C_b - 1 each; the last token is a target,
 // never an input), bucket by bucket. G groups, B rows, P and C the longest.
 struct SharedPrefixBatch {
-  at::Tensor tokens;             // (N) int64
-  at::Tensor positions;          // (N) int64: 0.. within the prompt, continuing into the completion
-  at::Tensor prompt_index;       // (G, P) int64 into N; padding points at 0
-  at::Tensor prompt_attend;      // (G, 1, P, P) bool: causal over the prompt
-  at::Tensor prompt_slots;       // (sum P_g) int64: flat (G * P) slots of real prompt tokens, in N order
+  at::Tensor tokens;         // (N) int64
+  at::Tensor positions;      // (N) int64: 0.. within the prompt, continuing into the completion
+  at::Tensor prompt_index;   // (G, P) int64 into N; padding points at 0
+  at::Tensor prompt_attend;  // (G, 1, P, P) bool: causal over the prompt
+  at::Tensor prompt_slots;  // (sum P_g) int64: flat (G * P) slots of real prompt tokens, in N order
   std::vector<CompletionBucket> buckets;  // rows by completion length, longest first
-  at::Tensor predecessor_index;  // (B, C) int64 into N, row order: the token whose logits predict each target
+  at::Tensor predecessor_index;  // (B, C) int64 into N, row order: the token whose logits predict
+                                 // each target
   at::Tensor targets;            // (B, C) int64: the completion tokens, 0 at padding
   at::Tensor completion_mask;    // (B, C) float: 1 at real completion tokens
   int64_t groups = 0;            // G

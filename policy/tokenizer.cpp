@@ -12,13 +12,15 @@ namespace r1kit {
 namespace {
 
 // A role in tokenizer_config.json: "<s>", {"content": "<s>", ...} or null.
-std::string role_token(const nlohmann::json& value, const std::string& source, const std::string& key) {
+std::string role_token(const nlohmann::json& value, const std::string& source,
+                       const std::string& key) {
   if (value.is_null()) return "";
   if (value.is_string()) return value.get<std::string>();
   if (value.is_object() && value.contains("content") && value["content"].is_string()) {
     return value["content"].get<std::string>();
   }
-  throw_data_error(source + ": " + key + " must be a string, {\"content\": ...} or null, got " + value.dump());
+  throw_data_error(source + ": " + key + " must be a string, {\"content\": ...} or null, got " +
+                   value.dump());
 }
 
 nlohmann::json read_json(const std::filesystem::path& path) {
@@ -49,10 +51,14 @@ void Tokenizer::set_special_tokens(const SpecialTokens& tokens, const std::strin
 void Tokenizer::apply_config(const nlohmann::json& config, const std::string& source) {
   if (!config.is_object()) throw_data_error(source + ": expected a JSON object");
   SpecialTokens tokens = special_tokens_;
-  if (config.contains("bos_token")) tokens.bos = role_token(config["bos_token"], source, "bos_token");
-  if (config.contains("eos_token")) tokens.eos = role_token(config["eos_token"], source, "eos_token");
-  if (config.contains("pad_token")) tokens.pad = role_token(config["pad_token"], source, "pad_token");
-  if (config.contains("unk_token")) tokens.unk = role_token(config["unk_token"], source, "unk_token");
+  if (config.contains("bos_token"))
+    tokens.bos = role_token(config["bos_token"], source, "bos_token");
+  if (config.contains("eos_token"))
+    tokens.eos = role_token(config["eos_token"], source, "eos_token");
+  if (config.contains("pad_token"))
+    tokens.pad = role_token(config["pad_token"], source, "pad_token");
+  if (config.contains("unk_token"))
+    tokens.unk = role_token(config["unk_token"], source, "unk_token");
   set_special_tokens(tokens, source);
   if (config.contains("chat_template")) {
     const nlohmann::json& chat = config["chat_template"];
@@ -75,7 +81,9 @@ void Tokenizer::apply_config(const nlohmann::json& config, const std::string& so
 void Tokenizer::save_folder(const std::filesystem::path& folder) const {
   save(folder / "tokenizer.json");
   nlohmann::json config = config_json_.is_object() ? config_json_ : nlohmann::json::object();
-  auto role = [](const std::string& token) { return token.empty() ? nlohmann::json() : nlohmann::json(token); };
+  auto role = [](const std::string& token) {
+    return token.empty() ? nlohmann::json() : nlohmann::json(token);
+  };
   config["bos_token"] = role(special_tokens_.bos);
   config["eos_token"] = role(special_tokens_.eos);
   config["pad_token"] = role(special_tokens_.pad);
@@ -89,9 +97,11 @@ void Tokenizer::save_folder(const std::filesystem::path& folder) const {
   if (!out) throw_io_error("failed writing " + path.string());
 }
 
-std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& json, const std::string& source) {
+std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& json,
+                                               const std::string& source) {
   if (!json.is_object()) throw_data_error(source + ": expected a tokenizer.json object");
-  if (!json.contains("model") || json["model"].is_null()) throw_data_error(source + ": missing \"model\"");
+  if (!json.contains("model") || json["model"].is_null())
+    throw_data_error(source + ": missing \"model\"");
   const nlohmann::json& model = json["model"];
   if (!model.is_object() || !model.contains("type") || !model["type"].is_string()) {
     throw_data_error(source + ": model has no \"type\" (expected \"BPE\")");

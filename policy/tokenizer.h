@@ -12,12 +12,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace r1kit {
 
@@ -38,10 +37,12 @@ class Tokenizer {
   // invalid subpart), which is what `tokenizers` receives from Python's
   // bytes.decode(errors="replace"). add_special_tokens applies the
   // post-processor (e.g. a leading <bos>).
-  virtual std::vector<int64_t> encode(std::string_view text, bool add_special_tokens = false) const = 0;
+  virtual std::vector<int64_t> encode(std::string_view text,
+                                      bool add_special_tokens = false) const = 0;
   // Ids to text, byte-exact with `tokenizers`; bytes that do not form UTF-8
   // become U+FFFD. Throws a data error on an id outside the vocabulary.
-  virtual std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false) const = 0;
+  virtual std::string decode(const std::vector<int64_t>& ids,
+                             bool skip_special_tokens = false) const = 0;
   // One past the largest id (model vocabulary plus added tokens).
   virtual int64_t vocab_size() const = 0;
   virtual std::optional<int64_t> token_to_id(std::string_view token) const = 0;
@@ -95,7 +96,8 @@ class Tokenizer {
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& folder_or_file);
 
 // Parses a tokenizer.json document; `source` names it in errors.
-std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& json, const std::string& source);
+std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& json,
+                                               const std::string& source);
 
 // Turns generated ids into text as they arrive: each push() returns only the
 // text that became complete, holding back bytes of a UTF-8 character that is

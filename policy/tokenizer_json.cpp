@@ -24,7 +24,8 @@ bool is_alphanumeric(char32_t cp) {
     int error = 0;
     PCRE2_SIZE offset = 0;
     auto pattern = reinterpret_cast<PCRE2_SPTR>(R"([\p{Alphabetic}\p{N}])");
-    pcre2_code* code = pcre2_compile(pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
+    pcre2_code* code = pcre2_compile(pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &error,
+                                     &offset, nullptr);
     if (code == nullptr) {
       code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(R"([\p{L}\p{N}])"), PCRE2_ZERO_TERMINATED,
                            PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
@@ -34,8 +35,8 @@ bool is_alphanumeric(char32_t cp) {
   std::string bytes;
   utf8_append(bytes, cp);
   pcre2_match_data* match = pcre2_match_data_create(1, nullptr);
-  int rc = pcre2_match(kPattern, reinterpret_cast<PCRE2_SPTR>(bytes.data()), bytes.size(), 0, PCRE2_ANCHORED,
-                       match, nullptr);
+  int rc = pcre2_match(kPattern, reinterpret_cast<PCRE2_SPTR>(bytes.data()), bytes.size(), 0,
+                       PCRE2_ANCHORED, match, nullptr);
   pcre2_match_data_free(match);
   return rc > 0;
 }
@@ -75,11 +76,12 @@ size_t leading_space_length(std::string_view text) {
 
 bool is_unicode_whitespace(char32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000;
 }
 
-const nlohmann::json& json_at(const nlohmann::json& json, const char* key, const std::string& where) {
+const nlohmann::json& json_at(const nlohmann::json& json, const char* key,
+                              const std::string& where) {
   if (!json.is_object()) throw_data_error(where + ": expected an object holding \"" + key + "\"");
   auto it = json.find(key);
   if (it == json.end()) throw_data_error(where + ": missing \"" + key + "\"");
@@ -87,8 +89,9 @@ const nlohmann::json& json_at(const nlohmann::json& json, const char* key, const
 }
 
 nlohmann::json AddedToken::to_json() const {
-  return {{"id", id},         {"content", content},       {"single_word", single_word}, {"lstrip", lstrip},
-          {"rstrip", rstrip}, {"normalized", normalized}, {"special", special}};
+  return {{"id", id},          {"content", content}, {"single_word", single_word},
+          {"lstrip", lstrip},  {"rstrip", rstrip},   {"normalized", normalized},
+          {"special", special}};
 }
 
 AddedToken AddedToken::from_json(const nlohmann::json& json, const std::string& where) {
@@ -104,7 +107,8 @@ AddedToken AddedToken::from_json(const nlohmann::json& json, const std::string& 
   } catch (const nlohmann::json::exception& e) {
     throw_data_error(where + ": " + e.what());
   }
-  if (token.content.empty()) throw_data_error(where + ": added token " + std::to_string(token.id) + " is empty");
+  if (token.content.empty())
+    throw_data_error(where + ": added token " + std::to_string(token.id) + " is empty");
   return token;
 }
 
@@ -175,7 +179,8 @@ void AddedVocabulary::Matcher::split(std::string_view text, std::vector<TextPiec
   if (emitted < text.size()) out.push_back({text.substr(emitted), -1});
 }
 
-void AddedVocabulary::split(std::string_view text, const std::function<std::string(std::string_view)>* normalize,
+void AddedVocabulary::split(std::string_view text,
+                            const std::function<std::string(std::string_view)>* normalize,
                             std::deque<std::string>& arena, std::vector<TextPiece>& out) const {
   if (normalized_.empty) {
     // Common case: one pass, then normalize what is left.
@@ -215,8 +220,10 @@ PostProcessor PostProcessor::from_json(const nlohmann::json& json, const std::st
           seen_sequence = true;
           continue;
         }
-        std::string name = json_at(json_at(item, "SpecialToken", where), "id", where).get<std::string>();
-        if (!special.contains(name)) throw_data_error(where + ": post_processor uses unknown special token " + name);
+        std::string name =
+            json_at(json_at(item, "SpecialToken", where), "id", where).get<std::string>();
+        if (!special.contains(name))
+          throw_data_error(where + ": post_processor uses unknown special token " + name);
         auto ids = json_at(special[name], "ids", where).get<std::vector<int64_t>>();
         auto& target = seen_sequence ? processor.suffix_ : processor.prefix_;
         target.insert(target.end(), ids.begin(), ids.end());
@@ -227,12 +234,15 @@ PostProcessor PostProcessor::from_json(const nlohmann::json& json, const std::st
     } else if (type == "Sequence") {
       for (const nlohmann::json& step : json_at(json, "processors", where)) {
         PostProcessor inner = from_json(step, where);
-        processor.prefix_.insert(processor.prefix_.begin(), inner.prefix_.begin(), inner.prefix_.end());
-        processor.suffix_.insert(processor.suffix_.end(), inner.suffix_.begin(), inner.suffix_.end());
+        processor.prefix_.insert(processor.prefix_.begin(), inner.prefix_.begin(),
+                                 inner.prefix_.end());
+        processor.suffix_.insert(processor.suffix_.end(), inner.suffix_.begin(),
+                                 inner.suffix_.end());
       }
     } else if (type != "ByteLevel") {
       throw_data_error(where + ": unsupported post_processor type \"" + type +
-                       "\" (supported: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence)");
+                       "\" (supported: TemplateProcessing, BertProcessing, RobertaProcessing, "
+                       "ByteLevel, Sequence)");
     }
   } catch (const nlohmann::json::exception& e) {
     throw_data_error(where + ": post_processor: " + e.what());

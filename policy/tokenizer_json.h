@@ -7,12 +7,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace r1kit {
 
@@ -59,7 +58,8 @@ class AddedVocabulary {
  private:
   // Added tokens bucketed by first byte, longest first (leftmost-longest).
   struct Matcher {
-    std::vector<std::vector<const AddedToken*>> by_first_byte = std::vector<std::vector<const AddedToken*>>(256);
+    std::vector<std::vector<const AddedToken*>> by_first_byte =
+        std::vector<std::vector<const AddedToken*>>(256);
     bool empty = true;
     void add(const AddedToken* token);
     void split(std::string_view text, std::vector<TextPiece>& out) const;
@@ -95,6 +95,7 @@ class PostProcessor {
 bool is_unicode_whitespace(char32_t code_point);
 
 // json[key], or a data error "<where>: missing \"key\"".
-const nlohmann::json& json_at(const nlohmann::json& json, const char* key, const std::string& where);
+const nlohmann::json& json_at(const nlohmann::json& json, const char* key,
+                              const std::string& where);
 
 }  // namespace r1kit

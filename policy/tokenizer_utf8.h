@@ -13,7 +13,8 @@ namespace r1kit {
 // True when `bytes` is well-formed UTF-8 (no surrogates, no overlongs, <= U+10FFFF).
 bool utf8_is_valid(std::string_view bytes);
 
-// `bytes` with every maximal invalid subpart replaced by U+FFFD (Unicode 15, 3.9 "U+FFFD substitution").
+// `bytes` with every maximal invalid subpart replaced by U+FFFD (Unicode 15, 3.9 "U+FFFD
+// substitution").
 std::string utf8_repair(std::string_view bytes);
 
 // Length of the longest prefix of `bytes` that does not end inside a sequence

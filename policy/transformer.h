@@ -56,7 +56,8 @@ class TransformerImpl : public torch::nn::Module {
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
   // The rotary cos and sin (B, T, D) in `dtype` for positions (B, T): for
   // forwards outside this class (policy/shared_prefix.h).
-  std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& positions, at::ScalarType dtype) {
+  std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& positions,
+                                                   at::ScalarType dtype) {
     return rotary_.cos_sin(positions, dtype);
   }
 

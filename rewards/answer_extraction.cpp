@@ -6,7 +6,8 @@ namespace r1kit {
 namespace {
 
 // The position of `needle` in `text` at or before `before`, ASCII case-insensitive.
-size_t rfind_icase(std::string_view text, std::string_view needle, size_t before = std::string_view::npos) {
+size_t rfind_icase(std::string_view text, std::string_view needle,
+                   size_t before = std::string_view::npos) {
   if (needle.size() > text.size()) return std::string_view::npos;
   size_t start = std::min(before, text.size() - needle.size());
   for (size_t i = start + 1; i-- > 0;) {
@@ -43,13 +44,14 @@ std::optional<Boxed> find_last_boxed(std::string_view text) {
   while (pos > 0) {
     size_t boxed = text.rfind("\\boxed", pos - 1);
     size_t fbox = text.rfind("\\fbox", pos - 1);
-    size_t at = boxed == std::string_view::npos ? fbox
+    size_t at = boxed == std::string_view::npos  ? fbox
                 : fbox == std::string_view::npos ? boxed
                                                  : std::max(boxed, fbox);
     if (at == std::string_view::npos) return std::nullopt;
     const size_t after_name = at + (at == boxed ? 6 : 5);
     size_t i = after_name;
-    if (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) {  // \boxedx: another command
+    if (i < text.size() &&
+        std::isalpha(static_cast<unsigned char>(text[i]))) {  // \boxedx: another command
       pos = at;
       continue;
     }
@@ -60,7 +62,9 @@ std::optional<Boxed> find_last_boxed(std::string_view text) {
       }
     } else if (i > after_name) {  // "\boxed 5": one token after a space
       size_t end = i;
-      while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end])) && text[end] != '$') ++end;
+      while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end])) &&
+             text[end] != '$')
+        ++end;
       if (end > i) return Boxed{at, std::string(text.substr(i, end - i))};
     }
     pos = at;
@@ -71,7 +75,8 @@ std::optional<Boxed> find_last_boxed(std::string_view text) {
 // The rest of the line after `from`, without a sentence-ending period.
 std::string rest_of_line(std::string_view text, size_t from) {
   size_t end = text.find('\n', from);
-  std::string_view line = trim(text.substr(from, end == std::string_view::npos ? std::string_view::npos : end - from));
+  std::string_view line =
+      trim(text.substr(from, end == std::string_view::npos ? std::string_view::npos : end - from));
   // "is 3.5. Next we..." ends at the first ". "; "is 3.5." loses its period.
   size_t stop = line.find(". ");
   if (stop != std::string_view::npos) line = line.substr(0, stop);
@@ -82,8 +87,10 @@ std::string rest_of_line(std::string_view text, size_t from) {
 }  // namespace
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -93,9 +100,11 @@ std::optional<std::string> last_boxed(std::string_view text) {
   return std::move(boxed->content);
 }
 
-std::optional<ExtractedAnswer> extract_final_answer(std::string_view completion, const AnswerExtraction& how) {
+std::optional<ExtractedAnswer> extract_final_answer(std::string_view completion,
+                                                    const AnswerExtraction& how) {
   std::string_view text = completion;
-  if (how.tail_chars > 0 && text.size() > how.tail_chars) text = text.substr(text.size() - how.tail_chars);
+  if (how.tail_chars > 0 && text.size() > how.tail_chars)
+    text = text.substr(text.size() - how.tail_chars);
 
   std::optional<Boxed> boxed = how.boxed ? find_last_boxed(text) : std::nullopt;
   if (how.answer_tag) {
@@ -103,7 +112,8 @@ std::optional<ExtractedAnswer> extract_final_answer(std::string_view completion,
     size_t open = close == std::string_view::npos ? close : text.rfind("<answer>", close);
     if (open != std::string_view::npos && (!boxed || boxed->start < close)) {
       std::string_view inner = trim(text.substr(open + 8, close - open - 8));
-      if (std::optional<Boxed> inside = find_last_boxed(inner)) return ExtractedAnswer{inside->content, "answer_tag"};
+      if (std::optional<Boxed> inside = find_last_boxed(inner))
+        return ExtractedAnswer{inside->content, "answer_tag"};
       return ExtractedAnswer{std::string(inner), "answer_tag"};
     }
   }
@@ -118,7 +128,7 @@ std::optional<ExtractedAnswer> extract_final_answer(std::string_view completion,
   if (how.answer_is) {
     size_t is_at = rfind_icase(text, "answer is");
     size_t colon_at = rfind_icase(text, "answer:");
-    size_t at = is_at == std::string_view::npos ? colon_at
+    size_t at = is_at == std::string_view::npos      ? colon_at
                 : colon_at == std::string_view::npos ? is_at
                                                      : std::max(is_at, colon_at);
     if (at != std::string_view::npos) {

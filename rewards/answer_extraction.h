@@ -12,10 +12,10 @@
 namespace r1kit {
 
 struct AnswerExtraction {
-  bool boxed = true;       // the last \boxed{...} / \fbox{...}
-  bool answer_tag = true;  // the last <answer>...</answer>; wins unless a \boxed comes after it
-  bool hashes = true;      // GSM8K's "#### 42" line
-  bool answer_is = true;   // "The answer is 42." / "Final answer: 42"
+  bool boxed = true;         // the last \boxed{...} / \fbox{...}
+  bool answer_tag = true;    // the last <answer>...</answer>; wins unless a \boxed comes after it
+  bool hashes = true;        // GSM8K's "#### 42" line
+  bool answer_is = true;     // "The answer is 42." / "Final answer: 42"
   size_t tail_chars = 4096;  // only the last this-many characters are searched; 0 = all
 };
 

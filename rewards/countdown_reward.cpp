@@ -14,14 +14,18 @@ class CountdownReward : public RewardFn {
  public:
   RewardResult score(const Sample& sample) const override {
     const nlohmann::json& m = sample.metadata;
-    if (!m.is_object() || !m.contains("numbers") || !m.contains("target")) return {};  // not a countdown task
-    AnswerExtraction tag_only{.boxed = false, .answer_tag = true, .hashes = false, .answer_is = false};
+    if (!m.is_object() || !m.contains("numbers") || !m.contains("target"))
+      return {};  // not a countdown task
+    AnswerExtraction tag_only{
+        .boxed = false, .answer_tag = true, .hashes = false, .answer_is = false};
     std::optional<ExtractedAnswer> answer = extract_final_answer(sample.completion, tag_only);
     if (!answer) return {.value = 0.0, .components = {}, .info = {{"reason", "no <answer> tag"}}};
     std::string expression = answer->text.substr(0, answer->text.find('='));
-    CountdownVerdict verdict =
-        check_countdown(expression, m["numbers"].get<std::vector<int64_t>>(), m["target"].get<int64_t>());
-    return {.value = verdict.correct ? 1.0 : 0.0, .components = {}, .info = {{"reason", verdict.reason}}};
+    CountdownVerdict verdict = check_countdown(expression, m["numbers"].get<std::vector<int64_t>>(),
+                                               m["target"].get<int64_t>());
+    return {.value = verdict.correct ? 1.0 : 0.0,
+            .components = {},
+            .info = {{"reason", verdict.reason}}};
   }
 };
 

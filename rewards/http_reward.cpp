@@ -73,16 +73,19 @@ class HttpReward : public RewardFn {
 
   bool prefers_batches() const override { return true; }
 
-  std::vector<RewardResult> score_batch(const std::vector<Sample>& samples, Deadline deadline) const override {
+  std::vector<RewardResult> score_batch(const std::vector<Sample>& samples,
+                                        Deadline deadline) const override {
     std::vector<RewardResult> results;
     results.reserve(samples.size());
-    for (size_t start = 0; start < samples.size(); start += static_cast<size_t>(options_.batch_size)) {
+    for (size_t start = 0; start < samples.size();
+         start += static_cast<size_t>(options_.batch_size)) {
       size_t end = std::min(samples.size(), start + static_cast<size_t>(options_.batch_size));
       nlohmann::json body{{"samples", nlohmann::json::array()}};
       for (size_t i = start; i < end; ++i) body["samples"].push_back(sample_to_json(samples[i]));
       nlohmann::json reply = post_with_retries(body, deadline);
       auto list = reply.find("results");
-      if (!reply.is_object() || list == reply.end() || !list->is_array() || list->size() != end - start) {
+      if (!reply.is_object() || list == reply.end() || !list->is_array() ||
+          list->size() != end - start) {
         throw Error("http reward: " + options_.url + " replied without a \"results\" list of " +
                     std::to_string(end - start) + " entries");
       }
@@ -90,7 +93,8 @@ class HttpReward : public RewardFn {
         try {
           results.push_back(parse_reward_reply(item));
         } catch (const std::exception& e) {
-          throw Error("http reward: " + options_.url + ": bad result " + item.dump() + ": " + e.what());
+          throw Error("http reward: " + options_.url + ": bad result " + item.dump() + ": " +
+                      e.what());
         }
       }
     }
@@ -99,12 +103,13 @@ class HttpReward : public RewardFn {
 
  private:
   Deadline default_deadline() const {
-    return Clock::now() +
-           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.timeout_seconds));
+    return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(options_.timeout_seconds));
   }
 
   // One POST; returns true with `*reply` filled, or false with `*problem` set.
-  bool post_once(const nlohmann::json& body, Deadline deadline, nlohmann::json* reply, std::string* problem) const {
+  bool post_once(const nlohmann::json& body, Deadline deadline, nlohmann::json* reply,
+                 std::string* problem) const {
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       *problem = "deadline passed";
@@ -123,7 +128,8 @@ class HttpReward : public RewardFn {
       *problem = "HTTP status " + std::to_string(response->status);
       return false;
     }
-    nlohmann::json parsed = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+    nlohmann::json parsed =
+        nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) {
       *problem = "the reply is not JSON";
       return false;
@@ -138,16 +144,18 @@ class HttpReward : public RewardFn {
     for (int64_t attempt = 0;; ++attempt) {
       nlohmann::json reply;
       if (post_once(body, deadline, &reply, &problem)) return reply;
-      auto wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(backoff));
+      auto wait =
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(backoff));
       if (attempt >= options_.retries) break;
       if (Clock::now() + wait >= deadline) {
-        throw RewardTimeout("http reward: " + options_.url + ": " + problem + "; no time left to retry");
+        throw RewardTimeout("http reward: " + options_.url + ": " + problem +
+                            "; no time left to retry");
       }
       std::this_thread::sleep_for(wait);
       backoff *= 2.0;
     }
-    throw Error("http reward: " + options_.url + ": " + problem + " after " + std::to_string(options_.retries + 1) +
-                " attempts");
+    throw Error("http reward: " + options_.url + ": " + problem + " after " +
+                std::to_string(options_.retries + 1) + " attempts");
   }
 
   HttpOptions options_;
@@ -161,7 +169,8 @@ class HttpReward : public RewardFn {
  public:
   HttpReward(const nlohmann::json& options, const std::string& source) {
     read_config<HttpOptions>(options, source);
-    throw_config_error(source + ": the http reward needs cpp-httplib, which this build of r1kit lacks "
+    throw_config_error(source +
+                       ": the http reward needs cpp-httplib, which this build of r1kit lacks "
                        "(install libcpp-httplib-dev and rebuild)");
   }
   RewardResult score(const Sample&) const override { return {}; }

@@ -13,9 +13,9 @@ namespace r1kit {
 namespace {
 
 struct MatchOptions {
-  bool extract_answer = true;   // compare the extracted final answer; false = the whole completion
-  bool case_sensitive = true;   // exact_match only
-  double tolerance = 1e-6;      // numeric_match: absolute tolerance
+  bool extract_answer = true;  // compare the extracted final answer; false = the whole completion
+  bool case_sensitive = true;  // exact_match only
+  double tolerance = 1e-6;     // numeric_match: absolute tolerance
   double relative_tolerance = 0.0;  // numeric_match: also accept |p - r| <= this * |r|; 0 = off
 
   void visit(ConfigVisitor& v) {
@@ -80,12 +80,14 @@ class NumericMatchReward : public RewardFn {
   RewardResult score(const Sample& sample) const override {
     if (sample.reference.empty()) return {};
     std::optional<double> reference = parse_number(sample.reference);
-    if (!reference) throw_data_error("numeric_match: reference \"" + sample.reference + "\" is not a number");
+    if (!reference)
+      throw_data_error("numeric_match: reference \"" + sample.reference + "\" is not a number");
     std::optional<std::string> text = answer_text(sample, options_.extract_answer);
     std::optional<double> value = text ? parse_number(*text) : std::nullopt;
     if (!value) return {.value = 0.0, .components = {}, .info = {{"extracted", text ? *text : ""}}};
     double diff = std::fabs(*value - *reference);
-    bool equal = diff <= options_.tolerance || diff <= options_.relative_tolerance * std::fabs(*reference);
+    bool equal =
+        diff <= options_.tolerance || diff <= options_.relative_tolerance * std::fabs(*reference);
     return {.value = equal ? 1.0 : 0.0, .components = {}, .info = {{"extracted", *text}}};
   }
 

@@ -14,12 +14,12 @@ namespace {
 struct MathAnswerOptions {
   // Where to look for the answer, tried in this priority; any subset.
   std::vector<std::string> extract = {"boxed", "answer_tag", "hashes", "answer_is"};
-  int64_t tail_chars = 4096;        // only the completion's last characters are searched; 0 = all
-  double tolerance = 1e-6;          // see MathCompareOptions::tolerance
-  int64_t max_answer_chars = 256;   // a longer extracted answer is wrong
-  double correct = 1.0;             // score of a correct answer
-  double wrong = 0.0;               // score of a wrong answer
-  double no_answer = 0.0;           // score when no answer can be found
+  int64_t tail_chars = 4096;       // only the completion's last characters are searched; 0 = all
+  double tolerance = 1e-6;         // see MathCompareOptions::tolerance
+  int64_t max_answer_chars = 256;  // a longer extracted answer is wrong
+  double correct = 1.0;            // score of a correct answer
+  double wrong = 0.0;              // score of a wrong answer
+  double no_answer = 0.0;          // score when no answer can be found
 
   void visit(ConfigVisitor& v) {
     v.field("extract", extract, {.choices = {"boxed", "answer_tag", "hashes", "answer_is"}});
@@ -45,13 +45,15 @@ class MathAnswerReward : public RewardFn {
                    .hashes = has(options_.extract, "hashes"),
                    .answer_is = has(options_.extract, "answer_is"),
                    .tail_chars = static_cast<size_t>(options_.tail_chars)};
-    compare_ = {.tolerance = options_.tolerance, .max_answer_chars = static_cast<size_t>(options_.max_answer_chars)};
+    compare_ = {.tolerance = options_.tolerance,
+                .max_answer_chars = static_cast<size_t>(options_.max_answer_chars)};
   }
 
   RewardResult score(const Sample& sample) const override {
     if (sample.reference.empty()) return {};  // nothing to check against: not applicable
     std::optional<ExtractedAnswer> answer = extract_final_answer(sample.completion, extraction_);
-    if (!answer) return {.value = options_.no_answer, .components = {{"has_answer", 0.0}}, .info = {}};
+    if (!answer)
+      return {.value = options_.no_answer, .components = {{"has_answer", 0.0}}, .info = {}};
     bool correct = math_answers_equal(answer->text, sample.reference, compare_);
     return {.value = correct ? options_.correct : options_.wrong,
             .components = {{"has_answer", 1.0}},

@@ -43,11 +43,13 @@ void replace_command(std::string& s, std::string_view command, std::string_view 
 
 bool is_unit_word(std::string_view word) {
   static const std::array<std::string_view, 56> kUnits = {
-      "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "inch", "inches", "in", "ft",
-      "foot", "feet", "yard", "yards", "mile", "miles", "mi", "unit", "units", "sq", "square",
-      "cubic", "degree", "degrees", "deg", "dollar", "dollars", "cent", "cents", "hour", "hours",
-      "hr", "hrs", "minute", "minutes", "min", "second", "seconds", "sec", "day", "days", "week",
-      "weeks", "year", "years", "kg", "gram", "grams", "pound", "pounds", "lb", "lbs", "liters", "mph"};
+      "cm",     "mm",      "km",    "m",      "meter",   "meters", "metre",  "metres",
+      "inch",   "inches",  "in",    "ft",     "foot",    "feet",   "yard",   "yards",
+      "mile",   "miles",   "mi",    "unit",   "units",   "sq",     "square", "cubic",
+      "degree", "degrees", "deg",   "dollar", "dollars", "cent",   "cents",  "hour",
+      "hours",  "hr",      "hrs",   "minute", "minutes", "min",    "second", "seconds",
+      "sec",    "day",     "days",  "week",   "weeks",   "year",   "years",  "kg",
+      "gram",   "grams",   "pound", "pounds", "lb",      "lbs",    "liters", "mph"};
   std::string lower;
   for (char c : word) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (std::string_view unit : kUnits) {
@@ -59,7 +61,8 @@ bool is_unit_word(std::string_view word) {
 // \text{cm} and friends: units vanish, any other text keeps its letters (so
 // "3 \text{ or } 4" still reads as something other than a number).
 void unwrap_text_commands(std::string& s) {
-  for (std::string_view command : {"\\text", "\\textbf", "\\textrm", "\\mathrm", "\\mbox", "\\mathbf"}) {
+  for (std::string_view command :
+       {"\\text", "\\textbf", "\\textrm", "\\mathrm", "\\mbox", "\\mathbf"}) {
     size_t pos = 0;
     while ((pos = s.find(command, pos)) != std::string::npos) {
       size_t open = pos + command.size();
@@ -79,7 +82,9 @@ void unwrap_text_commands(std::string& s) {
       size_t word_start = 0;
       for (size_t i = 0; i <= inner.size(); ++i) {  // every word must be a unit ("square feet")
         if (i == inner.size() || inner[i] == ' ') {
-          if (i > word_start && !is_unit_word(std::string_view(inner).substr(word_start, i - word_start))) unit = false;
+          if (i > word_start &&
+              !is_unit_word(std::string_view(inner).substr(word_start, i - word_start)))
+            unit = false;
           word_start = i + 1;
         }
       }
@@ -98,7 +103,8 @@ void drop_trailing_units(std::string& s) {
     // an exponent on the unit: cm^2, cm^{3}
     size_t word_end = end;
     if (word_end >= 2 && s[word_end - 2] == '^' && is_digit(s[word_end - 1])) word_end -= 2;
-    if (word_end >= 4 && s.compare(word_end - 4, 2, "^{") == 0 && s[word_end - 1] == '}') word_end -= 4;
+    if (word_end >= 4 && s.compare(word_end - 4, 2, "^{") == 0 && s[word_end - 1] == '}')
+      word_end -= 4;
     size_t word_start = word_end;
     while (word_start > 0 && is_alpha(s[word_start - 1])) --word_start;
     if (word_start == word_end || word_end - word_start < 2) return;
@@ -143,7 +149,21 @@ void drop_thousands_separators(std::string& s) {
 
 // -------------------------------------------------------------------- parsing
 
-enum class Op : uint8_t { kNum, kReal, kVar, kPi, kInf, kNeg, kAdd, kSub, kMul, kDiv, kPow, kSqrt, kRoot };
+enum class Op : uint8_t {
+  kNum,
+  kReal,
+  kVar,
+  kPi,
+  kInf,
+  kNeg,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kSqrt,
+  kRoot
+};
 
 struct Node {
   Op op;
@@ -158,7 +178,7 @@ struct Node {
 struct Expr {
   std::vector<Node> nodes;
   int root = -1;
-  uint64_t vars = 0;         // bit per variable used
+  uint64_t vars = 0;          // bit per variable used
   int literal_decimals = -1;  // the whole expression is a literal with this many decimals
 };
 
@@ -166,16 +186,16 @@ enum class Shape : uint8_t { kScalar, kTuple, kInterval, kSet, kList, kUnion };
 
 struct Answer {
   Shape shape = Shape::kScalar;
-  char open = 0, close = 0;   // brackets of a tuple or interval
-  std::vector<Expr> items;    // kUnion: two per interval
+  char open = 0, close = 0;                     // brackets of a tuple or interval
+  std::vector<Expr> items;                      // kUnion: two per interval
   std::vector<std::pair<char, char>> brackets;  // kUnion: per interval
 };
 
 struct ParseFailure {};
 
-constexpr std::array<std::string_view, 16> kGreek = {"alpha", "beta",  "gamma", "delta", "epsilon", "theta",
-                                                     "lambda", "mu",   "nu",    "rho",   "sigma",   "tau",
-                                                     "phi",    "chi",  "psi",   "omega"};
+constexpr std::array<std::string_view, 16> kGreek = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu",
+    "nu",    "rho",  "sigma", "tau",   "phi",     "chi",   "psi",    "omega"};
 
 class Parser {
  public:
@@ -191,7 +211,8 @@ class Parser {
   Expr parse_expression() {
     expr_ = Expr{};
     expr_.root = sum();
-    if (expr_.root >= 0 && literal_root_decimals_ >= 0) expr_.literal_decimals = literal_root_decimals_;
+    if (expr_.root >= 0 && literal_root_decimals_ >= 0)
+      expr_.literal_decimals = literal_root_decimals_;
     return std::move(expr_);
   }
 
@@ -202,7 +223,8 @@ class Parser {
   bool eat(std::string_view token) {
     skip();
     if (s_.substr(i_, token.size()) != token) return false;
-    if (is_alpha(token.back()) && i_ + token.size() < s_.size() && is_alpha(s_[i_ + token.size()])) return false;
+    if (is_alpha(token.back()) && i_ + token.size() < s_.size() && is_alpha(s_[i_ + token.size()]))
+      return false;
     i_ += token.size();
     return true;
   }
@@ -256,7 +278,8 @@ class Parser {
           size_t mark = i_;
           int frac = unary();
           const Node& f = expr_.nodes[frac];
-          if (f.op == Op::kDiv && expr_.nodes[f.a].op == Op::kNum && expr_.nodes[f.b].op == Op::kNum) {
+          if (f.op == Op::kDiv && expr_.nodes[f.a].op == Op::kNum &&
+              expr_.nodes[f.b].op == Op::kNum) {
             left = binary(Op::kAdd, left, frac);
             literal_root_decimals_ = -1;
             continue;
@@ -412,7 +435,9 @@ class Parser {
       for (int k = 0; k < decimals; ++k) scale *= 10;
       return add(Node{.op = Op::kNum, .num = *Rational::make(value, scale), .decimals = decimals});
     }
-    return add(Node{.op = Op::kReal, .real = std::strtod(std::string(text).c_str(), nullptr), .decimals = decimals});
+    return add(Node{.op = Op::kReal,
+                    .real = std::strtod(std::string(text).c_str(), nullptr),
+                    .decimals = decimals});
   }
 
   int command() {
@@ -470,7 +495,8 @@ std::optional<Rational> exact_root(const Rational& r, int64_t n) {
   if (n < 1 || (r.num() < 0 && n % 2 == 0)) return std::nullopt;
   auto int_root = [n](int64_t x) -> std::optional<int64_t> {
     bool negative = x < 0;
-    double guess = std::round(std::pow(std::fabs(static_cast<double>(x)), 1.0 / static_cast<double>(n)));
+    double guess =
+        std::round(std::pow(std::fabs(static_cast<double>(x)), 1.0 / static_cast<double>(n)));
     for (int64_t c = static_cast<int64_t>(guess) - 1; c <= static_cast<int64_t>(guess) + 1; ++c) {
       if (c < 0) continue;
       std::optional<Rational> p = pow(Rational(c), n);
@@ -488,11 +514,16 @@ std::optional<Rational> exact_root(const Rational& r, int64_t n) {
 Num evaluate(const Expr& e, int k, const std::array<double, 64>& point) {
   const Node& n = e.nodes[k];
   switch (n.op) {
-    case Op::kNum: return exact_num(n.num);
-    case Op::kReal: return real_num(n.real);
-    case Op::kVar: return real_num(point[n.var]);
-    case Op::kPi: return real_num(M_PI);
-    case Op::kInf: return real_num(INFINITY);
+    case Op::kNum:
+      return exact_num(n.num);
+    case Op::kReal:
+      return real_num(n.real);
+    case Op::kVar:
+      return real_num(point[n.var]);
+    case Op::kPi:
+      return real_num(M_PI);
+    case Op::kInf:
+      return real_num(INFINITY);
     case Op::kNeg: {
       Num a = evaluate(e, n.a, point);
       return a.exact ? exact_num(*sub(Rational(0), a.r)) : real_num(-a.d);
@@ -515,16 +546,23 @@ Num evaluate(const Expr& e, int k, const std::array<double, 64>& point) {
       }
       return real_num(std::pow(a.d, 1.0 / index.d));
     }
-    default: break;
+    default:
+      break;
   }
   Num a = evaluate(e, n.a, point);
   Num b = evaluate(e, n.b, point);
   if (a.exact && b.exact) {
     std::optional<Rational> r;
     switch (n.op) {
-      case Op::kAdd: r = add(a.r, b.r); break;
-      case Op::kSub: r = sub(a.r, b.r); break;
-      case Op::kMul: r = mul(a.r, b.r); break;
+      case Op::kAdd:
+        r = add(a.r, b.r);
+        break;
+      case Op::kSub:
+        r = sub(a.r, b.r);
+        break;
+      case Op::kMul:
+        r = mul(a.r, b.r);
+        break;
       case Op::kDiv:
         if (b.r.num() == 0) return real_num(NAN);
         r = div(a.r, b.r);
@@ -532,17 +570,24 @@ Num evaluate(const Expr& e, int k, const std::array<double, 64>& point) {
       case Op::kPow:
         if (b.r.is_integer() && b.r.num() <= 4096 && b.r.num() >= -4096) r = pow(a.r, b.r.num());
         break;
-      default: break;
+      default:
+        break;
     }
     if (r) return exact_num(*r);
   }
   switch (n.op) {
-    case Op::kAdd: return real_num(a.d + b.d);
-    case Op::kSub: return real_num(a.d - b.d);
-    case Op::kMul: return real_num(a.d * b.d);
-    case Op::kDiv: return real_num(b.d == 0.0 ? NAN : a.d / b.d);
-    case Op::kPow: return real_num(std::pow(a.d, b.d));
-    default: return real_num(NAN);
+    case Op::kAdd:
+      return real_num(a.d + b.d);
+    case Op::kSub:
+      return real_num(a.d - b.d);
+    case Op::kMul:
+      return real_num(a.d * b.d);
+    case Op::kDiv:
+      return real_num(b.d == 0.0 ? NAN : a.d / b.d);
+    case Op::kPow:
+      return real_num(std::pow(a.d, b.d));
+    default:
+      return real_num(NAN);
   }
 }
 
@@ -565,7 +610,8 @@ bool scalars_equal(const Expr& p, const Expr& r, double tolerance) {
     }
     // Asymmetric: a decimal reference accepts a non-literal prediction that rounds to it.
     if (r.literal_decimals > 0 && p.literal_decimals < 0) {
-      if (std::fabs(a.d - b.d) <= 0.5 * std::pow(10.0, -r.literal_decimals) * (1 + 1e-9)) return true;
+      if (std::fabs(a.d - b.d) <= 0.5 * std::pow(10.0, -r.literal_decimals) * (1 + 1e-9))
+        return true;
     }
     if (a.exact && b.exact) {
       // Integers and fractions are exact; a written decimal may be off by rounding.
@@ -575,10 +621,12 @@ bool scalars_equal(const Expr& p, const Expr& r, double tolerance) {
     return close_enough(a.d, b.d, tolerance);
   }
   // Polynomial identity testing: the same values at several fixed points.
-  static constexpr std::array<double, 7> kValues = {1.3178, -0.5531, 2.7183, 0.4142, -1.8812, 3.3019, 0.9137};
+  static constexpr std::array<double, 7> kValues = {1.3178,  -0.5531, 2.7183, 0.4142,
+                                                    -1.8812, 3.3019,  0.9137};
   int agreed = 0;
   for (int trial = 0; trial < 5; ++trial) {
-    for (int v = 0; v < 64; ++v) point[v] = kValues[(trial * 3 + v * 5) % kValues.size()] + 0.013 * v;
+    for (int v = 0; v < 64; ++v)
+      point[v] = kValues[(trial * 3 + v * 5) % kValues.size()] + 0.013 * v;
     double a = evaluate(p, p.root, point).d;
     double b = evaluate(r, r.root, point).d;
     if (!std::isfinite(a) || !std::isfinite(b)) continue;
@@ -601,7 +649,8 @@ std::vector<size_t> top_level(std::string_view s, std::string_view token) {
   return hits;
 }
 
-std::vector<std::string_view> split(std::string_view s, const std::vector<size_t>& at, size_t width) {
+std::vector<std::string_view> split(std::string_view s, const std::vector<size_t>& at,
+                                    size_t width) {
   std::vector<std::string_view> parts;
   size_t start = 0;
   for (size_t pos : at) {
@@ -648,7 +697,8 @@ std::optional<Answer> parse_answer(std::string_view s) {
       s = trim(s.substr(equals.front() + 1));
     }
     std::vector<size_t> member = top_level(s, "\\in ");
-    if (member.size() == 1 && is_variable_name(trim(s.substr(0, member[0])))) s = trim(s.substr(member[0] + 4));
+    if (member.size() == 1 && is_variable_name(trim(s.substr(0, member[0]))))
+      s = trim(s.substr(member[0] + 4));
     if (s.empty()) return std::nullopt;
 
     Answer answer;
@@ -671,9 +721,11 @@ std::optional<Answer> parse_answer(std::string_view s) {
     if (s.size() >= 4 && s.substr(0, 2) == "\\{" && s.substr(s.size() - 2) == "\\}") {
       answer.shape = Shape::kSet;
       inner = s.substr(2, s.size() - 4);
-    } else if (auto [open, close] = enclosing(s); open && !top_level(s.substr(1, s.size() - 2), ",").empty()) {
+    } else if (auto [open, close] = enclosing(s);
+               open && !top_level(s.substr(1, s.size() - 2), ",").empty()) {
       answer.shape = (open == '(' && close == ')') ? Shape::kTuple : Shape::kInterval;
-      if (answer.shape == Shape::kInterval && top_level(s.substr(1, s.size() - 2), ",").size() != 1) {
+      if (answer.shape == Shape::kInterval &&
+          top_level(s.substr(1, s.size() - 2), ",").size() != 1) {
         answer.shape = Shape::kTuple;  // [1, 2, 3]: a list in square brackets
       }
       answer.open = open;
@@ -715,17 +767,21 @@ bool as_multisets(const std::vector<Expr>& p, const std::vector<Expr>& r, double
 
 bool answers_equal(const Answer& p, const Answer& r, double tolerance) {
   switch (r.shape) {
-    case Shape::kScalar: return p.shape == Shape::kScalar && in_order(p.items, r.items, tolerance);
+    case Shape::kScalar:
+      return p.shape == Shape::kScalar && in_order(p.items, r.items, tolerance);
     case Shape::kTuple:
       if (p.shape == Shape::kList) return in_order(p.items, r.items, tolerance);
       [[fallthrough]];
     case Shape::kInterval:
-      return p.shape == r.shape && p.open == r.open && p.close == r.close && in_order(p.items, r.items, tolerance);
+      return p.shape == r.shape && p.open == r.open && p.close == r.close &&
+             in_order(p.items, r.items, tolerance);
     case Shape::kSet:
     case Shape::kList:
-      return (p.shape == Shape::kSet || p.shape == Shape::kList) && as_multisets(p.items, r.items, tolerance);
+      return (p.shape == Shape::kSet || p.shape == Shape::kList) &&
+             as_multisets(p.items, r.items, tolerance);
     case Shape::kUnion:
-      return p.shape == Shape::kUnion && p.brackets == r.brackets && in_order(p.items, r.items, tolerance);
+      return p.shape == Shape::kUnion && p.brackets == r.brackets &&
+             in_order(p.items, r.items, tolerance);
   }
   return false;
 }
@@ -743,22 +799,24 @@ std::string without_spaces(std::string_view s) {
 std::string normalize_math_answer(std::string_view answer) {
   std::string s(trim(answer));
   if (std::optional<std::string> boxed = last_boxed(s)) s = *boxed;
-  replace_all(s, "\xe2\x88\x92", "-");          // U+2212 minus
-  replace_all(s, "\xc3\x97", "\\times ");       // U+00D7
-  replace_all(s, "\xc3\xb7", "\\div ");         // U+00F7
-  replace_all(s, "\xcf\x80", "\\pi ");          // U+03C0
-  replace_all(s, "\xe2\x88\x9e", "\\infty ");   // U+221E
-  replace_all(s, "\xc2\xb0", "");               // U+00B0 degree sign
+  replace_all(s, "\xe2\x88\x92", "-");         // U+2212 minus
+  replace_all(s, "\xc3\x97", "\\times ");      // U+00D7
+  replace_all(s, "\xc3\xb7", "\\div ");        // U+00F7
+  replace_all(s, "\xcf\x80", "\\pi ");         // U+03C0
+  replace_all(s, "\xe2\x88\x9e", "\\infty ");  // U+221E
+  replace_all(s, "\xc2\xb0", "");              // U+00B0 degree sign
   replace_all(s, "\\$", "");
   replace_all(s, "$", "");
   replace_all(s, "\\(", "");
   replace_all(s, "\\)", "");
   replace_all(s, "\\[", "");
   replace_all(s, "\\]", "");
-  for (std::string_view spacing : {"\\left", "\\right", "\\displaystyle", "\\quad", "\\qquad", "\\bigl", "\\bigr"}) {
+  for (std::string_view spacing :
+       {"\\left", "\\right", "\\displaystyle", "\\quad", "\\qquad", "\\bigl", "\\bigr"}) {
     replace_command(s, spacing, "");
   }
-  for (std::string_view spacing : {"\\!", "\\,", "\\;", "\\:", "\\ ", "~"}) replace_all(s, spacing, " ");
+  for (std::string_view spacing : {"\\!", "\\,", "\\;", "\\:", "\\ ", "~"})
+    replace_all(s, spacing, " ");
   replace_command(s, "\\dfrac", "\\frac");
   replace_command(s, "\\tfrac", "\\frac");
   replace_all(s, "^{\\circ}", "");
@@ -785,7 +843,8 @@ std::string normalize_math_answer(std::string_view answer) {
   return std::string(trim(s));
 }
 
-bool math_answers_equal(std::string_view prediction, std::string_view reference, const MathCompareOptions& options) {
+bool math_answers_equal(std::string_view prediction, std::string_view reference,
+                        const MathCompareOptions& options) {
   std::string p = normalize_math_answer(prediction);
   std::string r = normalize_math_answer(reference);
   if (p.empty() || r.empty() || p.size() > options.max_answer_chars) return false;

@@ -10,9 +10,10 @@ namespace r1kit {
 namespace {
 
 struct OverlongOptions {
-  int64_t max_completion_length = 0;  // tokens; the generation limit (TRL's max_completion_length); required
-  int64_t len = 0;                    // tokens of the soft buffer before the limit; required, <= the limit
-  double penalty_factor = 1.0;        // the penalty at and past the limit
+  int64_t max_completion_length =
+      0;            // tokens; the generation limit (TRL's max_completion_length); required
+  int64_t len = 0;  // tokens of the soft buffer before the limit; required, <= the limit
+  double penalty_factor = 1.0;  // the penalty at and past the limit
 
   void visit(ConfigVisitor& v) {
     v.field("max_completion_length", max_completion_length, {.min = 1.0, .required = true});
@@ -34,7 +35,8 @@ class OverlongReward : public RewardFn {
     if (length > options_.max_completion_length) {
       value = -options_.penalty_factor;
     } else if (length > soft_start) {
-      value = -options_.penalty_factor * static_cast<double>(length - soft_start) / static_cast<double>(options_.len);
+      value = -options_.penalty_factor * static_cast<double>(length - soft_start) /
+              static_cast<double>(options_.len);
     }
     return {.value = value, .components = {}, .info = {{"length", length}}};
   }
@@ -49,7 +51,8 @@ class OverlongReward : public RewardFn {
         sample.metadata["completion_length"].is_number_integer()) {
       return sample.metadata["completion_length"].get<int64_t>();
     }
-    throw_data_error("overlong: the sample has no completion_ids and no metadata.completion_length");
+    throw_data_error(
+        "overlong: the sample has no completion_ids and no metadata.completion_length");
   }
 
   OverlongOptions options_;

@@ -29,7 +29,8 @@ class RegexMatchReward : public RewardFn {
     try {
       regex_ = std::regex(options_.pattern, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      throw_config_error(source + ": pattern: invalid regular expression \"" + options_.pattern + "\": " + e.what());
+      throw_config_error(source + ": pattern: invalid regular expression \"" + options_.pattern +
+                         "\": " + e.what());
     }
   }
 

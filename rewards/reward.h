@@ -18,22 +18,21 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace r1kit {
 
 // What a reward sees of one completion.
 struct Sample {
-  std::string prompt;                 // the rendered prompt text
-  std::string completion;             // the generated text (observations included for multi-turn)
+  std::string prompt;                   // the rendered prompt text
+  std::string completion;               // the generated text (observations included for multi-turn)
   std::vector<int64_t> completion_ids;  // token ids of `completion`; may be empty outside training
-  std::string reference;              // the task's reference answer; "" when the task has none
-  nlohmann::json metadata;            // the task's metadata (numbers, source file and line, ...)
+  std::string reference;                // the task's reference answer; "" when the task has none
+  nlohmann::json metadata;              // the task's metadata (numbers, source file and line, ...)
 };
 
 // A reward's verdict on one sample.
@@ -83,8 +82,8 @@ class RewardFn {
 
 // Builds a reward from its recipe options; `source` names where the options
 // came from ("recipe.json: rewards[0].options") for error messages.
-using RewardFactory =
-    std::function<std::unique_ptr<RewardFn>(const nlohmann::json& options, const std::string& source)>;
+using RewardFactory = std::function<std::unique_ptr<RewardFn>(const nlohmann::json& options,
+                                                              const std::string& source)>;
 
 // Adds a factory. Throws a config error when `name` is taken (duplicates rejected).
 void register_reward(const std::string& name, RewardFactory factory);
@@ -123,10 +122,10 @@ std::unique_ptr<RewardFn> construct_reward(const std::string& name, const nlohma
 // Registers `Class` under `name` at load time. `Class` has a constructor
 // `(const nlohmann::json& options, const std::string& source)`, or a default
 // constructor when it takes no options.
-#define REGISTER_REWARD(name, Class)                                                          \
-  static const bool R1KIT_REWARD_CONCAT(reward_registered_, __LINE__) = [] {                 \
+#define REGISTER_REWARD(name, Class)                                                              \
+  static const bool R1KIT_REWARD_CONCAT(reward_registered_, __LINE__) = [] {                      \
     ::r1kit::register_reward(name, [](const nlohmann::json& options, const std::string& source) { \
-      return ::r1kit::detail::construct_reward<Class>(name, options, source);                 \
-    });                                                                                       \
-    return true;                                                                              \
+      return ::r1kit::detail::construct_reward<Class>(name, options, source);                     \
+    });                                                                                           \
+    return true;                                                                                  \
   }()

@@ -22,10 +22,12 @@ RewardResult parse_reward_reply(const nlohmann::json& reply) {
   } else if (!reward->is_null()) {
     throw std::runtime_error("\"reward\" must be a number or null");
   }
-  if (auto components = reply.find("components"); components != reply.end() && !components->is_null()) {
+  if (auto components = reply.find("components");
+      components != reply.end() && !components->is_null()) {
     if (!components->is_object()) throw std::runtime_error("\"components\" must be an object");
     for (const auto& [name, value] : components->items()) {
-      if (!value.is_number()) throw std::runtime_error("component \"" + name + "\" is not a number");
+      if (!value.is_number())
+        throw std::runtime_error("component \"" + name + "\" is not a number");
       result.components[name] = value.get<double>();
     }
   }

@@ -31,7 +31,7 @@ struct Call {
   std::vector<size_t> samples;  // indices into the batch
   CallState state = CallState::kQueued;
   Clock::time_point start;
-  std::vector<RewardResult> results;  // one per entry of `samples` when kDone
+  std::vector<RewardResult> results;           // one per entry of `samples` when kDone
   RewardOutcome failure = RewardOutcome::kOk;  // kError or kTimeout when it failed
   std::string message;
 };
@@ -46,8 +46,8 @@ struct BatchState {
   Clock::time_point last_progress;
 };
 
-void run_call(const std::shared_ptr<BatchState>& st, size_t c, const std::shared_ptr<const RewardFn>& fn,
-              bool batched, double timeout_seconds) {
+void run_call(const std::shared_ptr<BatchState>& st, size_t c,
+              const std::shared_ptr<const RewardFn>& fn, bool batched, double timeout_seconds) {
   Call& call = st->calls[c];
   {
     std::lock_guard lock(st->mutex);
@@ -125,7 +125,8 @@ RewardSet::RewardSet(const std::vector<RewardSpec>& specs, const std::string& so
                          "\" appears twice; give one a distinct \"label\"");
     }
     std::unique_ptr<RewardFn> fn = make_reward(spec.name, spec.options, where + ".options");
-    entries_.push_back({spec, std::shared_ptr<const RewardFn>(std::move(fn)), std::make_shared<Counters>()});
+    entries_.push_back(
+        {spec, std::shared_ptr<const RewardFn>(std::move(fn)), std::make_shared<Counters>()});
   }
 }
 
@@ -238,8 +239,9 @@ BatchScores RewardSet::score(const std::vector<Sample>& samples, ThreadPool& poo
     entries_[k].counters->errors += out.errors[k];
     entries_[k].counters->timeouts += out.timeouts[k];
     if (out.errors[k] + out.timeouts[k] > 0) {
-      log_warning() << "reward " << out.names[k] << ": " << out.errors[k] << " errors, " << out.timeouts[k]
-                    << " timeouts in a batch of " << num_samples << "; scored " << entries_[k].spec.fallback;
+      log_warning() << "reward " << out.names[k] << ": " << out.errors[k] << " errors, "
+                    << out.timeouts[k] << " timeouts in a batch of " << num_samples << "; scored "
+                    << entries_[k].spec.fallback;
     }
   }
   return out;
@@ -262,10 +264,12 @@ std::map<std::string, double> BatchScores::metrics() const {
     double mean = mean_of(applicable);
     double var = 0.0;
     for (double x : applicable) var += (x - mean) * (x - mean);
-    double std_dev = applicable.size() > 1 ? std::sqrt(var / static_cast<double>(applicable.size() - 1)) : 0.0;
+    double std_dev =
+        applicable.size() > 1 ? std::sqrt(var / static_cast<double>(applicable.size() - 1)) : 0.0;
     m["rewards/" + names[k] + "/mean"] = mean;
     m["rewards/" + names[k] + "/std"] = std_dev;
-    for (const auto& [part, xs] : parts) m["rewards/" + names[k] + "/" + part + "/mean"] = mean_of(xs);
+    for (const auto& [part, xs] : parts)
+      m["rewards/" + names[k] + "/" + part + "/mean"] = mean_of(xs);
     m["reward/" + names[k] + "/errors"] = static_cast<double>(errors[k]);
     m["reward/" + names[k] + "/timeouts"] = static_cast<double>(timeouts[k]);
     m["reward/" + names[k] + "/not_applicable"] = static_cast<double>(not_applicable);

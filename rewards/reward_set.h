@@ -10,11 +10,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/config.h"
 #include "rewards/reward.h"
@@ -25,12 +24,12 @@ class ThreadPool;
 
 // One entry of the recipe's `rewards` list.
 struct RewardSpec {
-  std::string name;                  // registry name: math_answer, think_format, subprocess, ...
-  std::string label;                 // metric name; "" = `name` (set it to use one reward twice)
-  double weight = 1.0;               // TRL's reward_weights: total = sum(weight * value)
+  std::string name;     // registry name: math_answer, think_format, subprocess, ...
+  std::string label;    // metric name; "" = `name` (set it to use one reward twice)
+  double weight = 1.0;  // TRL's reward_weights: total = sum(weight * value)
   nlohmann::json options = nlohmann::json::object();  // handed to the reward's constructor
-  double fallback = 0.0;             // the value used when a call throws or times out
-  double timeout_seconds = 10.0;     // deadline per call, from the moment it starts running
+  double fallback = 0.0;          // the value used when a call throws or times out
+  double timeout_seconds = 10.0;  // deadline per call, from the moment it starts running
 
   void visit(ConfigVisitor& v);
   const std::string& metric_name() const { return label.empty() ? name : label; }
@@ -41,16 +40,16 @@ enum class RewardOutcome : uint8_t { kOk, kNotApplicable, kError, kTimeout };
 
 // The scores of one batch, samples in input order.
 struct BatchScores {
-  std::vector<std::string> names;               // (K) metric names of the rewards
-  std::vector<double> totals;                   // (N) weighted sums over applicable rewards
+  std::vector<std::string> names;  // (K) metric names of the rewards
+  std::vector<double> totals;      // (N) weighted sums over applicable rewards
   // (N, K) unweighted values; nullopt where not applicable. Errors and
   // timeouts hold the fallback.
   std::vector<std::vector<std::optional<double>>> values;
-  std::vector<std::vector<RewardOutcome>> outcomes;              // (N, K)
+  std::vector<std::vector<RewardOutcome>> outcomes;                    // (N, K)
   std::vector<std::vector<std::map<std::string, double>>> components;  // (N, K)
-  std::vector<std::vector<nlohmann::json>> info;                 // (N, K); errors say why here
-  std::vector<int64_t> errors;                  // (K) calls that threw or returned NaN/inf
-  std::vector<int64_t> timeouts;                // (K) calls past their deadline
+  std::vector<std::vector<nlohmann::json>> info;  // (N, K); errors say why here
+  std::vector<int64_t> errors;                    // (K) calls that threw or returned NaN/inf
+  std::vector<int64_t> timeouts;                  // (K) calls past their deadline
 
   // TRL/verl-named metrics of this batch: rewards/<name>/mean and /std (over
   // applicable samples), rewards/<name>/<component>/mean, reward/<name>/errors,

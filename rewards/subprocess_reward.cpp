@@ -1,8 +1,9 @@
 // `subprocess`: a reward written in any language. The user's command is started
 // once (num_processes copies) and kept alive; each call writes the sample as one
 // JSON line on its stdin and reads one JSON line back:
-//   request: {"prompt": ..., "completion": ..., "completion_ids": [...], "reference": ..., "metadata": {...}}
-//   reply:   {"reward": 0.5, "components": {"name": 1.0}, "info": ...}   ("reward": null = not applicable)
+//   request: {"prompt": ..., "completion": ..., "completion_ids": [...], "reference": ...,
+//   "metadata": {...}} reply:   {"reward": 0.5, "components": {"name": 1.0}, "info": ...}
+//   ("reward": null = not applicable)
 // A process that dies is restarted on the next call; one that misses the
 // deadline or replies with something that is not such a line is killed (with
 // its process group) and restarted. Thread-safe: a call takes a free process.
@@ -34,9 +35,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct SubprocessOptions {
-  std::vector<std::string> command;  // argv of the program, e.g. ["python3", "my_reward.py"]; required
-  int64_t num_processes = 1;         // copies kept alive; calls beyond this wait for a free one
-  double timeout_seconds = 30.0;     // deadline of a call made without one (outside RewardSet)
+  std::vector<std::string>
+      command;                    // argv of the program, e.g. ["python3", "my_reward.py"]; required
+  int64_t num_processes = 1;      // copies kept alive; calls beyond this wait for a free one
+  double timeout_seconds = 30.0;  // deadline of a call made without one (outside RewardSet)
 
   void visit(ConfigVisitor& v) {
     v.field("command", command, {.required = true});
@@ -47,7 +49,8 @@ struct SubprocessOptions {
 };
 
 int remaining_ms(Deadline deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left, 1 << 30));
 }
 
@@ -65,7 +68,8 @@ struct Process {
 class SubprocessReward : public RewardFn {
  public:
   SubprocessReward(const nlohmann::json& options, const std::string& source)
-      : options_(read_config<SubprocessOptions>(options, source)), processes_(options_.num_processes) {
+      : options_(read_config<SubprocessOptions>(options, source)),
+        processes_(options_.num_processes) {
     // A child that dies mid-write must not kill us with SIGPIPE; the write's EPIPE says it.
     signal(SIGPIPE, SIG_IGN);
     std::string problem = start(processes_[0]);
@@ -77,8 +81,9 @@ class SubprocessReward : public RewardFn {
   }
 
   RewardResult score(const Sample& sample) const override {
-    return score_until(sample, Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                  std::chrono::duration<double>(options_.timeout_seconds)));
+    return score_until(sample,
+                       Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(options_.timeout_seconds)));
   }
 
   RewardResult score_until(const Sample& sample, Deadline deadline) const override {
@@ -96,7 +101,8 @@ class SubprocessReward : public RewardFn {
     std::string request = sample_to_json(sample).dump() + "\n";
     if (!write_all(process, request, deadline)) {
       std::string why = exit_description(process);
-      throw Error("subprocess reward: the process " + why + " before taking the request; restarted on the next call");
+      throw Error("subprocess reward: the process " + why +
+                  " before taking the request; restarted on the next call");
     }
     std::string line = read_line(process, deadline);
     return parse_reply_line(line, process);
@@ -189,7 +195,8 @@ class SubprocessReward : public RewardFn {
       int ready = poll(&fd, 1, remaining_ms(deadline));
       if (ready == 0) {
         stop(p, false);
-        throw RewardTimeout("subprocess reward: the process did not take the request in time; killed");
+        throw RewardTimeout(
+            "subprocess reward: the process did not take the request in time; killed");
       }
       if (ready < 0 && errno == EINTR) continue;
       ssize_t n = write(p.to_child, data.data() + written, data.size() - written);
@@ -213,14 +220,16 @@ class SubprocessReward : public RewardFn {
       int ready = poll(&fd, 1, remaining_ms(deadline));
       if (ready == 0) {
         stop(p, false);
-        throw RewardTimeout("subprocess reward: no reply before the deadline; the process was killed and restarts");
+        throw RewardTimeout(
+            "subprocess reward: no reply before the deadline; the process was killed and restarts");
       }
       if (ready < 0 && errno == EINTR) continue;
       ssize_t n = read(p.from_child, chunk, sizeof(chunk));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         std::string why = exit_description(p);
-        throw Error("subprocess reward: the process " + why + " without replying; restarted on the next call");
+        throw Error("subprocess reward: the process " + why +
+                    " without replying; restarted on the next call");
       }
       p.pending.append(chunk, static_cast<size_t>(n));
       if (p.pending.size() > (64u << 20)) {
@@ -237,7 +246,8 @@ class SubprocessReward : public RewardFn {
       // Out of step with the protocol: start afresh rather than misread later replies.
       stop(p, false);
       std::string shown = line.size() > 80 ? line.substr(0, 77) + "..." : line;
-      throw Error("subprocess reward: bad reply \"" + shown + "\" (" + e.what() + "); the process was restarted");
+      throw Error("subprocess reward: bad reply \"" + shown + "\" (" + e.what() +
+                  "); the process was restarted");
     }
   }
 

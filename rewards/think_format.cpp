@@ -24,7 +24,9 @@ struct ThinkFormatOptions {
 
 size_t count(std::string_view text, std::string_view needle) {
   size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string_view::npos; pos = text.find(needle, pos + 1)) ++n;
+  for (size_t pos = text.find(needle); pos != std::string_view::npos;
+       pos = text.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -33,12 +35,16 @@ class ThinkFormatReward : public RewardFn {
   ThinkFormatReward(const nlohmann::json& options, const std::string& source)
       : options_(read_config<ThinkFormatOptions>(options, source)) {}
 
-  RewardResult score(const Sample& sample) const override { return {.value = follows(sample.completion) ? 1.0 : 0.0}; }
+  RewardResult score(const Sample& sample) const override {
+    return {.value = follows(sample.completion) ? 1.0 : 0.0};
+  }
 
  private:
   bool follows(std::string_view text) const {
     text = trim(text);
-    if (count(text, "<think>") != (options_.think_in_prompt ? 0u : 1u) || count(text, "</think>") != 1) return false;
+    if (count(text, "<think>") != (options_.think_in_prompt ? 0u : 1u) ||
+        count(text, "</think>") != 1)
+      return false;
     if (!options_.think_in_prompt) {
       if (!text.starts_with("<think>")) return false;
       text.remove_prefix(7);

@@ -43,9 +43,9 @@ TileConfig make_config() {
 
 // C[rows mb, mb + 1][cols nb, nb + 1] for every K block: two 16-row blocks of
 // x (padded to a multiple of 32 rows) against two 16-column blocks of W.
-__attribute__((target("amx-tile,amx-bf16"))) void tile_block(const c10::BFloat16* x, int64_t x_stride,
-                                                             const c10::BFloat16* b0, const c10::BFloat16* b1,
-                                                             int64_t k_blocks, float* c, int64_t c_stride) {
+__attribute__((target("amx-tile,amx-bf16"))) void tile_block(
+    const c10::BFloat16* x, int64_t x_stride, const c10::BFloat16* b0, const c10::BFloat16* b1,
+    int64_t k_blocks, float* c, int64_t c_stride) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -73,8 +73,8 @@ __attribute__((target("amx-tile,amx-bf16"))) void load_tile_config(const TileCon
 __attribute__((target("amx-tile,amx-bf16"))) void release_tiles() { _tile_release(); }
 
 // out[m][n] = bf16(c[m][n] + residual[m][n]) over columns [n0, n1).
-R1KIT_AVX512 void finish_rows(const float* c, int64_t c_stride, const c10::BFloat16* residual, c10::BFloat16* out,
-                              int64_t rows, int64_t n, int64_t n0, int64_t n1) {
+R1KIT_AVX512 void finish_rows(const float* c, int64_t c_stride, const c10::BFloat16* residual,
+                              c10::BFloat16* out, int64_t rows, int64_t n, int64_t n0, int64_t n1) {
   for (int64_t m = 0; m < rows; ++m) {
     for (int64_t j = n0; j < n1; j += 16) {
       __m512 value = _mm512_loadu_ps(c + m * c_stride + j);
@@ -88,7 +88,9 @@ R1KIT_AVX512 void finish_rows(const float* c, int64_t c_stride, const c10::BFloa
 
 bool amx_available() {
   static const bool available = [] {
-    if (!cpu_has_avx512() || !__builtin_cpu_supports("amx-bf16") || !__builtin_cpu_supports("amx-tile")) return false;
+    if (!cpu_has_avx512() || !__builtin_cpu_supports("amx-bf16") ||
+        !__builtin_cpu_supports("amx-tile"))
+      return false;
     constexpr int kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
     constexpr int kTileData = 18;               // XFEATURE_XTILEDATA
     return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
@@ -102,7 +104,8 @@ bool amx_fits(const at::Tensor& weight) {
 }
 
 at::Tensor amx_pack(const at::Tensor& weight) {
-  TORCH_CHECK(amx_fits(weight), "amx_pack: need a (N, K) bfloat16 weight with K % 32 == 0 and N % 32 == 0, got ",
+  TORCH_CHECK(amx_fits(weight),
+              "amx_pack: need a (N, K) bfloat16 weight with K % 32 == 0 and N % 32 == 0, got ",
               weight.sizes(), " ", weight.scalar_type());
   const int64_t n = weight.size(0), k = weight.size(1);
   // (N/16, 16, K/32, 16, 2) -> (N/16, K/32, 16 pair-rows, 16 columns, 2)
@@ -119,23 +122,30 @@ at::Tensor amx_linear(const at::Tensor& x, const at::Tensor& packed, const at::T
               "amx_linear: x ", x.sizes(), " does not fit packed ", packed.sizes());
   const int64_t rows = x.size(0), k = x.size(1), n = packed.size(0) * kTileRows;
   const int64_t padded = (rows + 2 * kTileRows - 1) / (2 * kTileRows) * (2 * kTileRows);
-  TORCH_CHECK(!residual.defined() || (residual.sizes() == at::IntArrayRef{rows, n} && residual.is_contiguous() &&
-                                      residual.scalar_type() == at::kBFloat16),
-              "amx_linear: residual ", residual.sizes(), " must be a contiguous bfloat16 (", rows, ", ", n, ")");
+  TORCH_CHECK(
+      !residual.defined() || (residual.sizes() == at::IntArrayRef{rows, n} &&
+                              residual.is_contiguous() && residual.scalar_type() == at::kBFloat16),
+      "amx_linear: residual ", residual.sizes(), " must be a contiguous bfloat16 (", rows, ", ", n,
+      ")");
   // x padded with zero rows to whole pairs of tiles, and the float32 tiles:
   // buffers of the calling thread, kept between calls (fresh large buffers
   // cost page faults on every call).
   thread_local std::vector<c10::BFloat16> x_padded;
   thread_local std::vector<float> accumulator;
-  if (x_padded.size() < static_cast<size_t>(padded * k)) x_padded.resize(static_cast<size_t>(padded * k));
-  if (accumulator.size() < static_cast<size_t>(padded * n)) accumulator.resize(static_cast<size_t>(padded * n));
+  if (x_padded.size() < static_cast<size_t>(padded * k))
+    x_padded.resize(static_cast<size_t>(padded * k));
+  if (accumulator.size() < static_cast<size_t>(padded * n))
+    accumulator.resize(static_cast<size_t>(padded * n));
   const at::Tensor x_rows = x.contiguous();
-  std::memcpy(x_padded.data(), x_rows.const_data_ptr<c10::BFloat16>(), static_cast<size_t>(rows * k) * 2);
-  std::memset(static_cast<void*>(x_padded.data() + rows * k), 0, static_cast<size_t>((padded - rows) * k) * 2);
+  std::memcpy(x_padded.data(), x_rows.const_data_ptr<c10::BFloat16>(),
+              static_cast<size_t>(rows * k) * 2);
+  std::memset(static_cast<void*>(x_padded.data() + rows * k), 0,
+              static_cast<size_t>((padded - rows) * k) * 2);
   at::Tensor out = at::empty({rows, n}, x.options());
   const c10::BFloat16* x_data = x_padded.data();
   const c10::BFloat16* w_data = packed.const_data_ptr<c10::BFloat16>();
-  const c10::BFloat16* r_data = residual.defined() ? residual.const_data_ptr<c10::BFloat16>() : nullptr;
+  const c10::BFloat16* r_data =
+      residual.defined() ? residual.const_data_ptr<c10::BFloat16>() : nullptr;
   c10::BFloat16* o_data = out.mutable_data_ptr<c10::BFloat16>();
   const int64_t k_blocks = k / kTileK, column_pairs = n / (2 * kTileRows);
   static const TileConfig config = make_config();
@@ -161,7 +171,9 @@ at::Tensor amx_linear(const at::Tensor& x, const at::Tensor& packed, const at::T
 
 bool amx_available() { return false; }
 bool amx_fits(const at::Tensor&) { return false; }
-at::Tensor amx_pack(const at::Tensor&) { TORCH_CHECK(false, "amx_pack: this build has no AMX kernels"); }
+at::Tensor amx_pack(const at::Tensor&) {
+  TORCH_CHECK(false, "amx_pack: this build has no AMX kernels");
+}
 at::Tensor amx_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   TORCH_CHECK(false, "amx_linear: this build has no AMX kernels");
 }

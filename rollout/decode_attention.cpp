@@ -18,7 +18,8 @@ namespace {
 R1KIT_AVX512 inline float row_max(const float* row, int64_t count) {
   __m512 top = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t s = 0; s < count; s += 16) {
-    const __mmask16 lanes = count - s >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (count - s)) - 1);
+    const __mmask16 lanes =
+        count - s >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (count - s)) - 1);
     top = _mm512_mask_max_ps(top, lanes, top, _mm512_maskz_loadu_ps(lanes, row + s));
   }
   return _mm512_reduce_max_ps(top);

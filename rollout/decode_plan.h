@@ -46,7 +46,7 @@ class DecodePlan {
     at::Tensor weight;  // (out, in) contiguous, in the compute dtype
     at::Tensor bias;    // (out) or undefined
     at::Tensor packed;  // weight pre-packed for oneDNN (bfloat16 on CPU), or undefined
-    at::Tensor amx;     // weight in AMX tile layout (bfloat16 on CPUs with AMX, no bias), or undefined
+    at::Tensor amx;  // weight in AMX tile layout (bfloat16 on CPUs with AMX, no bias), or undefined
 
     at::Tensor apply(const at::Tensor& x) const;  // (N, in) -> (N, out)
     // residual (N, out) + apply(x), fused into the matmul where packed.

@@ -46,7 +46,8 @@ size_t pending_stop_prefix(const std::string& text, const std::vector<std::strin
 // A generator per (seed, prompt, sample): its draws do not depend on batching.
 std::mt19937_64 sequence_rng(int64_t seed, int64_t prompt_index, int64_t sample_index) {
   std::seed_seq sequence{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
-                         static_cast<uint32_t>(prompt_index), static_cast<uint32_t>(sample_index), 0x72316bu};
+                         static_cast<uint32_t>(prompt_index), static_cast<uint32_t>(sample_index),
+                         0x72316bu};
   return std::mt19937_64(sequence);
 }
 
@@ -96,7 +97,8 @@ RolloutEngine::RolloutEngine(std::shared_ptr<PolicyWeights> weights, const Token
 }
 
 std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<int64_t>>& prompts,
-                                                const SamplingParams& params, const TextCallback& on_text,
+                                                const SamplingParams& params,
+                                                const TextCallback& on_text,
                                                 int64_t first_prompt_index) {
   std::shared_lock weights_lock(weights_->mutex);
   Transformer& model = weights_->model;
@@ -135,11 +137,14 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
   for (const auto& stop : params.stop_strings) longest_stop = std::max(longest_stop, stop.size());
 
   const int64_t total_sequences = static_cast<int64_t>(prompts.size()) * params.n;
-  const int64_t rows = std::max<int64_t>(params.n, std::min(options_.max_batch_size, std::max<int64_t>(total_sequences, 1)));
+  const int64_t rows = std::max<int64_t>(
+      params.n, std::min(options_.max_batch_size, std::max<int64_t>(total_sequences, 1)));
   const int64_t row_length = std::min(context, longest_prompt + params.max_new_tokens);
-  const at::TensorOptions cache_options = model->model->embed_tokens->weight.options().dtype(compute_dtype_);
+  const at::TensorOptions cache_options =
+      model->model->embed_tokens->weight.options().dtype(compute_dtype_);
   if (!cache_ || cache_->rows() != rows || cache_->max_length() < row_length ||
-      cache_->keys(0).device() != cache_options.device() || cache_->keys(0).dtype() != cache_options.dtype()) {
+      cache_->keys(0).device() != cache_options.device() ||
+      cache_->keys(0).dtype() != cache_options.dtype()) {
     cache_ = std::make_unique<KvCache>(config, rows, row_length, cache_options);
   }
   KvCache& cache = *cache_;
@@ -168,7 +173,8 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
     // A stop token ends the ids but is not part of the text (as vLLM and TRL decode).
     if (sequence.decoder && !stop) {
       std::string piece = sequence.decoder->push(token);
-      size_t search_from = completion.text.size() > longest_stop ? completion.text.size() - longest_stop + 1 : 0;
+      size_t search_from =
+          completion.text.size() > longest_stop ? completion.text.size() - longest_stop + 1 : 0;
       completion.text += piece;
       size_t ready = completion.text.size();
       if (!params.stop_strings.empty()) {
@@ -207,12 +213,15 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
     LiveSequence& sequence = *live[row];
     if (sequence.decoder) {
       Completion& completion = sequence.completion;
-      if (completion.finish_reason == FinishReason::kLength) completion.text += sequence.decoder->finish();
+      if (completion.finish_reason == FinishReason::kLength)
+        completion.text += sequence.decoder->finish();
       if (on_text && completion.text.size() > sequence.streamed) {
-        on_text(completion.prompt_index, completion.sample_index, completion.text.substr(sequence.streamed));
+        on_text(completion.prompt_index, completion.sample_index,
+                completion.text.substr(sequence.streamed));
       }
     }
-    int64_t slot = (sequence.completion.prompt_index - first_prompt_index) * params.n + sequence.completion.sample_index;
+    int64_t slot = (sequence.completion.prompt_index - first_prompt_index) * params.n +
+                   sequence.completion.sample_index;
     results[slot] = std::move(sequence.completion);
     live[row].reset();
     cache.reset_row(row);
@@ -264,26 +273,30 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
         prefill_rows[i] = admitted_rows[i][0];
         stats_.prefill_tokens += static_cast<int64_t>(prompt.size());
       }
-      at::Tensor logits = plan->forward(tokens.to(device), cache, prefill_rows, lengths);  // (count, V)
+      at::Tensor logits =
+          plan->forward(tokens.to(device), cache, prefill_rows, lengths);  // (count, V)
       // Fan the prefill out to every sample of the group, then draw each
       // sample's first token from the shared last-position logits.
       std::vector<int64_t> sample_rows;
       std::vector<int64_t> logit_index;
       for (int64_t i = 0; i < count; ++i) {
         const auto& group = admitted_rows[i];
-        if (group.size() > 1) cache.copy_row(group[0], std::vector<int64_t>(group.begin() + 1, group.end()));
+        if (group.size() > 1)
+          cache.copy_row(group[0], std::vector<int64_t>(group.begin() + 1, group.end()));
         for (int64_t row : group) {
           sample_rows.push_back(row);
           logit_index.push_back(i);
         }
       }
-      at::Tensor expanded = logits.index_select(0, at::tensor(logit_index, at::kLong).to(logits.device()));
+      at::Tensor expanded =
+          logits.index_select(0, at::tensor(logit_index, at::kLong).to(logits.device()));
       SampledTokens sampled = sample_tokens(expanded, params, draw_uniforms(sample_rows));
       at::Tensor chosen = sampled.tokens.cpu();
       at::Tensor chosen_logprobs = sampled.logprobs.cpu().to(at::kFloat);
       stats_.prefill_seconds += seconds_since(start);
       for (size_t i = 0; i < sample_rows.size(); ++i) {
-        if (accept_token(sample_rows[i], chosen[i].item<int64_t>(), chosen_logprobs[i].item<float>())) {
+        if (accept_token(sample_rows[i], chosen[i].item<int64_t>(),
+                         chosen_logprobs[i].item<float>())) {
           retire(sample_rows[i]);
         }
       }
@@ -300,8 +313,10 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
     const int64_t batch = static_cast<int64_t>(batch_rows.size());
     at::Tensor tokens = at::empty({batch, 1}, at::kLong);
     int64_t* token_data = tokens.data_ptr<int64_t>();
-    for (int64_t i = 0; i < batch; ++i) token_data[i] = live[batch_rows[i]]->completion.token_ids.back();
-    at::Tensor logits = plan->forward(tokens.to(device), cache, batch_rows, std::vector<int64_t>(batch, 1));  // (B, V)
+    for (int64_t i = 0; i < batch; ++i)
+      token_data[i] = live[batch_rows[i]]->completion.token_ids.back();
+    at::Tensor logits = plan->forward(tokens.to(device), cache, batch_rows,
+                                      std::vector<int64_t>(batch, 1));  // (B, V)
     SampledTokens sampled = sample_tokens(logits, params, draw_uniforms(batch_rows));
     at::Tensor chosen = sampled.tokens.cpu();
     at::Tensor chosen_logprobs = sampled.logprobs.cpu().to(at::kFloat);

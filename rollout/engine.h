@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
 #include "policy/kv_cache.h"
 #include "policy/tokenizer.h"
-#include "common/config.h"
 #include "policy/transformer.h"
 #include "rollout/decode_plan.h"
 #include "rollout/sampling_params.h"
@@ -35,7 +35,7 @@ struct PolicyWeights {
   explicit PolicyWeights(Transformer policy) : model(std::move(policy)) {}
 
   Transformer model;
-  std::shared_mutex mutex;              // shared while sampling, exclusive while updating
+  std::shared_mutex mutex;  // shared while sampling, exclusive while updating
   std::atomic<int64_t> version{0};
 
   // Runs `update` (an optimiser step, a copy of new weights) while no engine is
@@ -49,7 +49,7 @@ struct PolicyWeights {
   std::shared_ptr<const DecodePlan> decode_plan(at::ScalarType dtype);
 
  private:
-  std::mutex plans_mutex_;                                            // guards plans_ between samplers
+  std::mutex plans_mutex_;  // guards plans_ between samplers
   std::map<at::ScalarType, std::shared_ptr<const DecodePlan>> plans_;  // by compute dtype
 };
 
@@ -57,14 +57,14 @@ enum class FinishReason { kStop, kLength };
 const char* finish_reason_name(FinishReason reason);
 
 struct Completion {
-  int64_t prompt_index = 0;          // position in the prompts given to generate()
-  int64_t sample_index = 0;          // 0..n-1 within its prompt
-  std::vector<int64_t> token_ids;    // generated ids, prompt excluded (T)
-  std::vector<float> logprobs;       // (T) see SampledTokens::logprobs
-  std::string text;                  // decoded ids without a final stop token, cut before a stop string
-                                     // ("" without a tokenizer)
+  int64_t prompt_index = 0;        // position in the prompts given to generate()
+  int64_t sample_index = 0;        // 0..n-1 within its prompt
+  std::vector<int64_t> token_ids;  // generated ids, prompt excluded (T)
+  std::vector<float> logprobs;     // (T) see SampledTokens::logprobs
+  std::string text;  // decoded ids without a final stop token, cut before a stop string
+                     // ("" without a tokenizer)
   FinishReason finish_reason = FinishReason::kLength;
-  int64_t weights_version = 0;       // the PolicyWeights version that sampled it
+  int64_t weights_version = 0;  // the PolicyWeights version that sampled it
 };
 
 struct EngineOptions {
@@ -86,21 +86,24 @@ struct EngineOptions {
 };
 
 // Called with each piece of newly decoded text of a sequence (streaming).
-using TextCallback = std::function<void(int64_t prompt_index, int64_t sample_index, const std::string& text)>;
+using TextCallback =
+    std::function<void(int64_t prompt_index, int64_t sample_index, const std::string& text)>;
 
 class RolloutEngine {
  public:
   // `tokenizer` (may be null) decodes text, matches stop strings and supplies
   // the end-of-sequence id; it must outlive the engine.
-  RolloutEngine(std::shared_ptr<PolicyWeights> weights, const Tokenizer* tokenizer, EngineOptions options = {});
+  RolloutEngine(std::shared_ptr<PolicyWeights> weights, const Tokenizer* tokenizer,
+                EngineOptions options = {});
 
   // Samples params.n completions for every prompt, returned in (prompt,
   // sample) order. Throws a usage error for an empty prompt, a prompt that
   // fills the context, or invalid params.
   // `first_prompt_index` numbers the prompts from there (in results and in
   // the per-sequence seeds), so a batch split across workers draws as one.
-  std::vector<Completion> generate(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
-                                   const TextCallback& on_text = {}, int64_t first_prompt_index = 0);
+  std::vector<Completion> generate(const std::vector<std::vector<int64_t>>& prompts,
+                                   const SamplingParams& params, const TextCallback& on_text = {},
+                                   int64_t first_prompt_index = 0);
 
   const std::shared_ptr<PolicyWeights>& weights() const { return weights_; }
   // Changes EngineOptions::num_threads for the next generate() calls.

@@ -30,7 +30,8 @@ R1KIT_AVX512 void greedy_rows(const T* logits, int64_t* tokens, float* logprobs,
     tokens[b] = index < vocab ? index : 0;  // a row of NaN: 0
     const __m512 shift = _mm512_set1_ps(top);
     __m512 total = _mm512_setzero_ps();
-    for (v = 0; v + 16 <= vocab; v += 16) total = _mm512_add_ps(total, exp16(_mm512_sub_ps(load16(row + v), shift)));
+    for (v = 0; v + 16 <= vocab; v += 16)
+      total = _mm512_add_ps(total, exp16(_mm512_sub_ps(load16(row + v), shift)));
     double sum = _mm512_reduce_add_ps(total);
     for (; v < vocab; ++v) sum += std::exp(static_cast<double>(static_cast<float>(row[v]) - top));
     logprobs[b] = static_cast<float>(-std::log(sum));
@@ -50,13 +51,16 @@ SampledTokens greedy_tokens(const at::Tensor& logits) {
     at::Tensor logprobs = at::empty({rows}, at::kFloat);
     int64_t* token_data = tokens.mutable_data_ptr<int64_t>();
     float* logprob_data = logprobs.mutable_data_ptr<float>();
-    at::parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(vocab, 1)), [&](int64_t begin, int64_t end) {
-      if (logits.scalar_type() == at::kFloat) {
-        greedy_rows(logits.const_data_ptr<float>(), token_data, logprob_data, begin, end, vocab);
-      } else {
-        greedy_rows(logits.const_data_ptr<c10::BFloat16>(), token_data, logprob_data, begin, end, vocab);
-      }
-    });
+    at::parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(vocab, 1)),
+                     [&](int64_t begin, int64_t end) {
+                       if (logits.scalar_type() == at::kFloat) {
+                         greedy_rows(logits.const_data_ptr<float>(), token_data, logprob_data,
+                                     begin, end, vocab);
+                       } else {
+                         greedy_rows(logits.const_data_ptr<c10::BFloat16>(), token_data,
+                                     logprob_data, begin, end, vocab);
+                       }
+                     });
     return {tokens, logprobs};
   }
 #endif

@@ -22,8 +22,10 @@ void SamplingParams::validate(int64_t vocab_size) const {
   if (!(temperature >= 0.0)) fail("temperature must be >= 0, got " + std::to_string(temperature));
   if (!(top_p > 0.0 && top_p <= 1.0)) fail("top_p must be in (0, 1], got " + std::to_string(top_p));
   if (top_k < 0) fail("top_k must be >= 0 (0 = disabled), got " + std::to_string(top_k));
-  if (!(min_p >= 0.0 && min_p <= 1.0)) fail("min_p must be in [0, 1], got " + std::to_string(min_p));
-  if (max_new_tokens < 1) fail("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
+  if (!(min_p >= 0.0 && min_p <= 1.0))
+    fail("min_p must be in [0, 1], got " + std::to_string(min_p));
+  if (max_new_tokens < 1)
+    fail("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
   if (n < 1) fail("n (samples per prompt) must be >= 1, got " + std::to_string(n));
   for (int64_t id : stop_token_ids) {
     if (id < 0 || id >= vocab_size) {

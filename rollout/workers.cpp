@@ -16,13 +16,15 @@ bool weights_on_cpu(PolicyWeights& weights) {
 size_t resolve_worker_count(size_t requested, PolicyWeights& weights) {
   if (requested > 0) return requested;
   if (!weights_on_cpu(weights)) return 1;
-  return std::clamp<size_t>(static_cast<size_t>(at::get_num_threads()), 1, RolloutWorkers::kMaxAutoWorkers);
+  return std::clamp<size_t>(static_cast<size_t>(at::get_num_threads()), 1,
+                            RolloutWorkers::kMaxAutoWorkers);
 }
 
 }  // namespace
 
-RolloutWorkers::RolloutWorkers(std::shared_ptr<PolicyWeights> weights, std::shared_ptr<const Tokenizer> tokenizer,
-                               size_t num_workers, EngineOptions options)
+RolloutWorkers::RolloutWorkers(std::shared_ptr<PolicyWeights> weights,
+                               std::shared_ptr<const Tokenizer> tokenizer, size_t num_workers,
+                               EngineOptions options)
     : weights_(std::move(weights)),
       tokenizer_(std::move(tokenizer)),
       pool_(resolve_worker_count(num_workers, *weights_)) {
@@ -56,11 +58,13 @@ void RolloutWorkers::release(RolloutEngine* engine) {
 }
 
 std::vector<Completion> RolloutWorkers::run(const std::vector<std::vector<int64_t>>& prompts,
-                                            const SamplingParams& params, int64_t first_prompt_index,
-                                            int64_t engines_at_once) {
+                                            const SamplingParams& params,
+                                            int64_t first_prompt_index, int64_t engines_at_once) {
   RolloutEngine* engine = acquire();
   // 0 = the calling thread's own count: a lone engine runs on the caller's thread.
-  if (share_cores_) engine->set_num_threads(engines_at_once > 1 ? std::max<int64_t>(1, cpu_threads_ / engines_at_once) : 0);
+  if (share_cores_)
+    engine->set_num_threads(
+        engines_at_once > 1 ? std::max<int64_t>(1, cpu_threads_ / engines_at_once) : 0);
   try {
     auto completions = engine->generate(prompts, params, {}, first_prompt_index);
     release(engine);
@@ -71,16 +75,18 @@ std::vector<Completion> RolloutWorkers::run(const std::vector<std::vector<int64_
   }
 }
 
-std::future<std::vector<Completion>> RolloutWorkers::submit(std::vector<std::vector<int64_t>> prompts,
-                                                            SamplingParams params) {
+std::future<std::vector<Completion>> RolloutWorkers::submit(
+    std::vector<std::vector<int64_t>> prompts, SamplingParams params) {
   const auto engines = static_cast<int64_t>(engines_.size());
   return pool_.submit([this, prompts = std::move(prompts), params, engines] {
-    return run(prompts, params, 0, std::max<int64_t>(engines, 2));  // beside other requests: one share
+    return run(prompts, params, 0,
+               std::max<int64_t>(engines, 2));  // beside other requests: one share
   });
 }
 
 std::vector<Completion> RolloutWorkers::generate(const std::vector<std::vector<int64_t>>& prompts,
-                                                 const SamplingParams& params, int64_t first_prompt_index) {
+                                                 const SamplingParams& params,
+                                                 int64_t first_prompt_index) {
   size_t parts = std::min(engines_.size(), std::max<size_t>(prompts.size(), 1));
   if (share_cores_) {
     // Small requests stay on one engine with every core: an engine needs a
@@ -103,7 +109,8 @@ std::vector<Completion> RolloutWorkers::generate(const std::vector<std::vector<i
   std::vector<Completion> all;
   for (auto& future : futures) {
     auto part = future.get();
-    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    all.insert(all.end(), std::make_move_iterator(part.begin()),
+               std::make_move_iterator(part.end()));
   }
   return all;
 }

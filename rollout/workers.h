@@ -40,12 +40,13 @@ class RolloutWorkers {
   ~RolloutWorkers();
 
   // Queues one request; the future holds params.n completions per prompt.
-  std::future<std::vector<Completion>> submit(std::vector<std::vector<int64_t>> prompts, SamplingParams params);
+  std::future<std::vector<Completion>> submit(std::vector<std::vector<int64_t>> prompts,
+                                              SamplingParams params);
 
   // Splits `prompts` across the workers and waits for all of them. Prompts
   // are numbered from `first_prompt_index` (see RolloutEngine::generate).
-  std::vector<Completion> generate(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
-                                   int64_t first_prompt_index = 0);
+  std::vector<Completion> generate(const std::vector<std::vector<int64_t>>& prompts,
+                                   const SamplingParams& params, int64_t first_prompt_index = 0);
 
   size_t size() const { return engines_.size(); }
   const std::shared_ptr<PolicyWeights>& weights() const { return weights_; }
@@ -56,8 +57,9 @@ class RolloutWorkers {
   void release(RolloutEngine* engine);
   // Generates on a free engine; with share_cores_, on a 1 / engines_at_once
   // share of the cores (1: the calling thread's own count).
-  std::vector<Completion> run(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
-                              int64_t first_prompt_index, int64_t engines_at_once);
+  std::vector<Completion> run(const std::vector<std::vector<int64_t>>& prompts,
+                              const SamplingParams& params, int64_t first_prompt_index,
+                              int64_t engines_at_once);
 
   std::shared_ptr<PolicyWeights> weights_;
   std::shared_ptr<const Tokenizer> tokenizer_;

@@ -9,7 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${R1KIT_VENV:-$HOME/.cache/r1kit/venv}"
 
 apt_packages=(
-  build-essential cmake ninja-build ccache pkg-config python3-venv
+  build-essential cmake ninja-build ccache pkg-config python3-venv clang-format
   nlohmann-json3-dev libcpp-httplib-dev libboost-dev libcli11-dev
   libpcre2-dev libicu-dev libgtest-dev libgmock-dev libgloo-dev libssl-dev zlib1g-dev
 )

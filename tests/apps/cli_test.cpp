@@ -2,12 +2,12 @@
 // recipe mistakes exit 3 with one line naming file, key path and suggestion.
 #include <gtest/gtest.h>
 
-#include "tests/apps/run_command.h"
-
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+
+#include "tests/apps/run_command.h"
 
 namespace {
 
@@ -17,7 +17,8 @@ using r1kit::testing::run_r1kit;
 class TempRecipe {
  public:
   TempRecipe(const std::string& name, const std::string& text)
-      : path_(std::filesystem::temp_directory_path() / (name + std::to_string(getpid()) + ".json")) {
+      : path_(std::filesystem::temp_directory_path() /
+              (name + std::to_string(getpid()) + ".json")) {
     std::ofstream(path_) << text;
   }
   ~TempRecipe() { std::filesystem::remove(path_); }
@@ -34,7 +35,8 @@ size_t count_lines(const std::string& text) { return std::count(text.begin(), te
 TEST(Cli, HelpListsEverySubcommand) {
   auto result = run_r1kit("--help");
   EXPECT_EQ(result.exit_code, 0);
-  for (const char* name : {"train", "eval", "generate", "reward", "bench", "plot", "launch", "data"})
+  for (const char* name :
+       {"train", "eval", "generate", "reward", "bench", "plot", "launch", "data"})
     EXPECT_NE(result.output.find(name), std::string::npos) << name;
 }
 
@@ -58,7 +60,8 @@ TEST(Cli, UnknownRecipeKeyNamesFileKeyAndSuggestion) {
   auto result = run_r1kit("train " + path);
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
-  EXPECT_NE(result.output.find(path + ": sed: unknown key (did you mean \"seed\"?)"), std::string::npos)
+  EXPECT_NE(result.output.find(path + ": sed: unknown key (did you mean \"seed\"?)"),
+            std::string::npos)
       << result.output;
 }
 
@@ -86,7 +89,8 @@ TEST(Cli, UntilOnAStageRecipeIsAUsageError) {
   auto result = run_r1kit("train " + recipe_file.path() + " --until sft");
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
-  EXPECT_NE(result.output.find("--until names a pipeline step"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("--until names a pipeline step"), std::string::npos)
+      << result.output;
 }
 
 TEST(Cli, MissingRecipeFileIsOneLine) {
@@ -102,8 +106,10 @@ TEST(Cli, EveryShippedRecipeValidates) {
   namespace fs = std::filesystem;
   int checked = 0;
   bool pipeline_checked = false;
-  for (const auto& entry : fs::recursive_directory_iterator(fs::path(R1KIT_SOURCE_DIR) / "configs")) {
-    if (entry.path().extension() != ".json" || entry.path().filename() == "tokenizer.json") continue;
+  for (const auto& entry :
+       fs::recursive_directory_iterator(fs::path(R1KIT_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".json" || entry.path().filename() == "tokenizer.json")
+      continue;
     auto result = run_r1kit("train " + entry.path().string() + " --check");
     EXPECT_EQ(result.exit_code, 0) << entry.path() << ": " << result.output;
     pipeline_checked |= result.output.find("\"pipeline\": \"r1_arith\"") != std::string::npos;
@@ -116,11 +122,13 @@ TEST(Cli, EveryShippedRecipeValidates) {
 // The demo pipeline resolves --set seed into every step: the corpus seed, the
 // SFT data seed (seed + 1000), the stages' seeds and the run folders.
 TEST(Cli, PipelineCheckResolvesSeedIntoEveryStep) {
-  auto result = run_r1kit("train " + std::string(R1KIT_SOURCE_DIR) + "/configs/r1_arith.json --check --set seed=4");
+  auto result = run_r1kit("train " + std::string(R1KIT_SOURCE_DIR) +
+                          "/configs/r1_arith.json --check --set seed=4");
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  for (const char* expected : {"\"seed\": 1004", "\"output\": \"runs/r1_arith/seed-4/sft_small.jsonl\"",
-                               "\"output_dir\": \"runs/r1_arith/seed-4/grpo\"",
-                               "\"path\": \"runs/r1_arith/seed-4/sft/final\""}) {
+  for (const char* expected :
+       {"\"seed\": 1004", "\"output\": \"runs/r1_arith/seed-4/sft_small.jsonl\"",
+        "\"output_dir\": \"runs/r1_arith/seed-4/grpo\"",
+        "\"path\": \"runs/r1_arith/seed-4/sft/final\""}) {
     EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
   }
 }
@@ -135,5 +143,6 @@ TEST(Cli, PipelineMistakeNamesFileStepAndKeyAndExitsThree) {
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
   EXPECT_NE(result.output.find(path + ": step \"sft\""), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("optimizer.learning_rat: unknown key"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("optimizer.learning_rat: unknown key"), std::string::npos)
+      << result.output;
 }

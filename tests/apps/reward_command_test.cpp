@@ -2,8 +2,6 @@
 // printed means and counts (computed by hand in the comments), the per-line
 // output, and the exit code of each kind of mistake.
 #include <gtest/gtest.h>
-
-#include "tests/apps/run_command.h"
 #include <unistd.h>
 
 #include <array>
@@ -12,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "tests/apps/run_command.h"
 
 namespace {
 

@@ -1,8 +1,9 @@
 // Recipe validation: every kind of config error names the source and the key
 // path, overrides go through the same checks, and the writer round-trips.
+#include "common/config.h"
+
 #include <gtest/gtest.h>
 
-#include "common/config.h"
 #include "common/error.h"
 
 namespace r1kit {
@@ -65,7 +66,8 @@ TEST(Config, ReadsNestedSectionsAndLists) {
     "loss_type": "dapo", "stop_token_ids": [1, 2],
     "optimizer": {"learning_rate": 3e-5, "warmup_steps": 10.0},
     "rewards": [{"name": "math_answer"}, {"name": "think_format", "weight": 0.5, "options": {"x": 1}}]
-  })"), "recipe.json");
+  })"),
+                                        "recipe.json");
   EXPECT_EQ(recipe.loss_type, "dapo");
   EXPECT_EQ(recipe.stop_token_ids, (std::vector<int64_t>{1, 2}));
   EXPECT_DOUBLE_EQ(recipe.optimizer.learning_rate, 3e-5);
@@ -101,9 +103,10 @@ TEST(Config, OutOfRangeNamesBound) {
 }
 
 TEST(Config, UnknownChoiceListsChoices) {
-  EXPECT_EQ(error_of(R"({"loss_type": "dapoo"})"),
-            "recipe.json: loss_type: unknown value \"dapoo\" (did you mean \"dapo\"?); expected one of: "
-            "grpo, bnpo, dr_grpo, dapo");
+  EXPECT_EQ(
+      error_of(R"({"loss_type": "dapoo"})"),
+      "recipe.json: loss_type: unknown value \"dapoo\" (did you mean \"dapo\"?); expected one of: "
+      "grpo, bnpo, dr_grpo, dapo");
 }
 
 TEST(Config, MissingRequiredKeyInListItem) {
@@ -133,8 +136,9 @@ TEST(Config, OverrideGoesThroughTheSameChecks) {
 }
 
 TEST(Config, WriterRoundTripsResolvedValues) {
-  auto recipe = read_config<TestRecipe>(nlohmann::json::parse(
-      R"({"loss_type": "bnpo", "rewards": [{"name": "r", "weight": 2}]})"), "recipe.json");
+  auto recipe = read_config<TestRecipe>(
+      nlohmann::json::parse(R"({"loss_type": "bnpo", "rewards": [{"name": "r", "weight": 2}]})"),
+      "recipe.json");
   nlohmann::json written = write_config(recipe);
   EXPECT_EQ(written["loss_type"], "bnpo");
   EXPECT_DOUBLE_EQ(written["optimizer"]["learning_rate"].get<double>(), 1e-6);

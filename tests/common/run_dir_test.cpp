@@ -1,12 +1,13 @@
 // The run folder keeps every metrics line across a resume, and malformed
 // JSONL is reported with its file and line.
+#include "common/run_dir.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "common/config.h"
 #include "common/error.h"
-#include "common/run_dir.h"
 
 namespace r1kit {
 namespace {
@@ -14,7 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path fresh_folder(const std::string& name) {
-  fs::path path = fs::temp_directory_path() / ("r1kit_test_" + name + "_" + std::to_string(getpid()));
+  fs::path path =
+      fs::temp_directory_path() / ("r1kit_test_" + name + "_" + std::to_string(getpid()));
   fs::remove_all(path);
   return path;
 }

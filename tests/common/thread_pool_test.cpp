@@ -1,11 +1,12 @@
 // The Asio pool runs every task, returns results and exceptions through
 // futures, and seeded generators are reproducible per purpose.
+#include "common/thread_pool.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 
 #include "common/seed.h"
-#include "common/thread_pool.h"
 
 namespace r1kit {
 namespace {

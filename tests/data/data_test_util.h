@@ -16,8 +16,9 @@ namespace r1kit::testing {
 
 inline std::filesystem::path data_temp_folder(const std::string& name) {
   static std::atomic<int> counter{0};
-  auto path = std::filesystem::temp_directory_path() /
-              ("r1kit-data-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + name);
+  auto path =
+      std::filesystem::temp_directory_path() /
+      ("r1kit-data-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + name);
   std::filesystem::remove_all(path);
   std::filesystem::create_directories(path);
   return path;

@@ -1,10 +1,11 @@
 // The masked causal-LM loss: equal to a direct re-computation, and in SFT
 // only response tokens count (the "SFT stage masks prompt tokens").
+#include "data/lm_loss.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "data/lm_loss.h"
 #include "data/sft_data.h"
 #include "tests/data/data_test_util.h"
 
@@ -13,8 +14,8 @@ namespace {
 
 TEST(LmLoss, MatchesADirectRecomputation) {
   at::manual_seed(0);
-  at::Tensor logits = at::randn({2, 5, 7});                    // (B, T, V)
-  at::Tensor tokens = at::randint(0, 7, {2, 5}, at::kLong);    // (B, T)
+  at::Tensor logits = at::randn({2, 5, 7});                  // (B, T, V)
+  at::Tensor tokens = at::randint(0, 7, {2, 5}, at::kLong);  // (B, T)
   at::Tensor mask = at::tensor({1, 0, 1, 1, 0, 0, 1, 1, 0, 1}, at::kLong).view({2, 5});
   LmLoss loss = causal_lm_loss(logits, tokens, mask);
 
@@ -42,14 +43,16 @@ TEST(LmLoss, EmptyMaskGivesZeroAndBfloat16IsComputedInFloat) {
   EXPECT_EQ(none.loss.item<double>(), 0.0);
   at::Tensor targets = at::tensor({1, 2, 3}, at::kLong).view({1, 3});
   LmLoss half = lm_loss(logits.to(at::kBFloat16), targets, at::ones({1, 3}, at::kBool));
-  LmLoss full = lm_loss(logits.to(at::kBFloat16).to(at::kFloat), targets, at::ones({1, 3}, at::kBool));
+  LmLoss full =
+      lm_loss(logits.to(at::kBFloat16).to(at::kFloat), targets, at::ones({1, 3}, at::kBool));
   EXPECT_EQ(half.loss.scalar_type(), at::kFloat);
   EXPECT_NEAR(half.loss.item<double>(), full.loss.item<double>(), 1e-6);
 }
 
 TEST(LmLoss, SftMasksPromptTokens) {
   const Tokenizer& tokenizer = *testing::bpe512();
-  SftExample example = render_sft_example({{"prompt", "Question: what is 12 + 30?"}, {"response", " 42"}}, tokenizer);
+  SftExample example = render_sft_example(
+      {{"prompt", "Question: what is 12 + 30?"}, {"response", " 42"}}, tokenizer);
   SftBatch batch = collate_sft({example}, {0}, /*pad_id=*/0);
   const int64_t length = batch.tokens.size(1);
   at::manual_seed(1);
@@ -65,7 +68,8 @@ TEST(LmLoss, SftMasksPromptTokens) {
   EXPECT_EQ(causal_lm_loss(logits, other_prompt, batch.loss_mask).loss.item<double>(), base);
   // Another response token: it does.
   at::Tensor other_response = batch.tokens.clone();
-  other_response[0][first_response] = (other_response[0][first_response].item<int64_t>() + 1) % tokenizer.vocab_size();
+  other_response[0][first_response] =
+      (other_response[0][first_response].item<int64_t>() + 1) % tokenizer.vocab_size();
   EXPECT_NE(causal_lm_loss(logits, other_response, batch.loss_mask).loss.item<double>(), base);
   // Gradients reach only the positions that predict response tokens.
   at::Tensor leaf = logits.clone().requires_grad_(true);

@@ -1,10 +1,11 @@
 // Corpus preparation: cleaning, exact de-duplication, the drop reasons of the
 // manifest with file:line examples, and the shard/index round trip.
+#include "data/prepare.h"
+
 #include <gtest/gtest.h>
 
 #include "common/config.h"
 #include "common/error.h"
-#include "data/prepare.h"
 #include "data/text_cleaning.h"
 #include "data/token_shards.h"
 #include "tests/data/data_test_util.h"
@@ -19,9 +20,10 @@ using testing::data_temp_folder;
 using testing::write_text;
 
 TEST(TextCleaning, NormalisesRemovesControlsAndTrims) {
-  EXPECT_EQ(clean_text("  Cafe\xCC\x81\r\nnext\x01line\tend \x7F\n\n"), "Caf\xC3\xA9\nnextline\tend");
+  EXPECT_EQ(clean_text("  Cafe\xCC\x81\r\nnext\x01line\tend \x7F\n\n"),
+            "Caf\xC3\xA9\nnextline\tend");
   EXPECT_EQ(clean_text("a\rb"), "a\nb");
-  EXPECT_EQ(clean_text("C1\xC2\x85here"), "C1here");   // U+0085 is a C1 control
+  EXPECT_EQ(clean_text("C1\xC2\x85here"), "C1here");                // U+0085 is a C1 control
   EXPECT_EQ(clean_text("bad \xFF byte"), "bad \xEF\xBF\xBD byte");  // repaired to U+FFFD
   EXPECT_EQ(clean_text("Cafe\xCC\x81", /*normalize=*/false), "Cafe\xCC\x81");
   EXPECT_EQ(utf8_length("Caf\xC3\xA9"), 4);
@@ -36,24 +38,25 @@ TEST(TextCleaning, ContentHashSeparatesTextsAndIsStable) {
 // The corpus of the prepare tests, with each document's fate in a comment.
 fs::path write_corpus(const fs::path& folder) {
   write_text(folder / "a.txt",
-             "Hello world.\nSecond line of doc one.\n"    // line 1: kept
+             "Hello world.\nSecond line of doc one.\n"  // line 1: kept
              "\n"
              "  Hello world.\nSecond line of doc one.\n"  // line 4: duplicate after trimming
              "\n\n"
-             "Cafe\xCC\x81 au lait\n"                     // line 8: kept (NFC)
+             "Cafe\xCC\x81 au lait\n"  // line 8: kept (NFC)
              "\n"
-             "Caf\xC3\xA9 au lait\n"                      // line 10: duplicate of line 8 after NFC
+             "Caf\xC3\xA9 au lait\n"  // line 10: duplicate of line 8 after NFC
              "\n"
-             "xy\n"                                       // line 12: too_short
+             "xy\n"  // line 12: too_short
              "\n"
-             "\x01\x02\n");                               // line 14: empty after cleaning
+             "\x01\x02\n");  // line 14: empty after cleaning
   write_text(folder / "b.jsonl",
-             "{\"text\": \"A json document.\"}\n"         // line 1: kept
-             "{oops\n"                                    // line 2: invalid_json
+             "{\"text\": \"A json document.\"}\n"  // line 1: kept
+             "{oops\n"                             // line 2: invalid_json
              "\n"
-             "{\"body\": \"no text\"}\n"                  // line 4: invalid_json (no text key)
-             "{\"text\": \"A json document.\"}\n"         // line 5: duplicate
-             "{\"text\": \"" + std::string(150, 'z') + "\"}\n");  // line 6: too_long
+             "{\"body\": \"no text\"}\n"           // line 4: invalid_json (no text key)
+             "{\"text\": \"A json document.\"}\n"  // line 5: duplicate
+             "{\"text\": \"" +
+                 std::string(150, 'z') + "\"}\n");  // line 6: too_long
   return folder;
 }
 
@@ -98,7 +101,8 @@ TEST(DataPrepare, DeduplicatesAndReportsDroppedLinesWithReasons) {
   EXPECT_EQ(report.dropped.at("too_long"), 1);
   EXPECT_EQ(report.dropped.at("empty"), 1);
   std::string a = (inputs / "a.txt").string(), b = (inputs / "b.jsonl").string();
-  EXPECT_EQ(report.examples.at("duplicate"), (std::vector<std::string>{a + ":4", a + ":10", b + ":5"}));
+  EXPECT_EQ(report.examples.at("duplicate"),
+            (std::vector<std::string>{a + ":4", a + ":10", b + ":5"}));
   EXPECT_EQ(report.examples.at("invalid_json"),
             (std::vector<std::string>{b + ":2: not valid JSON", b + ":4: no \"text\" key"}));
   EXPECT_EQ(report.examples.at("too_short"), std::vector<std::string>{a + ":12"});
@@ -112,8 +116,9 @@ TEST(DataPrepare, DeduplicatesAndReportsDroppedLinesWithReasons) {
   EXPECT_EQ(manifest["dropped_examples"]["invalid_json"][0], b + ":2: not valid JSON");
   EXPECT_EQ(manifest["dtype"], "uint16");
   EXPECT_EQ(manifest["shards"][0]["tokens"], report.tokens);
-  EXPECT_EQ(read_documents(output), (std::vector<std::string>{"Hello world.\nSecond line of doc one.",
-                                                              "Caf\xC3\xA9 au lait", "A json document."}));
+  EXPECT_EQ(read_documents(output),
+            (std::vector<std::string>{"Hello world.\nSecond line of doc one.",
+                                      "Caf\xC3\xA9 au lait", "A json document."}));
 }
 
 TEST(DataPrepare, OutputIsTheSameForAnyThreadCountAndShardSize) {
@@ -142,7 +147,8 @@ TEST(DataPrepare, LineSplitAndNoDeduplication) {
   DataPrepareReport report = prepare_corpus(config, "test");
   EXPECT_EQ(report.documents_read, 3);
   EXPECT_EQ(report.documents_kept, 3);
-  EXPECT_EQ(read_documents(config.output_dir), (std::vector<std::string>{"one line", "one line", "another line"}));
+  EXPECT_EQ(read_documents(config.output_dir),
+            (std::vector<std::string>{"one line", "one line", "another line"}));
 }
 
 TEST(DataPrepare, BadOptionsNameTheSource) {
@@ -155,7 +161,9 @@ TEST(DataPrepare, BadOptionsNameTheSource) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("prepare.json: inputs:"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(read_config<DataPrepareConfig>({{"inputs", {"x"}}, {"output_dir", "o"}}, "prepare.json"), Error);
+  EXPECT_THROW(
+      read_config<DataPrepareConfig>({{"inputs", {"x"}}, {"output_dir", "o"}}, "prepare.json"),
+      Error);
 }
 
 TEST(TokenShards, RoundTripOfWideTokensAndIndex) {
@@ -163,7 +171,7 @@ TEST(TokenShards, RoundTripOfWideTokensAndIndex) {
   ShardWriter writer(folder, /*vocab_size=*/70000, /*max_shard_tokens=*/5);
   EXPECT_EQ(writer.dtype(), "uint32");
   writer.add_document({69999, 1, 2});
-  writer.add_document({65536, 0});  // 3 + 2 = 5 tokens: still the first shard
+  writer.add_document({65536, 0});             // 3 + 2 = 5 tokens: still the first shard
   writer.add_document({7, 8, 9, 10, 11, 12});  // longer than a shard: a shard of its own
   std::vector<ShardInfo> shards = writer.finish();
   ASSERT_EQ(shards.size(), 2u);

@@ -1,11 +1,12 @@
 // SFT data: the loss mask covers only responses and assistant turns, bad
 // JSONL lines are reported with file and line, batches respect the token budget.
+#include "data/sft_data.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "common/error.h"
-#include "data/sft_data.h"
 #include "tests/data/data_test_util.h"
 
 namespace r1kit {
@@ -31,15 +32,18 @@ std::string learned_text(const SftExample& example) {
 
 TEST(SftData, PromptResponseLearnsTheResponseAndEos) {
   const Tokenizer& tokenizer = *bpe512();
-  SftExample example = render_sft_example({{"prompt", "What is 2+2?"}, {"response", " It is 4."}}, tokenizer);
-  std::vector<int64_t> prompt = tokenizer.encode("What is 2+2?"), response = tokenizer.encode(" It is 4.");
+  SftExample example =
+      render_sft_example({{"prompt", "What is 2+2?"}, {"response", " It is 4."}}, tokenizer);
+  std::vector<int64_t> prompt = tokenizer.encode("What is 2+2?"),
+                       response = tokenizer.encode(" It is 4.");
   EXPECT_EQ(example.ids, concat({prompt, response, {*tokenizer.eos_id()}}));
   std::vector<uint8_t> mask(prompt.size(), 0);
   mask.insert(mask.end(), response.size() + 1, 1);
   EXPECT_EQ(example.loss_mask, mask);
   // "completion" is accepted for "response" (TRL's prompt-completion form).
-  EXPECT_EQ(render_sft_example({{"prompt", "What is 2+2?"}, {"completion", " It is 4."}}, tokenizer).ids,
-            example.ids);
+  EXPECT_EQ(
+      render_sft_example({{"prompt", "What is 2+2?"}, {"completion", " It is 4."}}, tokenizer).ids,
+      example.ids);
 }
 
 TEST(SftData, ChatLearnsOnlyAssistantTurns) {
@@ -58,8 +62,9 @@ TEST(SftData, ChatLearnsOnlyAssistantTurns) {
   // bpe512's eos is <|im_end|>: no extra eos is appended.
   EXPECT_EQ(learned_text(example), "Hello!<|im_end|>4<|im_end|>");
 
-  nlohmann::json conversational = {{"prompt", {{{"role", "user"}, {"content", "Hi"}}}},
-                                   {"completion", {{{"role", "assistant"}, {"content", "Hello!"}}}}};
+  nlohmann::json conversational = {
+      {"prompt", {{{"role", "user"}, {"content", "Hi"}}}},
+      {"completion", {{{"role", "assistant"}, {"content", "Hello!"}}}}};
   EXPECT_EQ(learned_text(render_sft_example(conversational, *bpe512())), "Hello!<|im_end|>");
 }
 
@@ -79,13 +84,14 @@ TEST(SftData, BadLinesAreSkippedWithFileAndLine) {
   ASSERT_EQ(data.examples.size(), 2u);
   EXPECT_EQ(data.examples[0].line, 1);
   EXPECT_EQ(data.examples[1].line, 8);
-  EXPECT_EQ(data.skipped, (std::vector<std::string>{
-                              path + ":2: not a valid JSON line",
-                              path + ":4: no \"response\" or \"completion\" key",
-                              path + ":5: no assistant message to learn from",
-                              path + ":6: messages[0]: role \"bot\" is not system, user, assistant or tool",
-                              path + ":7: \"response\" is not a string",
-                          }));
+  EXPECT_EQ(data.skipped,
+            (std::vector<std::string>{
+                path + ":2: not a valid JSON line",
+                path + ":4: no \"response\" or \"completion\" key",
+                path + ":5: no assistant message to learn from",
+                path + ":6: messages[0]: role \"bot\" is not system, user, assistant or tool",
+                path + ":7: \"response\" is not a string",
+            }));
   try {
     load_sft_jsonl(path, *bpe512(), {.strict = true});
     FAIL() << "expected an error";
@@ -100,9 +106,13 @@ TEST(SftData, LongExamplesAreTruncatedOrDropped) {
   fs::path folder = testing::data_temp_folder("sft_long");
   std::string path = (folder / "train.jsonl").string();
   std::string long_prompt(200, 'q');
-  testing::write_text(path, "{\"prompt\": \"short\", \"response\": \" answer text here\"}\n"
-                            "{\"prompt\": \"" + long_prompt + "\", \"response\": \" x\"}\n"
-                            "{\"prompt\": \"p\", \"response\": \"" + long_prompt + "\"}\n");
+  testing::write_text(path,
+                      "{\"prompt\": \"short\", \"response\": \" answer text here\"}\n"
+                      "{\"prompt\": \"" +
+                          long_prompt +
+                          "\", \"response\": \" x\"}\n"
+                          "{\"prompt\": \"p\", \"response\": \"" +
+                          long_prompt + "\"}\n");
   SftDataset truncated = load_sft_jsonl(path, *bpe512(), {.max_length = 20});
   // Line 2's response lies beyond 20 tokens: nothing left to learn.
   EXPECT_EQ(truncated.examples.size(), 2u);
@@ -158,9 +168,12 @@ TEST(SftData, BatchesStayWithinTheTokenBudget) {
 TEST(SftData, CollatePadsRightWithMasks) {
   std::vector<SftExample> examples = examples_of_lengths({3, 5});
   SftBatch batch = collate_sft(examples, {1, 0}, /*pad_id=*/99);
-  EXPECT_TRUE(batch.tokens.equal(at::tensor({6, 6, 6, 6, 6, 5, 5, 5, 99, 99}, at::kLong).view({2, 5})));
-  EXPECT_TRUE(batch.attention_mask.equal(at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at::kLong).view({2, 5})));
-  EXPECT_TRUE(batch.loss_mask.equal(at::tensor({0, 1, 1, 1, 1, 0, 1, 1, 0, 0}, at::kLong).view({2, 5})));
+  EXPECT_TRUE(
+      batch.tokens.equal(at::tensor({6, 6, 6, 6, 6, 5, 5, 5, 99, 99}, at::kLong).view({2, 5})));
+  EXPECT_TRUE(batch.attention_mask.equal(
+      at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at::kLong).view({2, 5})));
+  EXPECT_TRUE(
+      batch.loss_mask.equal(at::tensor({0, 1, 1, 1, 1, 0, 1, 1, 0, 0}, at::kLong).view({2, 5})));
   EXPECT_EQ(batch.loss_tokens, 6);
 }
 

@@ -1,11 +1,12 @@
 // The streaming token loader: deterministic order from a seed, every window
 // once per epoch, disjoint rank shares, exact resume from a saved state.
+#include "data/token_loader.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "common/error.h"
-#include "data/token_loader.h"
 #include "data/token_shards.h"
 #include "tests/data/data_test_util.h"
 
@@ -24,7 +25,8 @@ std::shared_ptr<const ShardSet> counting_shards() {
     for (int64_t i = 0; i < 637; ++i) second[i] = 1000 + i;
     writer.add_document(first);
     writer.add_document(second);
-    testing::write_text(path / "manifest.json", shard_manifest(writer.dtype(), 100000, 0, writer.finish()).dump());
+    testing::write_text(path / "manifest.json",
+                        shard_manifest(writer.dtype(), 100000, 0, writer.finish()).dump());
     return path;
   }();
   return ShardSet::open(folder);
@@ -78,13 +80,15 @@ TEST(TokenLoader, EachEpochVisitsEveryWindowOnceInANewOrder) {
     EXPECT_EQ(loader.state(), (LoaderState{epoch, 0}));
     for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
       at::Tensor batch = loader.next();
-      for (int64_t row = 0; row < 4; ++row) epoch_starts[epoch].push_back(batch[row][0].item<int64_t>());
+      for (int64_t row = 0; row < 4; ++row)
+        epoch_starts[epoch].push_back(batch[row][0].item<int64_t>());
     }
   }
   EXPECT_EQ(loader.state(), (LoaderState{2, 0}));
   EXPECT_NE(epoch_starts[0], epoch_starts[1]);
   for (const auto& starts : epoch_starts) {
-    EXPECT_EQ(std::set<int64_t>(starts.begin(), starts.end()).size(), 200u);  // 203 windows, 3 left over
+    EXPECT_EQ(std::set<int64_t>(starts.begin(), starts.end()).size(),
+              200u);  // 203 windows, 3 left over
   }
 }
 
@@ -102,7 +106,8 @@ TEST(TokenLoader, RanksReadDisjointSharesOfTheGlobalBatch) {
   for (int step = 0; step < 2 * whole.batches_per_epoch(); ++step) {
     at::Tensor expected = whole.next();  // (12, 9) = ranks 0, 1, 2 one after another
     for (int64_t rank = 0; rank < 3; ++rank) {
-      EXPECT_TRUE(ranks[rank]->next().equal(expected.narrow(0, rank * 4, 4))) << "step " << step << " rank " << rank;
+      EXPECT_TRUE(ranks[rank]->next().equal(expected.narrow(0, rank * 4, 4)))
+          << "step " << step << " rank " << rank;
     }
   }
 }
@@ -139,8 +144,10 @@ TEST(TokenLoader, TrainAndEvalSplitsPartitionTheWindows) {
   EXPECT_LT(eval_loader.num_windows(), 70);
   EXPECT_EQ(TokenLoader::count_windows(*counting_shards(), eval), eval_loader.num_windows());
   std::set<int64_t> starts;
-  for (int64_t i = 0; i < train_loader.num_windows(); ++i) starts.insert(train_loader.next()[0][0].item<int64_t>());
-  for (int64_t i = 0; i < eval_loader.num_windows(); ++i) starts.insert(eval_loader.next()[0][0].item<int64_t>());
+  for (int64_t i = 0; i < train_loader.num_windows(); ++i)
+    starts.insert(train_loader.next()[0][0].item<int64_t>());
+  for (int64_t i = 0; i < eval_loader.num_windows(); ++i)
+    starts.insert(eval_loader.next()[0][0].item<int64_t>());
   EXPECT_EQ(starts.size(), 203u);
 }
 

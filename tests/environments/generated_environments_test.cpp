@@ -14,7 +14,8 @@
 namespace r1kit {
 namespace {
 
-std::unique_ptr<Environment> env(const std::string& name, nlohmann::json options = nlohmann::json::object()) {
+std::unique_ptr<Environment> env(const std::string& name,
+                                 nlohmann::json options = nlohmann::json::object()) {
   return make_environment(name, options, "test");
 }
 
@@ -31,7 +32,8 @@ TEST(Environment, UnknownNameListsTheKnownOnes) {
 }
 
 TEST(Environment, SameSeedSameTasksAndEvalIsHeldOut) {
-  for (const std::string name : {"addition", "multiplication", "countdown", "sorting", "linear_equation", "calculator"}) {
+  for (const std::string name :
+       {"addition", "multiplication", "countdown", "sorting", "linear_equation", "calculator"}) {
     auto a = env(name, {{"eval_size", 50}});
     auto b = env(name, {{"eval_size", 50}});
     std::mt19937_64 rng_a = make_rng(7, "environment"), rng_b = make_rng(7, "environment");
@@ -44,7 +46,8 @@ TEST(Environment, SameSeedSameTasksAndEvalIsHeldOut) {
     for (size_t i = 0; i < ta.size(); ++i) {
       EXPECT_EQ(ta[i].prompt, tb[i].prompt) << name;
       EXPECT_FALSE(ta[i].reference.empty()) << name;
-      EXPECT_EQ(eval.count(ta[i].prompt), 0u) << name << ": a training task is held out: " << ta[i].prompt;
+      EXPECT_EQ(eval.count(ta[i].prompt), 0u)
+          << name << ": a training task is held out: " << ta[i].prompt;
     }
   }
 }
@@ -67,9 +70,11 @@ TEST(Arithmetic, WorkedStepsEndInTheAnswer) {
   std::mt19937_64 rng(2);
   Task add = env("addition", {{"worked_steps", true}})->next_tasks(1, rng)[0];
   EXPECT_NE(add.solution.find("ones:"), std::string::npos) << add.solution;
-  EXPECT_NE(add.solution.find("<answer>" + add.reference + "</answer>"), std::string::npos) << add.solution;
+  EXPECT_NE(add.solution.find("<answer>" + add.reference + "</answer>"), std::string::npos)
+      << add.solution;
   Task mul = env("multiplication", {{"worked_steps", true}, {"digits", 3}})->next_tasks(1, rng)[0];
-  EXPECT_NE(mul.solution.find("partial products: " + mul.reference), std::string::npos) << mul.solution;
+  EXPECT_NE(mul.solution.find("partial products: " + mul.reference), std::string::npos)
+      << mul.solution;
 }
 
 TEST(Arithmetic, CompactStepsAreFixedWidthColumnSums) {
@@ -81,25 +86,31 @@ TEST(Arithmetic, CompactStepsAreFixedWidthColumnSums) {
     int64_t a = numbers[0], b = numbers[1], carry = 0;
     for (int place = 0; place < 3; ++place, a /= 10, b /= 10) {
       int64_t sum = a % 10 + b % 10 + carry;
-      expected += std::to_string(a % 10) + "+" + std::to_string(b % 10) + "+" + std::to_string(carry) + "=" +
-                  (sum < 10 ? "0" : "") + std::to_string(sum) + "\n";
+      expected += std::to_string(a % 10) + "+" + std::to_string(b % 10) + "+" +
+                  std::to_string(carry) + "=" + (sum < 10 ? "0" : "") + std::to_string(sum) + "\n";
       carry = sum / 10;
     }
-    EXPECT_EQ(task.solution, "<think>\n" + expected + "</think>\n<answer>" + task.reference + "</answer>");
+    EXPECT_EQ(task.solution,
+              "<think>\n" + expected + "</think>\n<answer>" + task.reference + "</answer>");
   }
 }
 
 TEST(Arithmetic, WorkedFractionMixesStylesWithoutChangingTheTasks) {
   std::mt19937_64 plain_rng(6), mixed_rng(6);
   auto plain = env("addition", {{"digits", 2}})->next_tasks(400, plain_rng);
-  auto mixed = env("addition", {{"digits", 2}, {"worked_steps", true}, {"solution_style", "compact"},
-                                {"worked_fraction", 0.3}})->next_tasks(400, mixed_rng);
+  auto mixed = env("addition", {{"digits", 2},
+                                {"worked_steps", true},
+                                {"solution_style", "compact"},
+                                {"worked_fraction", 0.3}})
+                   ->next_tasks(400, mixed_rng);
   int worked = 0;
   for (size_t i = 0; i < plain.size(); ++i) {
     EXPECT_EQ(plain[i].prompt, mixed[i].prompt);
     bool shows_steps = mixed[i].solution.find("=") != std::string::npos;
     worked += shows_steps;
-    if (!shows_steps) EXPECT_EQ(mixed[i].solution, "<think>\n</think>\n<answer>" + mixed[i].reference + "</answer>");
+    if (!shows_steps)
+      EXPECT_EQ(mixed[i].solution,
+                "<think>\n</think>\n<answer>" + mixed[i].reference + "</answer>");
   }
   EXPECT_NEAR(worked / 400.0, 0.3, 0.07);
   EXPECT_THROW(env("addition", {{"worked_fraction", 1.5}}), Error);
@@ -114,8 +125,10 @@ TEST(Countdown, TasksAreSolvableAndCheckedByEvaluation) {
     std::string expression = t.solution.substr(t.solution.find("<answer>") + 8);
     expression = expression.substr(0, expression.find("</answer>"));
     auto numbers = t.metadata["numbers"].get<std::vector<int64_t>>();
-    EXPECT_TRUE(check_countdown(expression, numbers, t.metadata["target"].get<int64_t>()).correct) << expression;
-    EXPECT_EQ(countdown->step(t, {}, "<think>x</think><answer>" + expression + "</answer>").reward, 1.0);
+    EXPECT_TRUE(check_countdown(expression, numbers, t.metadata["target"].get<int64_t>()).correct)
+        << expression;
+    EXPECT_EQ(countdown->step(t, {}, "<think>x</think><answer>" + expression + "</answer>").reward,
+              1.0);
     EXPECT_EQ(countdown->step(t, {}, "<answer>0</answer>").reward, 0.0);
   }
   EXPECT_TRUE(check_countdown("(25 - 1) * 1", {25, 1, 1}, 24).correct);
@@ -157,7 +170,9 @@ TEST(Sorting, ReferenceIsSorted) {
 TEST(LinearEquation, ReferenceSolvesTheEquation) {
   std::mt19937_64 rng(5);
   for (bool integer : {true, false}) {
-    for (const Task& t : env("linear_equation", {{"both_sides", true}, {"integer_solutions", integer}})->next_tasks(40, rng)) {
+    for (const Task& t :
+         env("linear_equation", {{"both_sides", true}, {"integer_solutions", integer}})
+             ->next_tasks(40, rng)) {
       int64_t a = t.metadata["a"], b = t.metadata["b"], c = t.metadata["c"], d = t.metadata["d"];
       std::string ref = t.reference;
       Rational x = integer ? Rational(std::stoll(ref)) : Rational(0);
@@ -172,7 +187,8 @@ TEST(LinearEquation, ReferenceSolvesTheEquation) {
           x = Rational(std::stoll(ref));
         }
       }
-      EXPECT_EQ(*add(*mul(Rational(a), x), Rational(b)), *add(*mul(Rational(c), x), Rational(d))) << t.prompt << " x=" << ref;
+      EXPECT_EQ(*add(*mul(Rational(a), x), Rational(b)), *add(*mul(Rational(c), x), Rational(d)))
+          << t.prompt << " x=" << ref;
     }
   }
 }
@@ -186,19 +202,23 @@ TEST(PromptTemplate, RendersR1ZeroChatMlAndPlain) {
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
             "<|im_start|>assistant\n");
   Task chat{.messages = {{"system", "S"}, {"user", "U"}}};
-  EXPECT_EQ(make_prompt_template("chatml", "ignored", "test")->render(chat),
-            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(
+      make_prompt_template("chatml", "ignored", "test")->render(chat),
+      "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(make_prompt_template("plain", "", "test")->render(task), "What is 2+2?");
   EXPECT_THROW(make_prompt_template("chatlm", "", "recipe.json"), Error);
 }
 
 TEST(EnvironmentConfig, ReadsWithDefaults) {
-  auto config = read_config<EnvironmentConfig>(nlohmann::json{{"name", "countdown"}, {"options", {{"num_numbers", 3}}}},
-                                               "r.json");
+  auto config = read_config<EnvironmentConfig>(
+      nlohmann::json{{"name", "countdown"}, {"options", {{"num_numbers", 3}}}}, "r.json");
   EXPECT_EQ(config.name, "countdown");
   EXPECT_EQ(config.prompt_template, "r1_zero");
-  EXPECT_EQ(make_environment(config.name, config.options, "r.json")->next_tasks(1, *std::make_unique<std::mt19937_64>(1))
-                [0].metadata["numbers"].size(), 3u);
+  EXPECT_EQ(make_environment(config.name, config.options, "r.json")
+                ->next_tasks(1, *std::make_unique<std::mt19937_64>(1))[0]
+                .metadata["numbers"]
+                .size(),
+            3u);
 }
 
 }  // namespace

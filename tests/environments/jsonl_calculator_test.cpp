@@ -19,12 +19,17 @@ std::string write_file(const std::string& name, const std::string& text) {
 }
 
 TEST(Jsonl, ReadsGsm8kMathChatAndPromptLines) {
-  std::string path = write_file("mixed.jsonl",
-      R"({"question": "Natalia sold 48 clips...", "answer": "48/2 = 24\n48+24 = 72\n#### 72"})" "\n"
-      R"({"problem": "Find x.", "solution": "So $x = \\boxed{\\frac{1}{2}}$."})" "\n"
+  std::string path = write_file(
+      "mixed.jsonl",
+      R"({"question": "Natalia sold 48 clips...", "answer": "48/2 = 24\n48+24 = 72\n#### 72"})"
       "\n"
-      R"({"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello"}], "answer": "Hello"})" "\n"
-      R"({"prompt": "2+2?", "answer": 4, "metadata": {"level": 1}})" "\n");
+      R"({"problem": "Find x.", "solution": "So $x = \\boxed{\\frac{1}{2}}$."})"
+      "\n"
+      "\n"
+      R"({"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello"}], "answer": "Hello"})"
+      "\n"
+      R"({"prompt": "2+2?", "answer": 4, "metadata": {"level": 1}})"
+      "\n");
   auto env = make_environment("jsonl", {{"path", path}, {"shuffle_buffer", 1}}, "test");
   std::mt19937_64 rng(1);
   std::vector<Task> tasks = env->next_tasks(5, rng);
@@ -40,22 +45,26 @@ TEST(Jsonl, ReadsGsm8kMathChatAndPromptLines) {
 }
 
 TEST(Jsonl, BadLinesAreSkippedOrNamedWithFileAndLine) {
-  std::string path = write_file("bad.jsonl",
-      R"({"question": "q1", "answer": "#### 1"})" "\n"
-      "{not json\n"
-      R"({"question": "q3", "answer": "no hashes"})" "\n"
-      R"({"question": "q4", "answer": "#### 4"})" "\n");
+  std::string path = write_file("bad.jsonl", R"({"question": "q1", "answer": "#### 1"})"
+                                             "\n"
+                                             "{not json\n"
+                                             R"({"question": "q3", "answer": "no hashes"})"
+                                             "\n"
+                                             R"({"question": "q4", "answer": "#### 4"})"
+                                             "\n");
   auto env = make_environment("jsonl", {{"path", path}, {"shuffle_buffer", 1}}, "test");
   std::mt19937_64 rng(1);
   std::vector<Task> tasks = env->next_tasks(2, rng);
   EXPECT_EQ(tasks[0].reference, "1");
   EXPECT_EQ(tasks[1].reference, "4");
-  auto strict = make_environment("jsonl", {{"path", path}, {"strict", true}, {"shuffle_buffer", 1}}, "test");
+  auto strict =
+      make_environment("jsonl", {{"path", path}, {"strict", true}, {"shuffle_buffer", 1}}, "test");
   try {
     strict->next_tasks(2, rng);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2: invalid JSON"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2: invalid JSON"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(make_environment("jsonl", {{"path", "/nonexistent.jsonl"}}, "test"), Error);
   std::string empty = write_file("empty.jsonl", "garbage\n");
@@ -64,7 +73,10 @@ TEST(Jsonl, BadLinesAreSkippedOrNamedWithFileAndLine) {
 
 TEST(Jsonl, HeldOutFractionIsFixedAndDisjoint) {
   std::string text;
-  for (int i = 1; i <= 200; ++i) text += R"({"prompt": "p)" + std::to_string(i) + R"(", "answer": "1"})" "\n";
+  for (int i = 1; i <= 200; ++i)
+    text += R"({"prompt": "p)" + std::to_string(i) +
+            R"(", "answer": "1"})"
+            "\n";
   std::string path = write_file("many.jsonl", text);
   auto env = make_environment("jsonl", {{"path", path}, {"eval_fraction", 0.2}}, "test");
   std::set<std::string> eval;

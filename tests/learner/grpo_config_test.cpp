@@ -106,7 +106,8 @@ TEST(OptimizerConfig, ReadsHfNamesAndChecksSchedules) {
 }
 
 TEST(GrpoConfig, ReadsMultiTurnKnobs) {
-  GrpoConfig config = read_config<GrpoConfig>({{"stop_strings", {"</tool>"}}, {"max_turns", 3}}, "r.json");
+  GrpoConfig config =
+      read_config<GrpoConfig>({{"stop_strings", {"</tool>"}}, {"max_turns", 3}}, "r.json");
   EXPECT_EQ(config.stop_strings, std::vector<std::string>{"</tool>"});
   EXPECT_EQ(config.max_turns, 3);
   EXPECT_NE(config_error({{"stop_strings", {""}}}).find("stop_strings"), std::string::npos);

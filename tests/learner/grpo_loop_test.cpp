@@ -74,10 +74,11 @@ TEST(GrpoLoop, MetricsCarryTheTrlNames) {
   testing::TrainerOnRecipe run(json, root);
   GrpoTrainer& trainer = run.trainer;
   nlohmann::json line = trainer.step(1);
-  for (const char* key : {"reward", "reward_std", "frac_reward_zero_std", "kl", "entropy", "clip_ratio/low_mean",
-                          "clip_ratio/high_mean", "completions/mean_length", "completions/max_length",
-                          "completions/clipped_ratio", "grad_norm", "learning_rate", "time/generate", "time/score",
-                          "time/learn", "tokens_per_second", "rewards/regex_match/mean", "accuracy"}) {
+  for (const char* key :
+       {"reward", "reward_std", "frac_reward_zero_std", "kl", "entropy", "clip_ratio/low_mean",
+        "clip_ratio/high_mean", "completions/mean_length", "completions/max_length",
+        "completions/clipped_ratio", "grad_norm", "learning_rate", "time/generate", "time/score",
+        "time/learn", "tokens_per_second", "rewards/regex_match/mean", "accuracy"}) {
     EXPECT_TRUE(line.contains(key)) << key << " missing from " << line.dump();
   }
   EXPECT_GE(line["kl"].get<double>(), 0.0);
@@ -147,7 +148,8 @@ TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
     const std::string completion = line["completion"].get<std::string>();
     const size_t seven = completion.find('7');
     if (seven == std::string::npos) continue;
-    EXPECT_EQ(seven, completion.size() - 1) << "generation went on after the stop string: " << completion;
+    EXPECT_EQ(seven, completion.size() - 1)
+        << "generation went on after the stop string: " << completion;
     EXPECT_EQ(line["finish_reason"], "stop");
     EXPECT_GT(line["reward"].get<double>(), 0.0);  // regex_match counts the kept "7"
     ++stopped_at_seven;
@@ -163,7 +165,8 @@ TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
 TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
   fs::path root = testing::fresh_folder("grpo_shortcuts");
   fs::path model = testing::write_tiny_policy(root / "model");
-  auto one_step = [&](bool shortcuts, const std::string& name, double beta = 0.0, int64_t steps = 1) {
+  auto one_step = [&](bool shortcuts, const std::string& name, double beta = 0.0,
+                      int64_t steps = 1) {
     nlohmann::json json = testing::tiny_grpo_recipe(model, root / name);
     json["grpo"]["beta"] = beta;
     json["trainer"]["shared_prompt_forward"] = shortcuts;
@@ -176,7 +179,8 @@ TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
     for (int64_t step = 1; step <= steps; ++step) metrics = run.trainer.step(step);
     // The step's (clipped) gradients stay in .grad until the next update.
     std::map<std::string, at::Tensor> gradients;
-    for (const auto& item : run.trainer.policy()->named_parameters()) gradients[item.key()] = item.value().grad().clone();
+    for (const auto& item : run.trainer.policy()->named_parameters())
+      gradients[item.key()] = item.value().grad().clone();
     return std::make_pair(metrics, gradients);
   };
   const auto [padded_metrics, padded] = one_step(false, "padded");
@@ -184,15 +188,19 @@ TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
   EXPECT_EQ(padded_metrics["learner/skipped_completions"].get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(shortcut_metrics["learner/skipped_completions"].get<double>(),
                    padded_metrics["frac_reward_zero_std"].get<double>());
-  EXPECT_GT(shortcut_metrics["learner/skipped_completions"].get<double>(), 0.0) << "no group to skip: pick another seed";
-  EXPECT_LT(shortcut_metrics["learner/skipped_completions"].get<double>(), 1.0) << "nothing to train on";
-  EXPECT_NEAR(shortcut_metrics["grad_norm"].get<double>(), padded_metrics["grad_norm"].get<double>(),
+  EXPECT_GT(shortcut_metrics["learner/skipped_completions"].get<double>(), 0.0)
+      << "no group to skip: pick another seed";
+  EXPECT_LT(shortcut_metrics["learner/skipped_completions"].get<double>(), 1.0)
+      << "nothing to train on";
+  EXPECT_NEAR(shortcut_metrics["grad_norm"].get<double>(),
+              padded_metrics["grad_norm"].get<double>(),
               1e-5 * padded_metrics["grad_norm"].get<double>());
   auto expect_same_gradients = [](const std::map<std::string, at::Tensor>& expected,
                                   const std::map<std::string, at::Tensor>& actual) {
     for (const auto& [name, gradient] : expected) {
       const double scale = gradient.abs().max().item<double>();
-      EXPECT_LT((actual.at(name) - gradient).abs().max().item<double>(), 1e-5 * scale + 1e-9) << name;
+      EXPECT_LT((actual.at(name) - gradient).abs().max().item<double>(), 1e-5 * scale + 1e-9)
+          << name;
     }
   };
   expect_same_gradients(padded, shortcut);

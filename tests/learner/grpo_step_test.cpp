@@ -2,7 +2,10 @@
 // completions with positive advantage become more likely and those with
 // negative advantage less likely (issue 6's end-to-end loss check); the same
 // under bf16 autocast on the CPU, whose loss stays close to float32's.
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
+
+#include <iostream>
 
 #include "learner/advantages.h"
 #include "learner/autocast.h"
@@ -11,10 +14,6 @@
 #include "learner/optimizer.h"
 #include "learner/policy_loss.h"
 #include "policy/checkpoint.h"
-
-#include <ATen/autocast_mode.h>
-
-#include <iostream>
 
 namespace r1kit {
 namespace {
@@ -119,7 +118,8 @@ TEST(GrpoStep, Bf16AutocastStepIsCloseToFloat32AndStillLearns) {
   at::Tensor old_logprobs;
   {
     at::NoGradGuard no_grad;
-    old_logprobs = sequence_logprobs(reference, tokens, config.temperature);  // (4, 7): the rollout's
+    old_logprobs =
+        sequence_logprobs(reference, tokens, config.temperature);  // (4, 7): the rollout's
   }
   // One step from the same weights, the forward in float32 or under bf16 autocast.
   auto step = [&](bool bf16, at::Tensor* logprobs_out) {
@@ -127,14 +127,16 @@ TEST(GrpoStep, Bf16AutocastStepIsCloseToFloat32AndStillLearns) {
     OptimizerConfig optimizer_config;
     optimizer_config.learning_rate = 1e-3;
     optimizer_config.lr_scheduler_type = "constant";
-    Optimizer optimizer(model->decay_parameters(), model->no_decay_parameters(), optimizer_config, 1);
+    Optimizer optimizer(model->decay_parameters(), model->no_decay_parameters(), optimizer_config,
+                        1);
     at::Tensor logits;
     {
       AutocastGuard autocast(at::kCPU, at::kBFloat16, bf16);
       logits = model->forward(tokens, at::ones_like(tokens));  // (B, T, V)
     }
     PolicyLossInputs inputs;
-    inputs.logprobs = token_logprobs(logits.narrow(1, 0, 7), tokens.narrow(1, 1, 7), config.temperature);
+    inputs.logprobs =
+        token_logprobs(logits.narrow(1, 0, 7), tokens.narrow(1, 1, 7), config.temperature);
     inputs.old_logprobs = old_logprobs;
     inputs.advantages = advantages;
     inputs.mask = mask;
@@ -143,7 +145,8 @@ TEST(GrpoStep, Bf16AutocastStepIsCloseToFloat32AndStillLearns) {
     out.loss.backward();
     EXPECT_FALSE(optimizer.step().skipped);
     at::NoGradGuard no_grad;
-    at::Tensor after = (sequence_logprobs(model, tokens, config.temperature) * mask).sum(-1);  // (B)
+    at::Tensor after =
+        (sequence_logprobs(model, tokens, config.temperature) * mask).sum(-1);  // (B)
     return std::pair{out.loss.item<double>(), after};
   };
   at::Tensor logprobs32, logprobs16;
@@ -160,8 +163,8 @@ TEST(GrpoStep, Bf16AutocastStepIsCloseToFloat32AndStillLearns) {
   EXPECT_GT(change[1].item<double>(), 0.0) << change;
   EXPECT_LT(change[2].item<double>(), 0.0) << change;
   EXPECT_LT(change[3].item<double>(), 0.0) << change;
-  std::cout << "bf16 autocast vs float32: max log-prob difference " << logprob_error << ", loss " << loss16
-            << " vs " << loss32 << "\n";
+  std::cout << "bf16 autocast vs float32: max log-prob difference " << logprob_error << ", loss "
+            << loss16 << " vs " << loss32 << "\n";
 }
 
 }  // namespace

@@ -1,12 +1,12 @@
 // LearnerLanes: micro-batch ranges spread over the lanes, gradients added in
 // micro-batch order whatever runs at once, and a failing lane reported.
+#include "learner/learner_lanes.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <stdexcept>
-
-#include "learner/learner_lanes.h"
 
 namespace r1kit {
 namespace {
@@ -34,7 +34,8 @@ TEST(LearnerLanes, SpreadSplitsTheLargestRangesUntilEveryLaneHasOne) {
     };
     const auto weighted = lanes.spread({{0, 20}}, cost);
     ASSERT_EQ(weighted.size(), 2u);
-    EXPECT_EQ(weighted[0], (std::pair<size_t, size_t>{0, 14}));  // 10 + 36 against 54 (15: 55 against 45)
+    EXPECT_EQ(weighted[0],
+              (std::pair<size_t, size_t>{0, 14}));  // 10 + 36 against 54 (15: 55 against 45)
   }
   EXPECT_EQ(LearnerLanes(at::Device("meta")).size(), 1);
 }
@@ -43,15 +44,22 @@ TEST(LearnerLanes, SpreadSplitsTheLargestRangesUntilEveryLaneHasOne) {
 // sum, bit for bit, the sum sequential backward passes would accumulate.
 TEST(LearnerLanes, GradientsAddUpInMicroBatchOrder) {
   at::manual_seed(11);
-  std::vector<at::Tensor> parameters = {at::zeros({5, 3}).requires_grad_(), at::zeros({4}).requires_grad_()};
+  std::vector<at::Tensor> parameters = {at::zeros({5, 3}).requires_grad_(),
+                                        at::zeros({4}).requires_grad_()};
   std::vector<std::vector<at::Tensor>> per_batch;
   for (int i = 0; i < 7; ++i) {
     // The second parameter gets no gradient from batch 0 (undefined = unused).
     per_batch.push_back({at::randn({5, 3}) * 1e3, i == 0 ? at::Tensor() : at::randn({4}) * 1e-3});
   }
   LearnerLanes lanes(at::kCPU);
-  lanes.run(7, [&](int64_t i) { return std::vector<at::Tensor>{per_batch[i][0].clone(), per_batch[i][1].defined() ? per_batch[i][1].clone() : at::Tensor()}; },
-            parameters);
+  lanes.run(
+      7,
+      [&](int64_t i) {
+        return std::vector<at::Tensor>{per_batch[i][0].clone(), per_batch[i][1].defined()
+                                                                    ? per_batch[i][1].clone()
+                                                                    : at::Tensor()};
+      },
+      parameters);
   at::Tensor first = per_batch[0][0].clone(), second = per_batch[1][1].clone();
   for (int i = 1; i < 7; ++i) first.add_(per_batch[i][0]);
   for (int i = 2; i < 7; ++i) second.add_(per_batch[i][1]);
@@ -63,13 +71,14 @@ TEST(LearnerLanes, AFailingMicroBatchIsRethrownAfterTheOthersFinish) {
   std::vector<at::Tensor> parameters = {at::zeros({2}).requires_grad_()};
   std::atomic<int> finished{0};
   LearnerLanes lanes(at::kCPU);
-  EXPECT_THROW(lanes.run(4,
-                         [&](int64_t i) {
-                           if (i == 1) throw std::runtime_error("micro-batch 1 failed");
-                           ++finished;
-                           return std::vector<at::Tensor>{at::ones({2})};
-                         },
-                         parameters),
+  EXPECT_THROW(lanes.run(
+                   4,
+                   [&](int64_t i) {
+                     if (i == 1) throw std::runtime_error("micro-batch 1 failed");
+                     ++finished;
+                     return std::vector<at::Tensor>{at::ones({2})};
+                   },
+                   parameters),
                std::runtime_error);
   // Every lane of the failing round ran to its end before the error surfaced.
   EXPECT_GE(finished.load(), static_cast<int>(std::min<int64_t>(lanes.size(), 4)) - 1);

@@ -8,21 +8,21 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
-#include "policy/char_tokenizer.h"
 #include "common/run_dir.h"
 #include "learner/distributed.h"
 #include "learner/grpo_trainer.h"
 #include "learner/recipe.h"
+#include "policy/char_tokenizer.h"
 #include "policy/checkpoint.h"
 
 namespace r1kit::testing {
 
 inline std::filesystem::path fresh_folder(const std::string& name) {
-  auto path = std::filesystem::temp_directory_path() / ("r1kit_" + name + "_" + std::to_string(getpid()));
+  auto path =
+      std::filesystem::temp_directory_path() / ("r1kit_" + name + "_" + std::to_string(getpid()));
   std::filesystem::remove_all(path);
   std::filesystem::create_directories(path);
   return path;
@@ -30,7 +30,8 @@ inline std::filesystem::path fresh_folder(const std::string& name) {
 
 inline constexpr char kTinyAlphabet[] = "0123456789+-*= abcdefgh\n:?";
 
-inline std::filesystem::path write_tiny_policy(const std::filesystem::path& folder, uint64_t seed = 3,
+inline std::filesystem::path write_tiny_policy(const std::filesystem::path& folder,
+                                               uint64_t seed = 3,
                                                const std::string& alphabet = kTinyAlphabet) {
   CharTokenizer tokenizer(alphabet);
   ModelConfig config;
@@ -49,16 +50,20 @@ inline std::filesystem::path write_tiny_policy(const std::filesystem::path& fold
   return folder;
 }
 
-inline nlohmann::json tiny_grpo_recipe(const std::filesystem::path& model, const std::filesystem::path& run) {
-  return {{"stage", "grpo"},
-          {"seed", 1},
-          {"output_dir", run.string()},
-          {"model", {{"path", model.string()}}},
-          {"environment", {{"name", "addition"}, {"options", {{"digits", 1}}}, {"prompt_template", "plain"}}},
-          {"rewards", {{{"name", "regex_match"}, {"options", {{"pattern", "7"}, {"mode", "count"}}}}}},
-          {"grpo", {{"num_generations", 8}, {"max_completion_length", 8}, {"max_prompt_length", 32}}},
-          {"optimizer", {{"learning_rate", 0.01}, {"lr_scheduler_type", "constant"}}},
-          {"trainer", {{"max_steps", 4}, {"prompts_per_step", 4}, {"eval_samples", 4}, {"log_completions", 1}}}};
+inline nlohmann::json tiny_grpo_recipe(const std::filesystem::path& model,
+                                       const std::filesystem::path& run) {
+  return {
+      {"stage", "grpo"},
+      {"seed", 1},
+      {"output_dir", run.string()},
+      {"model", {{"path", model.string()}}},
+      {"environment",
+       {{"name", "addition"}, {"options", {{"digits", 1}}}, {"prompt_template", "plain"}}},
+      {"rewards", {{{"name", "regex_match"}, {"options", {{"pattern", "7"}, {"mode", "count"}}}}}},
+      {"grpo", {{"num_generations", 8}, {"max_completion_length", 8}, {"max_prompt_length", 32}}},
+      {"optimizer", {{"learning_rate", 0.01}, {"lr_scheduler_type", "constant"}}},
+      {"trainer",
+       {{"max_steps", 4}, {"prompts_per_step", 4}, {"eval_samples", 4}, {"log_completions", 1}}}};
 }
 
 // `json` written to `path` and loaded as a recipe.

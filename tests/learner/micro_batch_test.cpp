@@ -23,7 +23,8 @@ std::vector<TrainingSample> mixed_samples() {
   samples[3].prompt_length = 1;
   for (auto& sample : samples) {
     const size_t completion = sample.tokens.size() - static_cast<size_t>(sample.prompt_length);
-    for (size_t t = 0; t < completion; ++t) sample.old_logprobs.push_back(-0.1f * static_cast<float>(t + 1));
+    for (size_t t = 0; t < completion; ++t)
+      sample.old_logprobs.push_back(-0.1f * static_cast<float>(t + 1));
   }
   return samples;
 }
@@ -31,7 +32,8 @@ std::vector<TrainingSample> mixed_samples() {
 TEST(MicroBatch, SampleCountsEqualTheLossMaskCounts) {
   const auto samples = mixed_samples();
   for (size_t end = 1; end <= samples.size(); ++end) {
-    const LossNormalizer from_mask = count_loss_normalizer(make_micro_batch(samples, 0, end).loss_mask, 7);
+    const LossNormalizer from_mask =
+        count_loss_normalizer(make_micro_batch(samples, 0, end).loss_mask, 7);
     const LossNormalizer from_samples = count_loss_normalizer(samples, 0, end, 7);
     EXPECT_EQ(from_samples.tokens, from_mask.tokens) << end;
     EXPECT_EQ(from_samples.sequences, from_mask.sequences) << end;
@@ -48,16 +50,19 @@ TEST(MicroBatch, CompletionAlignedTensorsAreThePaddedOnesShifted) {
   ASSERT_EQ(aligned.loss_mask.size(1), 6);  // the longest completion
   for (size_t r = 0; r < samples.size(); ++r) {
     const int64_t row = static_cast<int64_t>(r);
-    const int64_t completion = static_cast<int64_t>(samples[r].tokens.size()) - samples[r].prompt_length;
+    const int64_t completion =
+        static_cast<int64_t>(samples[r].tokens.size()) - samples[r].prompt_length;
     if (completion == 0) {
       EXPECT_EQ(aligned.completion_mask[row].sum().item<float>(), 0.0f);
       continue;
     }
     const int64_t first = samples[r].prompt_length - 1;
-    for (const auto& [name, a, b] : {std::tuple{"loss_mask", aligned.loss_mask, padded.loss_mask},
-                                     std::tuple{"old_logprobs", aligned.old_logprobs, padded.old_logprobs},
-                                     std::tuple{"completion_mask", aligned.completion_mask, padded.completion_mask}}) {
-      EXPECT_TRUE(at::equal(a[row].narrow(0, 0, completion), b[row].narrow(0, first, completion))) << name << " row " << r;
+    for (const auto& [name, a, b] :
+         {std::tuple{"loss_mask", aligned.loss_mask, padded.loss_mask},
+          std::tuple{"old_logprobs", aligned.old_logprobs, padded.old_logprobs},
+          std::tuple{"completion_mask", aligned.completion_mask, padded.completion_mask}}) {
+      EXPECT_TRUE(at::equal(a[row].narrow(0, 0, completion), b[row].narrow(0, first, completion)))
+          << name << " row " << r;
     }
   }
   EXPECT_TRUE(at::equal(aligned.advantages, padded.advantages));

@@ -9,15 +9,15 @@
 #include <fstream>
 
 #include "common/run_dir.h"
+#include "data/sft_data.h"
 #include "learner/distributed.h"
 #include "learner/grpo_config.h"
 #include "learner/grpo_trainer.h"
-#include "policy/tokenizer.h"
-#include "learner/stage.h"
-#include "data/sft_data.h"
 #include "learner/micro_batch.h"
 #include "learner/multi_turn_rollout.h"
 #include "learner/policy_loss.h"
+#include "learner/stage.h"
+#include "policy/tokenizer.h"
 #include "tests/learner/learner_test_util.h"
 
 namespace r1kit {
@@ -373,15 +373,18 @@ TEST(MultiTurnRejectionSample, WritesWholeEpisodesWithTheirObservations) {
   json.erase("grpo");
   json.erase("optimizer");
   json["environment"] = {{"name", "test_scripted_tool"}, {"prompt_template", "plain"}};
-  json["rewards"] = {{{"name", "regex_match"}, {"options", {{"pattern", "=ab"}, {"mode", "search"}}}}};
-  json["rejection_sample"] = {
-      {"num_prompts", 4},
-      {"prompts_per_batch", 4},
-      {"sampling",
-       {{"n", 4}, {"max_new_tokens", 16}, {"temperature", 1.0}, {"stop_strings", every_character(testing::kTinyAlphabet)}}},
-      {"min_total_reward", 1.0},
-      {"max_per_prompt", 0},
-      {"deduplicate", false}};
+  json["rewards"] = {
+      {{"name", "regex_match"}, {"options", {{"pattern", "=ab"}, {"mode", "search"}}}}};
+  json["rejection_sample"] = {{"num_prompts", 4},
+                              {"prompts_per_batch", 4},
+                              {"sampling",
+                               {{"n", 4},
+                                {"max_new_tokens", 16},
+                                {"temperature", 1.0},
+                                {"stop_strings", every_character(testing::kTinyAlphabet)}}},
+                              {"min_total_reward", 1.0},
+                              {"max_per_prompt", 0},
+                              {"deduplicate", false}};
   Recipe recipe = testing::write_and_load_recipe(json, root / "recipe.json");
   RunDir run_dir(recipe.output_dir);
   find_stage(recipe.stage)(recipe, run_dir, {});
@@ -405,7 +408,8 @@ TEST(MultiTurnRejectionSample, WritesWholeEpisodesWithTheirObservations) {
   }
   EXPECT_GT(whole_episodes, 0u);
   auto tokenizer = load_tokenizer(model.string());
-  SftDataset data = load_sft_jsonl((root / "run" / "sft.jsonl").string(), *tokenizer, {.strict = true});
+  SftDataset data =
+      load_sft_jsonl((root / "run" / "sft.jsonl").string(), *tokenizer, {.strict = true});
   EXPECT_EQ(data.examples.size(), lines.size());
   fs::remove_all(root);
 }

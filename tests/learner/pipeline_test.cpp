@@ -255,7 +255,8 @@ TEST(Pipeline, UntilStopsAfterTheNamedStepAndResumeRunsTheRest) {
     run_pipeline(pipeline, {.until = "nope"});
     FAIL() << "expected a usage error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--until nope: no such step; the steps are corpus, shards, pretrain"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "--until nope: no such step; the steps are corpus, shards, pretrain"),
               std::string::npos)
         << e.what();
   }

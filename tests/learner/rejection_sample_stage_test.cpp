@@ -26,7 +26,8 @@ nlohmann::json rejection_recipe(const fs::path& model, const fs::path& run) {
   json["stage"] = "rejection_sample";
   json.erase("grpo");
   json.erase("optimizer");
-  json["rewards"] = {{{"name", "regex_match"}, {"options", {{"pattern", "7"}, {"mode", "search"}}}}};
+  json["rewards"] = {
+      {{"name", "regex_match"}, {"options", {{"pattern", "7"}, {"mode", "search"}}}}};
   json["rejection_sample"] = {{"num_prompts", 12},
                               {"prompts_per_batch", 5},
                               {"sampling", {{"n", 8}, {"max_new_tokens", 6}, {"temperature", 1.0}}},
@@ -57,20 +58,23 @@ TEST(RejectionSampleStage, WritesOnlyAcceptedCompletionsCappedPerTask) {
   auto summary = nlohmann::json::parse(read_file(root / "run" / "summary.json"));
   EXPECT_EQ(summary["prompts"], 12);
   EXPECT_EQ(summary["samples"], 96);
-  ASSERT_GT(summary["accepted"].get<int64_t>(), 0) << "the random policy should write a '7' now and then";
+  ASSERT_GT(summary["accepted"].get<int64_t>(), 0)
+      << "the random policy should write a '7' now and then";
   EXPECT_EQ(summary["written"].get<size_t>(), lines.size());
   EXPECT_LE(lines.size(), summary["accepted"].get<size_t>());
   std::map<int64_t, std::set<std::string>> per_task;
   for (const auto& line : lines) {
     const std::string response = line["response"];
     EXPECT_NE(response.find('7'), std::string::npos) << response;
-    EXPECT_TRUE(per_task[line["task"].get<int64_t>()].insert(response).second) << "duplicate " << response;
+    EXPECT_TRUE(per_task[line["task"].get<int64_t>()].insert(response).second)
+        << "duplicate " << response;
   }
   for (const auto& [task, responses] : per_task) EXPECT_LE(responses.size(), 2u) << "task " << task;
   EXPECT_EQ(summary["prompts_with_accepted"].get<size_t>(), per_task.size());
 
   auto tokenizer = load_tokenizer(model.string());
-  SftDataset data = load_sft_jsonl((root / "run" / "sft.jsonl").string(), *tokenizer, {.strict = true});
+  SftDataset data =
+      load_sft_jsonl((root / "run" / "sft.jsonl").string(), *tokenizer, {.strict = true});
   EXPECT_EQ(data.examples.size(), lines.size());
   EXPECT_EQ(read_jsonl(root / "run" / "metrics.jsonl").size(), 3u);  // batches of 5, 5 and 2 tasks
   fs::remove_all(root);
@@ -100,7 +104,9 @@ TEST(RejectionSampleStage, UnknownRequiredRewardNamesTheKey) {
     run_stage(json, root / "recipe.json");
     FAIL() << "expected a config error";
   } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find("rejection_sample.required_rewards"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("rejection_sample.required_rewards"),
+              std::string::npos)
+        << error.what();
     EXPECT_NE(std::string(error.what()).find("regex_match"), std::string::npos) << error.what();
   }
   fs::remove_all(root);

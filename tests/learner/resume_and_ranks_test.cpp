@@ -3,9 +3,9 @@
 // with the same parameters as an uninterrupted run (grpo, and ppo with its
 // critic); and two Gloo ranks on CPU give the same parameters after 3 steps as
 // one rank with the same global batch.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,14 +40,16 @@ fs::path write_recipe(const fs::path& root, const std::string& name, nlohmann::j
 std::vector<nlohmann::json> comparable_metrics(const fs::path& run) {
   std::vector<nlohmann::json> lines;
   for (auto line : read_jsonl(run / "metrics.jsonl")) {
-    for (const char* key : {"time/generate", "time/score", "time/learn", "time/step", "tokens_per_second"}) line.erase(key);
+    for (const char* key :
+         {"time/generate", "time/score", "time/learn", "time/step", "tokens_per_second"})
+      line.erase(key);
     lines.push_back(line);
   }
   return lines;
 }
 
-
-std::map<std::string, at::Tensor> final_weights(const fs::path& run, const std::string& file = "model.safetensors") {
+std::map<std::string, at::Tensor> final_weights(const fs::path& run,
+                                                const std::string& file = "model.safetensors") {
   auto contents = read_safetensors(run / "final" / file);
   std::map<std::string, at::Tensor> copied;
   for (auto& [name, tensor] : contents.tensors) copied[name] = tensor.clone();
@@ -57,12 +59,14 @@ std::map<std::string, at::Tensor> final_weights(const fs::path& run, const std::
 void expect_same_weights(const std::map<std::string, at::Tensor>& expected,
                          const std::map<std::string, at::Tensor>& actual) {
   ASSERT_EQ(expected.size(), actual.size());
-  for (const auto& [name, tensor] : expected) EXPECT_TRUE(at::equal(tensor, actual.at(name))) << name;
+  for (const auto& [name, tensor] : expected)
+    EXPECT_TRUE(at::equal(tensor, actual.at(name))) << name;
 }
 
 // Runs `recipe` whole into root/whole, and into root/killed with a SIGKILL once
 // checkpoints/step-<kill_after> exists, then --resume; the two must agree.
-void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe, int64_t kill_after) {
+void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe,
+                                    int64_t kill_after) {
   recipe["output_dir"] = (root / "whole").string();
   fs::path whole = write_recipe(root, "whole", recipe);
   recipe["output_dir"] = (root / "killed").string();
@@ -77,7 +81,8 @@ void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe,
     execl(R1KIT_BINARY, R1KIT_BINARY, "train", killed.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  fs::path marker = root / "killed" / "checkpoints" / ("step-" + std::to_string(kill_after)) / "trainer_state.json";
+  fs::path marker = root / "killed" / "checkpoints" / ("step-" + std::to_string(kill_after)) /
+                    "trainer_state.json";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (!fs::exists(marker) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -123,8 +128,10 @@ TEST(Resume, KilledAndResumedPpoRunEqualsUninterruptedRun) {
   EXPECT_TRUE(critic.count("v_head.summary.weight")) << "final/critic has no value head";
   expect_same_weights(critic, final_weights(root / "killed", "critic/model.safetensors"));
   auto initial = read_safetensors(model / "model.safetensors").tensors;
-  EXPECT_FALSE(at::equal(critic.at("model.norm.weight"), initial.at("model.norm.weight"))) << "the critic never trained";
-  PretrainedWithHead loaded = load_pretrained_with_head(root / "whole" / "final" / "critic", ScalarHeadKind::kValue);
+  EXPECT_FALSE(at::equal(critic.at("model.norm.weight"), initial.at("model.norm.weight")))
+      << "the critic never trained";
+  PretrainedWithHead loaded =
+      load_pretrained_with_head(root / "whole" / "final" / "critic", ScalarHeadKind::kValue);
   EXPECT_FALSE(loaded.head_is_new);
   EXPECT_TRUE(at::equal(loaded.head->linear->weight, critic.at("v_head.summary.weight")));
   fs::remove_all(root);
@@ -141,7 +148,9 @@ TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
   recipe["output_dir"] = (root / "two").string();
   fs::path two = write_recipe(root, "two", recipe);
   ASSERT_EQ(run_command("train " + one.string()), 0);
-  ASSERT_EQ(run_command("launch --nproc 2 -- " + std::string(R1KIT_BINARY) + " train " + two.string()), 0);
+  ASSERT_EQ(
+      run_command("launch --nproc 2 -- " + std::string(R1KIT_BINARY) + " train " + two.string()),
+      0);
   auto single = final_weights(root / "one");
   auto pair = final_weights(root / "two");
   ASSERT_EQ(single.size(), pair.size());
@@ -160,7 +169,8 @@ TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
   int64_t compared = 0;
   for (size_t i = 0; i < single_lines.size(); ++i) {
     if (!single_lines[i].contains("grad_norm")) continue;  // evaluation lines
-    for (const char* key : {"accuracy", "rewards/regex_match/mean", "rewards/regex_match/std", "reward"}) {
+    for (const char* key :
+         {"accuracy", "rewards/regex_match/mean", "rewards/regex_match/std", "reward"}) {
       ASSERT_TRUE(pair_lines[i].contains(key)) << key;
       EXPECT_NEAR(single_lines[i][key].get<double>(), pair_lines[i][key].get<double>(), 1e-9)
           << key << " at line " << i;

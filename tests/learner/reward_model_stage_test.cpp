@@ -34,16 +34,17 @@ TEST(RewardModelStage, LearnsPreferencesAndLoadsInLearnedRm) {
           << "\n";
   }
   pairs.close();
-  nlohmann::json json = {{"stage", "reward_model"},
-                         {"seed", 1},
-                         {"output_dir", (root / "run").string()},
-                         {"model", {{"path", model.string()}}},
-                         {"reward_model",
-                          {{"train_file", (root / "pairs.jsonl").string()},
-                           {"eval_fraction", 0.25},
-                           {"num_train_epochs", 4},
-                           {"per_device_train_batch_size", 8}}},
-                         {"optimizer", {{"learning_rate", 0.005}, {"lr_scheduler_type", "constant"}}}};
+  nlohmann::json json = {
+      {"stage", "reward_model"},
+      {"seed", 1},
+      {"output_dir", (root / "run").string()},
+      {"model", {{"path", model.string()}}},
+      {"reward_model",
+       {{"train_file", (root / "pairs.jsonl").string()},
+        {"eval_fraction", 0.25},
+        {"num_train_epochs", 4},
+        {"per_device_train_batch_size", 8}}},
+      {"optimizer", {{"learning_rate", 0.005}, {"lr_scheduler_type", "constant"}}}};
   std::ofstream(root / "recipe.json") << json.dump(2);
   Recipe recipe = load_recipe((root / "recipe.json").string(), {});
   RunDir run_dir(recipe.output_dir);
@@ -51,7 +52,8 @@ TEST(RewardModelStage, LearnsPreferencesAndLoadsInLearnedRm) {
 
   double final_accuracy = -1;
   for (const auto& line : read_jsonl(root / "run" / "metrics.jsonl")) {
-    if (line.contains("eval/pair_accuracy")) final_accuracy = line["eval/pair_accuracy"].get<double>();
+    if (line.contains("eval/pair_accuracy"))
+      final_accuracy = line["eval/pair_accuracy"].get<double>();
   }
   EXPECT_GE(final_accuracy, 0.9);
 
@@ -60,7 +62,8 @@ TEST(RewardModelStage, LearnsPreferencesAndLoadsInLearnedRm) {
   spec.options = {{"path", (root / "run" / "final").string()}};
   RewardSet rewards({spec}, "test");
   ThreadPool pool(1);
-  BatchScores scores = rewards.score({{"3+1=", "7777", {}, "", {}}, {"3+1=", "1204", {}, "", {}}}, pool);
+  BatchScores scores =
+      rewards.score({{"3+1=", "7777", {}, "", {}}, {"3+1=", "1204", {}, "", {}}}, pool);
   EXPECT_GT(scores.totals[0], scores.totals[1]);
   fs::remove_all(root);
 }

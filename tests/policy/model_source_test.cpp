@@ -1,9 +1,10 @@
 // Which CUDA device a process takes: LOCAL_RANK picks it, one rank per GPU;
 // a bad or too-large LOCAL_RANK is a usage error that says why.
+#include "policy/model_source.h"
+
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "policy/model_source.h"
 
 namespace r1kit {
 namespace {
@@ -20,7 +21,8 @@ TEST(CudaDeviceIndex, MoreRanksThanGpusIsAUsageError) {
     cuda_device_index("1", 1);
     FAIL() << "expected a usage error";
   } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find("one rank per GPU"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("one rank per GPU"), std::string::npos)
+        << error.what();
   }
   EXPECT_THROW(cuda_device_index("x", 2), Error);
   EXPECT_THROW(cuda_device_index("-1", 2), Error);

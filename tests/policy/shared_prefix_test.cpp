@@ -38,11 +38,13 @@ std::vector<PromptAndCompletion> as_rows(const std::vector<std::vector<int64_t>>
 }
 
 // The padded forward's logits at each completion target: (B, C, V), zeros at padding.
-at::Tensor padded_target_logits(Transformer& model, const std::vector<std::vector<int64_t>>& tokens, int64_t width) {
+at::Tensor padded_target_logits(Transformer& model, const std::vector<std::vector<int64_t>>& tokens,
+                                int64_t width) {
   const int64_t rows = static_cast<int64_t>(tokens.size());
   int64_t length = 0;
   for (const auto& row : tokens) length = std::max<int64_t>(length, row.size());
-  at::Tensor ids = at::zeros({rows, length}, at::kLong), mask = at::zeros({rows, length}, at::kLong);
+  at::Tensor ids = at::zeros({rows, length}, at::kLong),
+             mask = at::zeros({rows, length}, at::kLong);
   for (int64_t b = 0; b < rows; ++b) {
     for (size_t t = 0; t < tokens[b].size(); ++t) ids[b][t] = tokens[b][t];
     mask[b].narrow(0, 0, static_cast<int64_t>(tokens[b].size())).fill_(1);
@@ -82,12 +84,14 @@ TEST_P(SharedPrefixParity, GradientsEqualThePaddedForward) {
   const at::Tensor weights = at::randn(batch.targets.sizes()) * batch.completion_mask;
   auto gradients_of = [&](bool shared) {
     Transformer model = load_pretrained(fixture(GetParam()));
-    at::Tensor logits =
-        shared ? shared_prefix_logits(*model, batch) : padded_target_logits(model, tokens, batch.targets.size(1));
-    const at::Tensor logprobs = logits.log_softmax(-1).gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1);
+    at::Tensor logits = shared ? shared_prefix_logits(*model, batch)
+                               : padded_target_logits(model, tokens, batch.targets.size(1));
+    const at::Tensor logprobs =
+        logits.log_softmax(-1).gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1);
     (logprobs * weights).sum().backward();
     std::map<std::string, at::Tensor> gradients;
-    for (const auto& item : model->named_parameters()) gradients[item.key()] = item.value().grad().clone();
+    for (const auto& item : model->named_parameters())
+      gradients[item.key()] = item.value().grad().clone();
     return gradients;
   };
   const auto shared = gradients_of(true);
@@ -95,7 +99,8 @@ TEST_P(SharedPrefixParity, GradientsEqualThePaddedForward) {
   for (const auto& [name, gradient] : padded) {
     const double scale = gradient.abs().max().item<double>();
     ASSERT_GT(scale, 0.0) << name;
-    EXPECT_LT((shared.at(name) - gradient).abs().max().item<double>(), 1e-5 * std::max(scale, 1.0)) << name;
+    EXPECT_LT((shared.at(name) - gradient).abs().max().item<double>(), 1e-5 * std::max(scale, 1.0))
+        << name;
   }
 }
 
@@ -156,7 +161,9 @@ TEST(SharedPrefix, RejectsARowWithoutCompletionNamingIt) {
     make_shared_prefix_batch({{row, 2}, {row, 3}});
     FAIL() << "expected std::invalid_argument";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("row 1 has prompt_length 3 of 3 tokens"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("row 1 has prompt_length 3 of 3 tokens"),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -12,7 +12,8 @@ namespace r1kit {
 namespace {
 
 std::unique_ptr<Tokenizer> bpe512_with_nfc() {
-  nlohmann::json json = read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
+  nlohmann::json json =
+      read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
   json["normalizer"] = {{"type", "NFC"}};
   return tokenizer_from_json(json, "bpe512+NFC");
 }
@@ -20,26 +21,32 @@ std::unique_ptr<Tokenizer> bpe512_with_nfc() {
 TEST(TokenizerNfc, DecomposedTextEncodesLikeComposed) {
   auto tokenizer = bpe512_with_nfc();
   EXPECT_EQ(tokenizer->encode("cafe\u0301"), tokenizer->encode("caf\u00e9"));
-  nlohmann::json plain = read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
+  nlohmann::json plain =
+      read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
   auto without = tokenizer_from_json(plain, "bpe512");
   EXPECT_NE(without->encode("cafe\u0301"), without->encode("caf\u00e9"));
 }
 
 TEST(TokenizerNfc, IdsMatchTokenizersLibrary) {
   auto tokenizer = bpe512_with_nfc();
-  EXPECT_EQ(tokenizer->encode("cafe\u0301 na\u0308ive"), (std::vector<int64_t>{344, 74, 132, 107, 328, 132, 102, 77, 299}));
-  EXPECT_EQ(tokenizer->encode("\u212b ohm \u2126"), (std::vector<int64_t>{132, 232, 225, 83, 76, 81, 225, 143, 107}));
-  EXPECT_EQ(tokenizer->encode("e\u0301<|im_end|>e\u0301"), (std::vector<int64_t>{132, 107, 2, 132, 107}));
+  EXPECT_EQ(tokenizer->encode("cafe\u0301 na\u0308ive"),
+            (std::vector<int64_t>{344, 74, 132, 107, 328, 132, 102, 77, 299}));
+  EXPECT_EQ(tokenizer->encode("\u212b ohm \u2126"),
+            (std::vector<int64_t>{132, 232, 225, 83, 76, 81, 225, 143, 107}));
+  EXPECT_EQ(tokenizer->encode("e\u0301<|im_end|>e\u0301"),
+            (std::vector<int64_t>{132, 107, 2, 132, 107}));
 }
 
 TEST(TokenizerNfc, UnknownNormalizerNamesTheFile) {
-  nlohmann::json json = read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
+  nlohmann::json json =
+      read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
   json["normalizer"] = {{"type", "Lowercase"}};
   try {
     tokenizer_from_json(json, "tok.json");
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("tok.json: unsupported normalizer"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tok.json: unsupported normalizer"), std::string::npos)
+        << e.what();
   }
 }
 

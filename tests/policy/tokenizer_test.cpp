@@ -1,6 +1,8 @@
 // Tokenizers against Hugging Face `tokenizers`: ids, decodes and special
 // tokens for hard strings. Golden values: tools/fixtures_tokenizer.py
 // (tests/fixtures/tokenizers/*/expected.json).
+#include "policy/tokenizer.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,18 +13,19 @@
 #include "common/error.h"
 #include "policy/bpe_tokenizer.h"
 #include "policy/char_tokenizer.h"
-#include "policy/tokenizer.h"
 #include "policy/tokenizer_utf8.h"
 
 namespace r1kit {
 namespace {
 
 const std::filesystem::path kFixtures = std::filesystem::path(R1KIT_FIXTURES_DIR) / "tokenizers";
-const std::vector<std::string> kBpeFixtures = {"bpe512", "bpe512_gpt2", "bpe_llama3", "bpe_gpt2_noprefix"};
+const std::vector<std::string> kBpeFixtures = {"bpe512", "bpe512_gpt2", "bpe_llama3",
+                                               "bpe_gpt2_noprefix"};
 
 std::string from_hex(const std::string& hex) {
   std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -32,7 +35,8 @@ nlohmann::json read(const std::filesystem::path& path) {
 }
 
 std::filesystem::path temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("r1kit_tokenizer_test_" + name + "_" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() /
+             ("r1kit_tokenizer_test_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return dir;
 }
@@ -49,13 +53,15 @@ TEST(BpeTokenizer, IdsAndDecodesMatchTokenizersOnHardStrings) {
       std::vector<int64_t> ids = tokenizer->encode(text);
       EXPECT_EQ(ids, c["ids"].get<std::vector<int64_t>>());
       EXPECT_EQ(tokenizer->decode(ids), from_hex(c["decoded_hex"]));
-      EXPECT_EQ(tokenizer->decode(ids, /*skip_special_tokens=*/true), from_hex(c["decoded_skip_hex"]));
+      EXPECT_EQ(tokenizer->decode(ids, /*skip_special_tokens=*/true),
+                from_hex(c["decoded_skip_hex"]));
       if (c.contains("ids_with_special")) {
         EXPECT_EQ(tokenizer->encode(text, true), c["ids_with_special"].get<std::vector<int64_t>>());
       }
     }
     for (const nlohmann::json& p : expected["partial_decodes"]) {
-      EXPECT_EQ(tokenizer->decode(p["ids"].get<std::vector<int64_t>>()), from_hex(p["decoded_hex"]));
+      EXPECT_EQ(tokenizer->decode(p["ids"].get<std::vector<int64_t>>()),
+                from_hex(p["decoded_hex"]));
     }
   }
 }
@@ -127,7 +133,8 @@ TEST(BpeTokenizer, SaveThenLoadGivesSameIds) {
     EXPECT_EQ(again->chat_template(), tokenizer->chat_template());
     for (const nlohmann::json& c : read(kFixtures / name / "expected.json")["cases"]) {
       std::string text = from_hex(c["text_hex"]);
-      EXPECT_EQ(again->encode(text, true), tokenizer->encode(text, true)) << name << " " << c["name"];
+      EXPECT_EQ(again->encode(text, true), tokenizer->encode(text, true))
+          << name << " " << c["name"];
     }
   }
   std::filesystem::remove_all(dir);
@@ -142,7 +149,8 @@ TEST(BpeTokenizer, ConcurrentEncodeIsConsistent) {
     threads.emplace_back([&] {
       for (int round = 0; round < 50; ++round) {
         for (const nlohmann::json& c : cases) {
-          if (tokenizer->encode(from_hex(c["text_hex"])) != c["ids"].get<std::vector<int64_t>>()) ++mismatches;
+          if (tokenizer->encode(from_hex(c["text_hex"])) != c["ids"].get<std::vector<int64_t>>())
+            ++mismatches;
         }
       }
     });
@@ -274,13 +282,15 @@ TEST(BpeTokenizer, DISABLED_EncodeThroughput) {
   nlohmann::json cases = read(kFixtures / "bpe512" / "expected.json")["cases"];
   std::string unit;
   for (const nlohmann::json& c : cases) unit += from_hex(c["text_hex"]) + "\n";
-  std::string english = "The policy samples a group of completions, scores each one, and moves toward the better. ";
-  for (int i = 0; text.size() < (4u << 20); ++i) text += (i % 4 == 0 ? unit : english) + std::to_string(i) + " ";
+  std::string english =
+      "The policy samples a group of completions, scores each one, and moves toward the better. ";
+  for (int i = 0; text.size() < (4u << 20); ++i)
+    text += (i % 4 == 0 ? unit : english) + std::to_string(i) + " ";
   auto start = std::chrono::steady_clock::now();
   size_t total = tokenizer->encode(text).size();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("encoded %.1f MB into %zu tokens in %.3f s: %.1f MB/s\n", text.size() / 1e6, total, seconds,
-              text.size() / 1e6 / seconds);
+  std::printf("encoded %.1f MB into %zu tokens in %.3f s: %.1f MB/s\n", text.size() / 1e6, total,
+              seconds, text.size() / 1e6 / seconds);
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
 namespace r1kit {
 namespace {
 
-double max_difference(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+double max_difference(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
 
 TEST(TrainingKernels, RmsNormMatchesThePlainExpressionAndItsGradients) {
   RmsNorm plain(64, 1e-6);
@@ -24,25 +26,30 @@ TEST(TrainingKernels, RmsNormMatchesThePlainExpressionAndItsGradients) {
   const at::Tensor upstream = at::randn({37, 64});
 
   const at::Tensor expected = plain(x);
-  const auto expected_grads = torch::autograd::grad({(expected * upstream).sum()}, {x, plain->weight});
+  const auto expected_grads =
+      torch::autograd::grad({(expected * upstream).sum()}, {x, plain->weight});
   const at::Tensor fused = rms_norm_trainable(x, weight, 1e-6);
   const auto fused_grads = torch::autograd::grad({(fused * upstream).sum()}, {x, weight});
 
   EXPECT_LT(max_difference(fused, expected), 2e-6);
   EXPECT_LT(max_difference(fused_grads[0], expected_grads[0]), 2e-5);
-  EXPECT_LT(max_difference(fused_grads[1], expected_grads[1]), 2e-4 * expected_grads[1].abs().max().item<double>());
+  EXPECT_LT(max_difference(fused_grads[1], expected_grads[1]),
+            2e-4 * expected_grads[1].abs().max().item<double>());
 }
 
 TEST(TrainingKernels, RotaryMatchesApplyRotaryAndItsGradient) {
   const int64_t tokens = 23, heads = 3, width = 32;
   const at::Tensor angles = at::randn({tokens, width / 2}) * 3.0;
-  const at::Tensor cos = at::cat({angles, angles}, -1).cos(), sin = at::cat({angles, angles}, -1).sin();
+  const at::Tensor cos = at::cat({angles, angles}, -1).cos(),
+                   sin = at::cat({angles, angles}, -1).sin();
   const at::Tensor x = at::randn({tokens, heads, width}).requires_grad_();
   const at::Tensor upstream = at::randn({tokens, heads, width});
 
   // apply_rotary's layout is (B, heads, T, D) with cos (B, T, D).
   const at::Tensor expected =
-      apply_rotary(x.transpose(0, 1).unsqueeze(0), cos.unsqueeze(0), sin.unsqueeze(0)).squeeze(0).transpose(0, 1);
+      apply_rotary(x.transpose(0, 1).unsqueeze(0), cos.unsqueeze(0), sin.unsqueeze(0))
+          .squeeze(0)
+          .transpose(0, 1);
   const at::Tensor expected_grad = torch::autograd::grad({(expected * upstream).sum()}, {x})[0];
   const at::Tensor fused = rotary_trainable(x, cos, sin);
   const at::Tensor fused_grad = torch::autograd::grad({(fused * upstream).sum()}, {x})[0];

@@ -19,10 +19,13 @@ TEST(ExactMatch, ComparesTheExtractedAnswer) {
   nlohmann::json none = nlohmann::json::object();
   EXPECT_EQ(score("exact_match", none, with("<answer>Paris</answer>", "Paris")), 1.0);
   EXPECT_EQ(score("exact_match", none, with("<answer>paris</answer>", "Paris")), 0.0);
-  EXPECT_EQ(score("exact_match", {{"case_sensitive", false}}, with("<answer>paris</answer>", "Paris")), 1.0);
+  EXPECT_EQ(
+      score("exact_match", {{"case_sensitive", false}}, with("<answer>paris</answer>", "Paris")),
+      1.0);
   EXPECT_EQ(score("exact_match", {{"extract_answer", false}}, with("  Paris\n", "Paris")), 1.0);
   EXPECT_EQ(score("exact_match", none, with("no answer", "Paris")), 0.0);
-  EXPECT_EQ(score("exact_match", none, with("<answer>x</answer>")), -999.0);  // no reference: not applicable
+  EXPECT_EQ(score("exact_match", none, with("<answer>x</answer>")),
+            -999.0);  // no reference: not applicable
 }
 
 TEST(NumericMatch, ParsesNumbersWithSeparators) {
@@ -38,17 +41,25 @@ TEST(NumericMatch, ParsesNumbersWithSeparators) {
 TEST(ThinkFormat, AcceptsTheR1TemplateOnly) {
   nlohmann::json none = nlohmann::json::object();
   EXPECT_EQ(score("think_format", none, with("<think>2+2=4</think> <answer>4</answer>")), 1.0);
-  EXPECT_EQ(score("think_format", none, with(" <think>\nreason\n</think>\n<answer>4</answer>\n")), 1.0);
+  EXPECT_EQ(score("think_format", none, with(" <think>\nreason\n</think>\n<answer>4</answer>\n")),
+            1.0);
   EXPECT_EQ(score("think_format", none, with("<think>a</think><answer>4</answer> extra")), 0.0);
-  EXPECT_EQ(score("think_format", none, with("<think>a</think><answer>4</answer><answer>5</answer>")), 0.0);
-  EXPECT_EQ(score("think_format", none, with("<think>a</think><think>b</think><answer>4</answer>")), 0.0);
+  EXPECT_EQ(
+      score("think_format", none, with("<think>a</think><answer>4</answer><answer>5</answer>")),
+      0.0);
+  EXPECT_EQ(score("think_format", none, with("<think>a</think><think>b</think><answer>4</answer>")),
+            0.0);
   EXPECT_EQ(score("think_format", none, with("<answer>4</answer>")), 0.0);
   EXPECT_EQ(score("think_format", none, with("<think></think><answer>4</answer>")), 0.0);
   EXPECT_EQ(score("think_format", none, with("<think>a</think><answer> </answer>")), 0.0);
   EXPECT_EQ(score("think_format", none, with("hi <think>a</think><answer>4</answer>")), 0.0);
-  EXPECT_EQ(score("think_format", {{"think_in_prompt", true}}, with("a</think><answer>4</answer>")), 1.0);
-  EXPECT_EQ(score("think_format", {{"think_in_prompt", true}}, with("<think>a</think><answer>4</answer>")), 0.0);
-  EXPECT_EQ(score("think_format", {{"require_answer_tag", false}}, with("<think>a</think> 4")), 1.0);
+  EXPECT_EQ(score("think_format", {{"think_in_prompt", true}}, with("a</think><answer>4</answer>")),
+            1.0);
+  EXPECT_EQ(score("think_format", {{"think_in_prompt", true}},
+                  with("<think>a</think><answer>4</answer>")),
+            0.0);
+  EXPECT_EQ(score("think_format", {{"require_answer_tag", false}}, with("<think>a</think> 4")),
+            1.0);
 }
 
 TEST(Overlong, DapoSoftPenalty) {
@@ -68,7 +79,8 @@ TEST(Overlong, DapoSoftPenalty) {
   from_metadata.metadata = {{"completion_length", 95}};
   EXPECT_DOUBLE_EQ(score("overlong", options, from_metadata), -0.375);
   EXPECT_THROW(score("overlong", options, with("text")), Error);
-  EXPECT_THROW(make_reward("overlong", {{"max_completion_length", 10}, {"len", 20}}, "r.json"), Error);
+  EXPECT_THROW(make_reward("overlong", {{"max_completion_length", 10}, {"len", 20}}, "r.json"),
+               Error);
   EXPECT_THROW(make_reward("overlong", {{"len", 20}}, "r.json"), Error);
 }
 

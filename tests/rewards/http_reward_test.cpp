@@ -20,18 +20,21 @@ namespace {
 class LengthServer {
  public:
   explicit LengthServer(int delay_ms = 0) {
-    server_.Post("/score", [this, delay_ms](const httplib::Request& request, httplib::Response& response) {
-      ++posts_;
-      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-      nlohmann::json body = nlohmann::json::parse(request.body);
-      nlohmann::json results = nlohmann::json::array();
-      for (const auto& sample : body["samples"]) {
-        double length = static_cast<double>(sample["completion"].get<std::string>().size());
-        results.push_back({{"reward", length}, {"components", {{"twice", 2 * length}}}});
-      }
-      response.set_content(nlohmann::json{{"results", results}}.dump(), "application/json");
+    server_.Post(
+        "/score", [this, delay_ms](const httplib::Request& request, httplib::Response& response) {
+          ++posts_;
+          if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+          nlohmann::json body = nlohmann::json::parse(request.body);
+          nlohmann::json results = nlohmann::json::array();
+          for (const auto& sample : body["samples"]) {
+            double length = static_cast<double>(sample["completion"].get<std::string>().size());
+            results.push_back({{"reward", length}, {"components", {{"twice", 2 * length}}}});
+          }
+          response.set_content(nlohmann::json{{"results", results}}.dump(), "application/json");
+        });
+    server_.Post("/broken", [](const httplib::Request&, httplib::Response& response) {
+      response.status = 500;
     });
-    server_.Post("/broken", [](const httplib::Request&, httplib::Response& response) { response.status = 500; });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -41,7 +44,9 @@ class LengthServer {
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
   int posts() const { return posts_; }
 
  private:
@@ -110,7 +115,8 @@ TEST(HttpReward, ServerGoingDownCountsErrorsAndLosesNoSample) {
 
 TEST(HttpReward, ServerErrorStatusIsAnError) {
   LengthServer server;
-  auto reward = make_reward("http", {{"url", server.url("/broken")}, {"check_at_start", false}, {"retries", 0}}, "t");
+  auto reward = make_reward(
+      "http", {{"url", server.url("/broken")}, {"check_at_start", false}, {"retries", 0}}, "t");
   try {
     reward->score(Sample{.completion = "x"});
     FAIL();

@@ -93,9 +93,10 @@ TEST(MathAnswer, TableOfCases) {
     bool got = math_answers_equal(c.prediction, c.reference);
     if (got != c.expected) {
       ++failures;
-      ADD_FAILURE() << "prediction \"" << c.prediction << "\" vs reference \"" << c.reference << "\": expected "
-                    << c.expected << ", got " << got << " (normalised \"" << normalize_math_answer(c.prediction)
-                    << "\" / \"" << normalize_math_answer(c.reference) << "\")";
+      ADD_FAILURE() << "prediction \"" << c.prediction << "\" vs reference \"" << c.reference
+                    << "\": expected " << c.expected << ", got " << got << " (normalised \""
+                    << normalize_math_answer(c.prediction) << "\" / \""
+                    << normalize_math_answer(c.reference) << "\")";
     }
   }
   EXPECT_EQ(failures, 0) << "of " << count << " cases";
@@ -130,7 +131,8 @@ TEST(AnswerExtraction, FormsInPriority) {
   EXPECT_EQ(get("So the answer is 3.5. Done"), "answer_is:3.5");
   EXPECT_EQ(get("Final Answer: $\\frac{1}{2}$"), "answer_is:$\\frac{1}{2}$");
   EXPECT_EQ(get("I think it is 5"), "none");
-  AnswerExtraction boxed_only{.boxed = true, .answer_tag = false, .hashes = false, .answer_is = false};
+  AnswerExtraction boxed_only{
+      .boxed = true, .answer_tag = false, .hashes = false, .answer_is = false};
   EXPECT_EQ(extract_final_answer("#### 3", boxed_only), std::nullopt);
 }
 
@@ -142,8 +144,11 @@ TEST(AnswerExtraction, OnlyTheTailIsSearched) {
 
 TEST(MathAnswerReward, ScoresThroughTheRegistry) {
   auto reward = make_reward("math_answer", nlohmann::json::object(), "test");
-  Sample sample{.prompt = "", .completion = "<think>6*7</think><answer>\\boxed{42}</answer>", .completion_ids = {},
-                .reference = "42", .metadata = {}};
+  Sample sample{.prompt = "",
+                .completion = "<think>6*7</think><answer>\\boxed{42}</answer>",
+                .completion_ids = {},
+                .reference = "42",
+                .metadata = {}};
   RewardResult result = reward->score(sample);
   EXPECT_EQ(result.value, 1.0);
   EXPECT_EQ(result.components.at("has_answer"), 1.0);
@@ -158,14 +163,19 @@ TEST(MathAnswerReward, ScoresThroughTheRegistry) {
 
 TEST(MathAnswerReward, OptionsAreValidated) {
   auto custom = make_reward("math_answer", {{"correct", 2.0}, {"extract", {"hashes"}}}, "test");
-  Sample sample{.prompt = "", .completion = "\\boxed{3}\n#### 3", .completion_ids = {}, .reference = "3", .metadata = {}};
+  Sample sample{.prompt = "",
+                .completion = "\\boxed{3}\n#### 3",
+                .completion_ids = {},
+                .reference = "3",
+                .metadata = {}};
   EXPECT_EQ(custom->score(sample).value, 2.0);
   EXPECT_THROW(make_reward("math_answer", {{"tolerence", 1.0}}, "recipe.json"), Error);
   try {
     make_reward("math_answer", {{"extract", {"boxes"}}}, "recipe.json: rewards[0].options");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("recipe.json: rewards[0].options"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("recipe.json: rewards[0].options"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("boxed"), std::string::npos) << e.what();
   }
 }

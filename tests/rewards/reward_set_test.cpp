@@ -1,4 +1,6 @@
 // RewardSet: weights, not-applicable values, errors, timeouts and metrics.
+#include "rewards/reward_set.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include "common/error.h"
 #include "common/thread_pool.h"
 #include "rewards/reward.h"
-#include "rewards/reward_set.h"
 
 namespace r1kit {
 namespace {
@@ -23,14 +24,16 @@ class ScriptedReward : public RewardFn {
     if (s.completion == "nan") return {.value = std::nan("")};
     if (s.completion == "sleep") std::this_thread::sleep_for(std::chrono::seconds(2));
     if (s.completion == "skip") return {};
-    return {.value = static_cast<double>(s.completion.size()), .components = {{"half", s.completion.size() / 2.0}}};
+    return {.value = static_cast<double>(s.completion.size()),
+            .components = {{"half", s.completion.size() / 2.0}}};
   }
 };
 REGISTER_REWARD("test_scripted", ScriptedReward);
 
 class ConstantReward : public RewardFn {
  public:
-  ConstantReward(const nlohmann::json& options, const std::string&) : value_(options.value("value", 1.0)) {}
+  ConstantReward(const nlohmann::json& options, const std::string&)
+      : value_(options.value("value", 1.0)) {}
   RewardResult score(const Sample&) const override { return {.value = value_}; }
 
  private:
@@ -44,7 +47,8 @@ std::vector<Sample> samples_of(const std::vector<std::string>& completions) {
   return out;
 }
 
-RewardSpec spec(std::string name, double weight, nlohmann::json options = nlohmann::json::object()) {
+RewardSpec spec(std::string name, double weight,
+                nlohmann::json options = nlohmann::json::object()) {
   RewardSpec s;
   s.name = std::move(name);
   s.weight = weight;
@@ -125,18 +129,21 @@ TEST(RewardSet, UnknownNameListsTheKnownOnes) {
 }
 
 TEST(RewardSet, RepeatedNamesNeedLabels) {
-  EXPECT_THROW(RewardSet({spec("test_constant", 1.0), spec("test_constant", 2.0)}, "r.json"), Error);
+  EXPECT_THROW(RewardSet({spec("test_constant", 1.0), spec("test_constant", 2.0)}, "r.json"),
+               Error);
   RewardSpec second = spec("test_constant", 2.0);
   second.label = "constant_2";
   RewardSet set({spec("test_constant", 1.0), second}, "r.json");
   ThreadPool pool(1);
-  EXPECT_EQ(set.score(samples_of({"a"}), pool).names, (std::vector<std::string>{"test_constant", "constant_2"}));
+  EXPECT_EQ(set.score(samples_of({"a"}), pool).names,
+            (std::vector<std::string>{"test_constant", "constant_2"}));
 }
 
 TEST(RewardRegistry, DuplicatesAreRejected) {
-  EXPECT_THROW(register_reward("math_answer", [](const nlohmann::json&, const std::string&) {
-                 return std::unique_ptr<RewardFn>();
-               }),
+  EXPECT_THROW(register_reward("math_answer",
+                               [](const nlohmann::json&, const std::string&) {
+                                 return std::unique_ptr<RewardFn>();
+                               }),
                Error);
 }
 
@@ -146,12 +153,15 @@ TEST(RewardRegistry, OptionlessRewardRejectsOptions) {
 }
 
 TEST(RewardSpec, ReadsFromJsonWithDefaults) {
-  auto s = read_config<RewardSpec>(nlohmann::json{{"name", "math_answer"}, {"weight", 0.5}}, "r.json");
+  auto s =
+      read_config<RewardSpec>(nlohmann::json{{"name", "math_answer"}, {"weight", 0.5}}, "r.json");
   EXPECT_EQ(s.name, "math_answer");
   EXPECT_DOUBLE_EQ(s.weight, 0.5);
   EXPECT_DOUBLE_EQ(s.fallback, 0.0);
   EXPECT_TRUE(s.options.is_object());
-  EXPECT_THROW(read_config<RewardSpec>(nlohmann::json{{"name", "x"}, {"timeout_seconds", 0}}, "r.json"), Error);
+  EXPECT_THROW(
+      read_config<RewardSpec>(nlohmann::json{{"name", "x"}, {"timeout_seconds", 0}}, "r.json"),
+      Error);
   EXPECT_THROW(read_config<RewardSpec>(nlohmann::json{{"weight", 1}}, "r.json"), Error);
 }
 

@@ -34,7 +34,8 @@ RewardSpec subprocess_spec(double timeout_seconds, int64_t processes) {
 
 std::vector<Sample> samples_of(const std::vector<std::string>& completions) {
   std::vector<Sample> out;
-  for (const auto& c : completions) out.push_back(Sample{.completion = c, .reference = "r", .metadata = {{"k", 1}}});
+  for (const auto& c : completions)
+    out.push_back(Sample{.completion = c, .reference = "r", .metadata = {{"k", 1}}});
   return out;
 }
 
@@ -51,13 +52,15 @@ TEST(SubprocessReward, ScoresOverJsonLines) {
 TEST(SubprocessReward, CrashHangAndGarbageAreCountedAndTheRunGoesOn) {
   ThreadPool pool(2);
   RewardSet set({subprocess_spec(0.5, 2)}, "test");
-  std::vector<std::string> completions = {"ok", "half", "crash", "ok", "hang", "garbage", "ok", "skipme", "ok"};
+  std::vector<std::string> completions = {"ok",      "half", "crash",  "ok", "hang",
+                                          "garbage", "ok",   "skipme", "ok"};
   BatchScores scores = set.score(samples_of(completions), pool);
   ASSERT_EQ(scores.totals.size(), completions.size());
   EXPECT_EQ(scores.errors[0], 2);    // crash, garbage
   EXPECT_EQ(scores.timeouts[0], 1);  // hang
   std::vector<double> expected = {1, 0.5, -1, 1, -1, -1, 1, 0, 1};
-  for (size_t i = 0; i < completions.size(); ++i) EXPECT_DOUBLE_EQ(scores.totals[i], expected[i]) << completions[i];
+  for (size_t i = 0; i < completions.size(); ++i)
+    EXPECT_DOUBLE_EQ(scores.totals[i], expected[i]) << completions[i];
   EXPECT_EQ(scores.outcomes[4][0], RewardOutcome::kTimeout);
   EXPECT_EQ(scores.outcomes[7][0], RewardOutcome::kNotApplicable);
   // The processes were restarted: a second batch scores cleanly.
@@ -80,10 +83,12 @@ TEST(SubprocessReward, CrashReportsTheExitStatus) {
 
 TEST(SubprocessReward, MissingProgramFailsAtStartUp) {
   try {
-    make_reward("subprocess", {{"command", {"/nonexistent/reward-server"}}}, "recipe.json: rewards[1].options");
+    make_reward("subprocess", {{"command", {"/nonexistent/reward-server"}}},
+                "recipe.json: rewards[1].options");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("recipe.json: rewards[1].options"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("recipe.json: rewards[1].options"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("cannot start"), std::string::npos) << e.what();
   }
   EXPECT_THROW(make_reward("subprocess", {{"command", nlohmann::json::array()}}, "r.json"), Error);

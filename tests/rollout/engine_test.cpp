@@ -2,9 +2,8 @@
 // continuous batching does not change a request's result, returned logprobs
 // equal a learner-side recomputation, stop strings cut across token boundaries.
 #include <ATen/Parallel.h>
-#include <gtest/gtest.h>
-
 #include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
 
 #include "common/error.h"
 #include "rollout/sampler.h"
@@ -18,7 +17,8 @@ using testing::tiny_policy;
 using testing::tiny_tokenizer;
 
 // Greedy decoding by re-running the full sequence every step.
-std::vector<int64_t> greedy_by_recompute(Transformer& model, std::vector<int64_t> ids, int64_t steps) {
+std::vector<int64_t> greedy_by_recompute(Transformer& model, std::vector<int64_t> ids,
+                                         int64_t steps) {
   c10::InferenceMode guard;
   std::vector<int64_t> generated;
   for (int64_t i = 0; i < steps; ++i) {
@@ -48,7 +48,8 @@ TEST(RolloutEngine, GreedyEqualsFullRecompute) {
   auto completions = engine.generate(prompts, params);
   ASSERT_EQ(completions.size(), prompts.size());
   for (size_t p = 0; p < prompts.size(); ++p) {
-    EXPECT_EQ(completions[p].token_ids, greedy_by_recompute(weights->model, prompts[p], 12)) << "prompt " << p;
+    EXPECT_EQ(completions[p].token_ids, greedy_by_recompute(weights->model, prompts[p], 12))
+        << "prompt " << p;
     EXPECT_EQ(completions[p].finish_reason, FinishReason::kLength);
     EXPECT_EQ(completions[p].text, tokenizer->decode(completions[p].token_ids));
   }
@@ -92,7 +93,9 @@ TEST(RolloutEngine, SampledLogprobsEqualLearnerRecomputation) {
     int64_t prompt_length = static_cast<int64_t>(ids.size());
     ids.insert(ids.end(), completion.token_ids.begin(), completion.token_ids.end());
     at::Tensor tokens = at::tensor(ids, at::kLong).view({1, -1});
-    at::Tensor logprobs = (weights->model->forward(tokens, at::ones_like(tokens))[0] / params.temperature).log_softmax(-1);
+    at::Tensor logprobs =
+        (weights->model->forward(tokens, at::ones_like(tokens))[0] / params.temperature)
+            .log_softmax(-1);
     for (size_t t = 0; t < completion.token_ids.size(); ++t) {
       float expected = logprobs[prompt_length - 1 + t][completion.token_ids[t]].item<float>();
       EXPECT_NEAR(completion.logprobs[t], expected, 1e-4);
@@ -109,8 +112,10 @@ TEST(RolloutEngine, GroupSamplesDifferAndAreReproducibleWhateverTheBatching) {
   params.seed = 5;
   params.stop_at_eos = false;
   auto prompts = some_prompts(*tokenizer);
-  auto wide = RolloutEngine(weights, tokenizer.get(), {.max_batch_size = 64}).generate(prompts, params);
-  auto narrow = RolloutEngine(weights, tokenizer.get(), {.max_batch_size = 4}).generate(prompts, params);
+  auto wide =
+      RolloutEngine(weights, tokenizer.get(), {.max_batch_size = 64}).generate(prompts, params);
+  auto narrow =
+      RolloutEngine(weights, tokenizer.get(), {.max_batch_size = 4}).generate(prompts, params);
   std::set<std::vector<int64_t>> distinct;
   for (size_t i = 0; i < wide.size(); ++i) {
     EXPECT_EQ(wide[i].token_ids, narrow[i].token_ids) << i;
@@ -142,7 +147,8 @@ TEST(RolloutEngine, StopStringIsCutAcrossTokenBoundaries) {
   })[0];
   EXPECT_EQ(stopped.finish_reason, FinishReason::kStop);
   EXPECT_EQ(stopped.text, free_run.text.substr(0, first));
-  EXPECT_EQ(stopped.token_ids.size(), first + 3);  // ids run to the token completing the stop string
+  EXPECT_EQ(stopped.token_ids.size(),
+            first + 3);  // ids run to the token completing the stop string
   std::string joined;
   for (const auto& piece : streamed) joined += piece;
   EXPECT_EQ(joined, stopped.text);
@@ -167,8 +173,8 @@ TEST(RolloutEngine, BadInputGetsAClearError) {
   auto weights = tiny_policy(tokenizer->vocab_size());
   RolloutEngine engine(weights, tokenizer.get());
   SamplingParams params;
-  auto expect_usage_error = [&](const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& p,
-                                const std::string& fragment) {
+  auto expect_usage_error = [&](const std::vector<std::vector<int64_t>>& prompts,
+                                const SamplingParams& p, const std::string& fragment) {
     try {
       engine.generate(prompts, p);
       ADD_FAILURE() << "expected an error containing " << fragment;
@@ -199,7 +205,8 @@ namespace {
 // `samples` samples of 8 tokens for each of `texts`, on the tiny policy.
 struct WorkersSetup {
   WorkersSetup(std::vector<const char*> texts, int64_t seed, int64_t samples)
-      : tokenizer(testing::tiny_tokenizer()), weights(testing::tiny_policy(tokenizer->vocab_size())) {
+      : tokenizer(testing::tiny_tokenizer()),
+        weights(testing::tiny_policy(tokenizer->vocab_size())) {
     params.n = samples;
     params.max_new_tokens = 8;
     params.seed = seed;
@@ -243,12 +250,15 @@ TEST(RolloutWorkers, AutomaticCountIsOnePerCoreAndEqualsOneEngine) {
   ASSERT_EQ(split.size(), single.size());
   for (size_t i = 0; i < split.size(); ++i) EXPECT_EQ(split[i].token_ids, single[i].token_ids) << i;
   auto small = workers.generate({prompts[1]}, params, 1);
-  for (int64_t i = 0; i < params.n; ++i) EXPECT_EQ(small[i].token_ids, single[params.n + i].token_ids) << i;
+  for (int64_t i = 0; i < params.n; ++i)
+    EXPECT_EQ(small[i].token_ids, single[params.n + i].token_ids) << i;
 
   const int threads_before = at::get_num_threads();
-  auto limited = RolloutEngine(weights, tokenizer.get(), {.num_threads = 1}).generate(prompts, params);
+  auto limited =
+      RolloutEngine(weights, tokenizer.get(), {.num_threads = 1}).generate(prompts, params);
   EXPECT_EQ(at::get_num_threads(), threads_before);
-  for (size_t i = 0; i < limited.size(); ++i) EXPECT_EQ(limited[i].token_ids, single[i].token_ids) << i;
+  for (size_t i = 0; i < limited.size(); ++i)
+    EXPECT_EQ(limited[i].token_ids, single[i].token_ids) << i;
 }
 
 }  // namespace

@@ -25,12 +25,14 @@ inline ModelConfig tiny_config(int64_t vocab_size) {
 }
 
 inline std::unique_ptr<CharTokenizer> tiny_tokenizer() {
-  return std::make_unique<CharTokenizer>("0123456789+-*= abcdefghij\n", std::vector<std::string>{"<think>", "</think>"});
+  return std::make_unique<CharTokenizer>("0123456789+-*= abcdefghij\n",
+                                         std::vector<std::string>{"<think>", "</think>"});
 }
 
 // Larger init std than Hugging Face's 0.02 so sampled text is varied.
 inline std::shared_ptr<PolicyWeights> tiny_policy(int64_t vocab_size, uint64_t seed = 7) {
-  return std::make_shared<PolicyWeights>(make_random_transformer(tiny_config(vocab_size), seed, 0.3));
+  return std::make_shared<PolicyWeights>(
+      make_random_transformer(tiny_config(vocab_size), seed, 0.3));
 }
 
 }  // namespace r1kit::testing

@@ -1,12 +1,12 @@
 // The sampling filters on hand-made distributions, greedy and top_k = 1, and
 // the sampled frequencies against softmax(logits / T) by a chi-square bound.
+#include "rollout/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <random>
-
-#include "rollout/sampler.h"
 
 namespace r1kit {
 namespace {
@@ -15,7 +15,8 @@ at::Tensor logits_of(std::vector<float> values) { return at::tensor(values).view
 
 std::vector<bool> kept(const at::Tensor& filtered) {
   std::vector<bool> out;
-  for (int64_t i = 0; i < filtered.size(-1); ++i) out.push_back(std::isfinite(filtered[0][i].item<float>()));
+  for (int64_t i = 0; i < filtered.size(-1); ++i)
+    out.push_back(std::isfinite(filtered[0][i].item<float>()));
   return out;
 }
 
@@ -31,20 +32,25 @@ TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
   std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
   SamplingParams params;
   params.top_p = 0.8;  // 0.5 + 0.3 reaches 0.8: the third is not needed
-  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)), (std::vector<bool>{true, true, false, false}));
+  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)),
+            (std::vector<bool>{true, true, false, false}));
   params.top_p = 0.81;
-  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)), (std::vector<bool>{true, true, true, false}));
+  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)),
+            (std::vector<bool>{true, true, true, false}));
   params.top_p = 0.1;  // the most likely token always stays
-  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)), (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)),
+            (std::vector<bool>{true, false, false, false}));
 }
 
 TEST(Sampler, MinPDropsTokensBelowAFractionOfTheMax) {
   std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
   SamplingParams params;
   params.min_p = 0.2;  // threshold 0.1
-  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)), (std::vector<bool>{true, true, true, false}));
+  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)),
+            (std::vector<bool>{true, true, true, false}));
   params.min_p = 0.7;  // threshold 0.35
-  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)), (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ(kept(apply_filters(logits_of(logits), params)),
+            (std::vector<bool>{true, false, false, false}));
 }
 
 TEST(Sampler, GreedyAndTopKOneAgree) {
@@ -59,7 +65,8 @@ TEST(Sampler, GreedyAndTopKOneAgree) {
   auto b = sample_tokens(logits, top1, uniforms);
   EXPECT_TRUE(at::equal(a.tokens, logits.argmax(-1)));
   EXPECT_TRUE(at::equal(a.tokens, b.tokens));
-  EXPECT_TRUE(at::allclose(a.logprobs, logits.log_softmax(-1).gather(-1, a.tokens.unsqueeze(-1)).squeeze(-1)));
+  EXPECT_TRUE(at::allclose(a.logprobs,
+                           logits.log_softmax(-1).gather(-1, a.tokens.unsqueeze(-1)).squeeze(-1)));
 }
 
 // The fast greedy path reads bfloat16 logits as they are (the bf16 decode plan
@@ -79,8 +86,10 @@ TEST(Sampler, GreedyOnBfloat16AndRaggedVocabMatchesArgmaxAndLogSoftmax) {
       auto sampled = sample_tokens(typed, greedy, at::rand({9}, at::kDouble));
       EXPECT_TRUE(at::equal(sampled.tokens, wide.argmax(-1))) << vocab << " " << dtype;
       EXPECT_EQ(sampled.tokens[2].item<int64_t>(), 0);
-      at::Tensor expected = wide.log_softmax(-1).gather(-1, sampled.tokens.unsqueeze(-1)).squeeze(-1);
-      EXPECT_LT((sampled.logprobs - expected).abs().max().item<double>(), 1e-5) << vocab << " " << dtype;
+      at::Tensor expected =
+          wide.log_softmax(-1).gather(-1, sampled.tokens.unsqueeze(-1)).squeeze(-1);
+      EXPECT_LT((sampled.logprobs - expected).abs().max().item<double>(), 1e-5)
+          << vocab << " " << dtype;
       EXPECT_EQ(sampled.logprobs.scalar_type(), at::kFloat);
     }
   }

@@ -5,16 +5,21 @@
 
 namespace r1kit {
 
-void throw_unknown_name(const std::string& kind, const std::string& name,
-                        const std::vector<std::string>& known, const std::string& context) {
-  std::string message = context.empty() ? "" : context + ": ";
-  message += "unknown " + kind + " \"" + name + "\"";
+std::string unknown_name_message(const std::string& kind, const std::string& name,
+                                 const std::vector<std::string>& known) {
+  std::string message = "unknown " + kind + " \"" + name + "\"";
   const std::string guess = did_you_mean(name, known);
   if (!guess.empty()) message += " (did you mean \"" + guess + "\"?)";
   message += "; known: ";
   if (known.empty()) message += "none";
   for (size_t i = 0; i < known.size(); ++i) message += (i ? ", " : "") + known[i];
-  throw_config_error(message);
+  return message;
+}
+
+void throw_unknown_name(const std::string& kind, const std::string& name,
+                        const std::vector<std::string>& known, const std::string& context) {
+  throw_config_error((context.empty() ? "" : context + ": ") +
+                     unknown_name_message(kind, name, known));
 }
 
 void throw_duplicate_name(const std::string& kind, const std::string& name) {

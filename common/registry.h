@@ -13,9 +13,13 @@
 
 namespace r1kit {
 
-// The config error for a name `registry_kind` does not know:
-//   <context>: unknown <kind> "<name>" (did you mean "<guess>"?); known: a, b, c
-// `context` ("recipe.json: rewards[0].name") may be empty.
+// What to say of a name a registry of `kind` does not know:
+//   unknown <kind> "<name>" (did you mean "<guess>"?); known: a, b, c
+std::string unknown_name_message(const std::string& kind, const std::string& name,
+                                 const std::vector<std::string>& known);
+
+// The config error "<context>: " + unknown_name_message(...); `context`
+// ("recipe.json: rewards[0].name") may be empty.
 [[noreturn]] void throw_unknown_name(const std::string& kind, const std::string& name,
                                      const std::vector<std::string>& known,
                                      const std::string& context);

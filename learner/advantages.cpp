@@ -18,12 +18,6 @@ at::Tensor grouped(const at::Tensor& rewards, int64_t group_size, const char* ca
   return rewards.to(at::kDouble).reshape({-1, group_size});
 }
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
-
 // GRPO (Shao et al. 2024) as TRL computes it; "none" is Dr. GRPO (Liu et al. 2025).
 at::Tensor grpo_advantages(const at::Tensor& r, const std::string& scale_rewards, double eps) {
   at::Tensor centred = r - r.mean(1, /*keepdim=*/true);
@@ -58,65 +52,60 @@ at::Tensor reinforce_plus_plus_advantages(const at::Tensor& r, const std::string
   return (r - r.mean()) / (r.std(/*unbiased=*/true) + eps);
 }
 
-struct EstimatorRegistry {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, GroupAdvantageEstimator>> estimators;  // registration order
-};
+}  // namespace
 
-EstimatorRegistry& registry() {
-  static EstimatorRegistry* instance = [] {
-    auto* r = new EstimatorRegistry;
-    r->estimators = {{"grpo", grpo_advantages},
-                     {"rloo", rloo_advantages},
-                     {"reinforce_plus_plus", reinforce_plus_plus_advantages}};
-    return r;
-  }();
-  return *instance;
+Registry<AdvantageEstimatorFactory>& advantage_estimators() {
+  static Registry<AdvantageEstimatorFactory> registry("advantage estimator");
+  return registry;
 }
 
-}  // namespace
+R1KIT_REGISTER(advantage_estimators(), "grpo", group_relative("grpo", grpo_advantages));
+R1KIT_REGISTER(advantage_estimators(), "rloo", group_relative("rloo", rloo_advantages));
+R1KIT_REGISTER(advantage_estimators(), "reinforce_plus_plus",
+               group_relative("reinforce_plus_plus", reinforce_plus_plus_advantages));
+
+GroupRelativeEstimator::GroupRelativeEstimator(std::string name, GroupAdvantageEstimator function,
+                                               AdvantageOptions options)
+    : name_(std::move(name)), function_(std::move(function)), options_(std::move(options)) {}
+
+at::Tensor GroupRelativeEstimator::advantages(const at::Tensor& rewards, int64_t group_size) const {
+  at::Tensor r = grouped(rewards, group_size, "group_advantages");  // (P, G) float64
+  at::Tensor advantages = function_(r, options_.scale_rewards, options_.eps);
+  TORCH_CHECK(advantages.sizes() == r.sizes(), "adv_estimator ", name_, " returned shape ",
+              advantages.sizes(), " for rewards ", r.sizes());
+  return advantages.reshape({-1}).to(at::kFloat);
+}
+
+void GroupRelativeEstimator::assign(const AdvantageRound& round,
+                                    std::vector<TrainingSample>& samples) {
+  at::Tensor all = advantages(round.rewards, round.group_size);  // (ranks * P * G)
+  for (size_t k = 0; k < round.kept.size(); ++k)
+    samples[round.begin + k].advantage = all[round.first + round.kept[k]].item<float>();
+}
+
+AdvantageEstimatorFactory group_relative(std::string name, GroupAdvantageEstimator function) {
+  return [name = std::move(name), function = std::move(function)](const AdvantageOptions& options) {
+    return std::make_unique<GroupRelativeEstimator>(name, function, options);
+  };
+}
 
 void register_group_advantage_estimator(const std::string& name,
                                         GroupAdvantageEstimator estimator) {
-  EstimatorRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  for (const auto& entry : r.estimators) {
-    if (entry.first == name)
-      throw_config_error("adv_estimator \"" + name + "\" is already registered");
-  }
-  if (name == "gae") throw_config_error("adv_estimator \"gae\" is reserved for gae()");
-  r.estimators.emplace_back(name, std::move(estimator));
-}
-
-std::vector<std::string> group_advantage_estimators() {
-  EstimatorRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  std::vector<std::string> names;
-  for (const auto& entry : r.estimators) names.push_back(entry.first);
-  return names;
+  advantage_estimators().add(name, group_relative(name, std::move(estimator)));
 }
 
 at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size,
                             const std::string& estimator, const std::string& scale_rewards,
                             double eps) {
-  at::Tensor r = grouped(rewards, group_size, "group_advantages");  // (P, G) float64
-  GroupAdvantageEstimator function;
-  {
-    EstimatorRegistry& registered = registry();
-    std::lock_guard<std::mutex> lock(registered.mutex);
-    for (const auto& entry : registered.estimators) {
-      if (entry.first == estimator) function = entry.second;
-    }
+  std::unique_ptr<AdvantageEstimator> made = advantage_estimators().get(
+      estimator, "adv_estimator")({.scale_rewards = scale_rewards, .eps = eps});
+  auto* group = dynamic_cast<GroupRelativeEstimator*>(made.get());
+  if (!group) {
+    throw_config_error("adv_estimator: \"" + estimator +
+                       "\" is not computed from outcome rewards alone (gae takes per-token "
+                       "rewards and values: call gae())");
   }
-  if (!function) {
-    throw_config_error("adv_estimator: unknown estimator \"" + estimator +
-                       "\" for outcome rewards; known: " + join(group_advantage_estimators()) +
-                       " (gae takes per-token rewards and values: call gae())");
-  }
-  at::Tensor advantages = function(r, scale_rewards, eps);
-  TORCH_CHECK(advantages.sizes() == r.sizes(), "adv_estimator ", estimator, " returned shape ",
-              advantages.sizes(), " for rewards ", r.sizes());
-  return advantages.reshape({-1}).to(at::kFloat);
+  return group->advantages(rewards, group_size);
 }
 
 GaeResult gae(const at::Tensor& token_rewards, const at::Tensor& values, const at::Tensor& mask,

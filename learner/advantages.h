@@ -10,22 +10,81 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/registry.h"
+#include "learner/micro_batch.h"
+
 namespace r1kit {
+
+class ValueModel;
 
 // An outcome-reward estimator: rewards (P, G) float64, one row per prompt, and
 // the recipe's scale_rewards and eps -> advantages (P, G).
 using GroupAdvantageEstimator = std::function<at::Tensor(
     const at::Tensor& rewards, const std::string& scale_rewards, double eps)>;
 
-// Adds an estimator a recipe can name in adv_estimator (verl's register_adv_est).
+// One generation round of a step as an estimator sees it. With DAPO's dynamic
+// sampling a step has several rounds; each is estimated on its own rewards.
+struct AdvantageRound {
+  at::Tensor rewards;      // (ranks * P * G) float32: every rank's totals, rank order
+  int64_t group_size = 0;  // G
+  int64_t first = 0;       // this rank's first completion in `rewards`
+  // This rank's samples of the round: samples[begin + k] is completion
+  // first + kept[k] of `rewards` (groups DAPO dropped are not kept).
+  size_t begin = 0;
+  std::vector<int64_t> kept;
+};
+
+// Sets the advantage of every sample of a round: TrainingSample::advantage, or
+// token_advantages (with returns and old_values) for per-token estimators.
+// Built once per run; used from the trainer thread.
+class AdvantageEstimator {
+ public:
+  virtual ~AdvantageEstimator() = default;
+  virtual void assign(const AdvantageRound& round, std::vector<TrainingSample>& samples) = 0;
+};
+
+// What an estimator may use, from the recipe's grpo section and the stage.
+struct AdvantageOptions {
+  std::string scale_rewards = "group";  // grpo: group | batch | none
+  double eps = 1e-4;                    // added to a std before dividing
+  ValueModel* value_model = nullptr;    // PPO's value model; null without one
+};
+
+using AdvantageEstimatorFactory =
+    std::function<std::unique_ptr<AdvantageEstimator>(const AdvantageOptions& options)>;
+
+// The estimators a recipe can name in grpo.adv_estimator (verl's
+// register_adv_est): each built-in registers itself with one line,
+//   R1KIT_REGISTER(advantage_estimators(), "rloo", group_relative("rloo", rloo_advantages));
+// and a plugin adds its own the same way.
+Registry<AdvantageEstimatorFactory>& advantage_estimators();
+
+// An estimator from outcome rewards alone: `function` applied to each round's
+// rewards of every rank, grouped (P, G); this rank keeps its slice.
+class GroupRelativeEstimator : public AdvantageEstimator {
+ public:
+  GroupRelativeEstimator(std::string name, GroupAdvantageEstimator function,
+                         AdvantageOptions options);
+  // rewards (P*G) float, each group contiguous -> (P*G) float32.
+  at::Tensor advantages(const at::Tensor& rewards, int64_t group_size) const;
+  void assign(const AdvantageRound& round, std::vector<TrainingSample>& samples) override;
+
+ private:
+  std::string name_;
+  GroupAdvantageEstimator function_;
+  AdvantageOptions options_;
+};
+
+// The factory of a GroupRelativeEstimator around `function`.
+AdvantageEstimatorFactory group_relative(std::string name, GroupAdvantageEstimator function);
+
+// Adds a group-relative estimator (the registry line above, as a call).
 // A taken name (the built-ins included) throws Error(kConfig).
 void register_group_advantage_estimator(const std::string& name, GroupAdvantageEstimator estimator);
-
-// The names group_advantages knows: the built-ins, then registered ones.
-std::vector<std::string> group_advantage_estimators();
 
 // Outcome-reward advantages, one per completion. rewards (P*G) float, the G
 // completions of each prompt contiguous. Returns (P*G) float32.
@@ -36,8 +95,8 @@ std::vector<std::string> group_advantage_estimators();
 //   rloo (Ahmadian et al. 2024): r_i - mean of the other G-1 of its group.
 //   reinforce_plus_plus (Hu 2025, verl's outcome form): (r - batch mean) /
 //     (batch std + eps); groups play no part.
-// scale_rewards only affects grpo. An unknown estimator throws Error(kConfig)
-// listing the known ones; shape mistakes fail TORCH_CHECK.
+// scale_rewards only affects grpo. An unknown estimator, or one that is not
+// group-relative (gae), throws Error(kConfig); shape mistakes fail TORCH_CHECK.
 at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size,
                             const std::string& estimator, const std::string& scale_rewards,
                             double eps = 1e-4);

@@ -48,12 +48,9 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   v.field("vf_coef", vf_coef, {.min = 0.0});
 
   // Cross-field checks, once every field is read.
-  std::vector<std::string> estimators = group_advantage_estimators();
-  estimators.push_back("gae");
-  if (std::find(estimators.begin(), estimators.end(), adv_estimator) == estimators.end()) {
-    std::string known;
-    for (const auto& name : estimators) known += (known.empty() ? "" : ", ") + name;
-    v.fail("adv_estimator", "unknown estimator \"" + adv_estimator + "\"; known: " + known);
+  if (!advantage_estimators().contains(adv_estimator)) {
+    v.fail("adv_estimator", unknown_name_message(advantage_estimators().kind(), adv_estimator,
+                                                 advantage_estimators().names()));
   }
   if (epsilon_high >= 0.0 && epsilon_high < epsilon) {
     v.fail("epsilon_high", "must be >= epsilon (" + std::to_string(epsilon) +

@@ -1,35 +1,32 @@
-// The RL loop of the grpo stage, DESIGN.md "One RL step" line by line:
-// environment -> template -> rollout (G samples per prompt; multi-turn
-// environments answer each turn, learner/multi_turn_rollout.h) -> rewards ->
-// group-relative advantages -> micro-batched policy loss (+ beta KL to a
-// frozen reference) -> all-reduced gradients -> optimiser step, which the
-// rollout engine sees at once (colocated: the same tensors). Evaluation,
-// metrics and checkpoints on schedule; --resume continues exactly (PPO's
-// critic and its optimiser included).
-// One trainer per process, driven from one thread.
+// The RL loop of the grpo and ppo stages. step() is docs/architecture.md's
+// "One RL step", each line a call into the part that owns it: the rollout
+// collector (environment, template, rollout, rewards), the advantage
+// estimator, the learner, the value model for PPO. Evaluation, metrics and
+// checkpoints run on schedule; --resume continues exactly. One trainer per
+// process, driven from one thread.
 #pragma once
 
 #include <memory>
-#include <random>
 
 #include "common/run_dir.h"
 #include "common/tensorboard.h"
 #include "common/thread_pool.h"
 #include "environments/environment.h"
 #include "environments/prompt_template.h"
+#include "learner/advantages.h"
 #include "learner/distributed.h"
 #include "learner/evaluation.h"
-#include "learner/learner_lanes.h"
-#include "learner/micro_batch.h"
-#include "learner/optimizer.h"
-#include "learner/policy_loss.h"
+#include "learner/learner.h"
 #include "learner/recipe.h"
+#include "learner/rollout_collector.h"
+#include "learner/value_model.h"
 #include "policy/model_source.h"
-#include "policy/scalar_head.h"
 #include "rewards/reward_set.h"
 #include "rollout/workers.h"
 
 namespace r1kit {
+
+struct TrainOptions;
 
 class GrpoTrainer {
  public:
@@ -44,40 +41,35 @@ class GrpoTrainer {
   EvaluationResult evaluate();
 
   Transformer& policy() { return policy_.model; }
-  bool is_ppo() const { return static_cast<bool>(critic_); }
+  bool is_ppo() const { return static_cast<bool>(value_model_); }
 
  private:
-  struct Rollout;
-  Rollout collect_rollout(int64_t step_index);
-  std::map<std::string, double> update(std::vector<TrainingSample>& samples);
-  void estimate_values(std::vector<TrainingSample>& samples, size_t begin,
-                       const std::vector<float>& rewards);
+  void log_line(const nlohmann::json& line);
+  void run_evaluation(int64_t step_index);
   void save_checkpoint(int64_t step_index);
   int64_t restore_checkpoint();
+  void save_final();
 
   const Recipe& recipe_;
   RunDir& run_dir_;
   Distributed& distributed_;
   LoadedPolicy policy_;
-  Transformer reference_{nullptr};
   std::shared_ptr<PolicyWeights> weights_;
   std::unique_ptr<RolloutWorkers> rollout_;
   std::unique_ptr<Environment> environment_;
   std::unique_ptr<PromptTemplate> prompt_template_;
   std::unique_ptr<RewardSet> rewards_;
   std::unique_ptr<ThreadPool> reward_pool_;
-  std::unique_ptr<LearnerLanes> lanes_;  // micro-batches side by side, one per core on CPU
-  std::unique_ptr<Optimizer> optimizer_;
-  Transformer critic_{nullptr};     // PPO's value model: a backbone ...
-  ScalarHead value_head_{nullptr};  // ... and its v_head
-  std::unique_ptr<Optimizer> critic_optimizer_;
-  std::unique_ptr<TensorBoardWriter> tensorboard_;
-  std::mt19937_64 environment_rng_;
   size_t accuracy_reward_ = 0;
+  std::unique_ptr<RolloutCollector> collector_;
+  std::unique_ptr<ValueModel> value_model_;  // PPO only
+  std::unique_ptr<Learner> learner_;
+  std::unique_ptr<AdvantageEstimator> advantages_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 };
 
-// The registered drivers of stages "grpo" and "ppo" (the same loop with a
+// The registered driver of stages "grpo" and "ppo" (the same loop with a
 // value model and GAE advantages; Schulman et al. 2017).
-void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const struct TrainOptions& options);
+void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options);
 
 }  // namespace r1kit

@@ -42,119 +42,151 @@ double pretrain_eval_loss(Transformer& model, TokenLoader& eval, int64_t batches
   return sum / static_cast<double>(std::max<int64_t>(tokens, 1));
 }
 
-void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
-  recipe.require({"model", "pretrain"});
-  const PretrainConfig& config = recipe.pretrain;
-  auto distributed = Distributed::from_environment(resolve_device(recipe.model.device));
-  const auto seed = static_cast<uint64_t>(recipe.seed);
-  seed_torch(seed);
-  LoadedPolicy policy = load_policy(recipe.model, seed, recipe.source);
-  Transformer& model = policy.model;
+// One pretraining run: the policy, its data loaders and optimiser.
+class PretrainRun {
+ public:
+  PretrainRun(const Recipe& recipe, RunDir& run_dir)
+      : recipe_(recipe),
+        config_(recipe.pretrain),
+        run_dir_(run_dir),
+        distributed_(Distributed::from_environment(resolve_device(recipe.model.device))),
+        seed_(static_cast<uint64_t>(recipe.seed)) {
+    seed_torch(seed_);
+    policy_ = load_policy(recipe.model, seed_, recipe.source);
+    open_data();
+    optimizer_ = std::make_unique<Optimizer>(policy_.model->decay_parameters(),
+                                             policy_.model->no_decay_parameters(), recipe.optimizer,
+                                             config_.max_steps);
+  }
 
-  std::shared_ptr<const ShardSet> shards;
-  try {
-    shards = ShardSet::open(config.data);
-  } catch (const Error& e) {
-    throw with_context(e, recipe.source + ": pretrain.data");
-  }
-  if (shards->vocab_size() > model->config().vocab_size) {
-    throw_config_error(recipe.source + ": pretrain.data: the shards use a vocabulary of " +
-                       std::to_string(shards->vocab_size()) + " ids, the model has " +
-                       std::to_string(model->config().vocab_size));
-  }
-  TokenLoaderOptions train_options{.seq_len = config.seq_len,
-                                   .batch_size = config.per_device_train_batch_size,
-                                   .seed = seed,
-                                   .rank = distributed->rank(),
-                                   .world_size = distributed->world_size(),
-                                   .split = config.eval_fraction > 0 ? "train" : "all",
-                                   .eval_fraction = config.eval_fraction,
-                                   .prefetch = config.prefetch_batches};
-  std::unique_ptr<TokenLoader> loader;
-  std::unique_ptr<TokenLoader> eval_loader;
-  try {
-    loader = std::make_unique<TokenLoader>(shards, train_options);
-    if (config.eval_fraction > 0) {
-      // Every rank evaluates the same windows: the eval split is small.
-      TokenLoaderOptions eval_options = train_options;
-      eval_options.split = "eval";
-      eval_options.shuffle = false;
-      eval_options.prefetch = 0;
-      eval_options.rank = 0;
-      eval_options.world_size = 1;
-      int64_t windows = TokenLoader::count_windows(*shards, eval_options);
-      eval_options.batch_size = std::min(config.per_device_train_batch_size, windows);
-      if (windows > 0) eval_loader = std::make_unique<TokenLoader>(shards, eval_options);
+  void train(bool resume) {
+    Transformer& model = policy_.model;
+    const int64_t done = resume ? restore() : 0;
+    model->train();
+    ProgressBar progress("pretrain", config_.max_steps);
+    progress.update(done);
+    for (int64_t step = done + 1; step <= config_.max_steps; ++step) {
+      nlohmann::json line = train_step(step);
+      const bool last = step == config_.max_steps;
+      if (eval_loader_ && ((config_.eval_steps > 0 && step % config_.eval_steps == 0) || last)) {
+        line["eval_loss"] =
+            pretrain_eval_loss(model, *eval_loader_, config_.eval_batches, policy_.device);
+      }
+      if (distributed_->is_main()) run_dir_.log_metrics(line);
+      char status[96];
+      std::snprintf(status, sizeof status, "loss %.4f", line["loss"].get<double>());
+      progress.update(step, status);
+      if ((config_.save_steps > 0 && step % config_.save_steps == 0) || last) save_checkpoint(step);
     }
-  } catch (const Error& e) {
-    throw with_context(e, recipe.source + ": pretrain");
-  }
-  if (config.eval_fraction > 0 && !eval_loader)
-    log_warning() << "pretrain: the eval split is empty; no eval loss";
-
-  Optimizer optimizer(model->decay_parameters(), model->no_decay_parameters(), recipe.optimizer,
-                      config.max_steps);
-  std::vector<at::Tensor> parameters = model->parameters();
-  int64_t done = 0;
-  if (options.resume) {
-    if (auto folder = latest_run_checkpoint(run_dir.path())) {
-      nlohmann::json state = read_json_file((*folder / "trainer_state.json").string());
-      done = state.at("step").get<int64_t>();
-      load_weights_into(model, *folder / "model");
-      optimizer.load(*folder / "optimizer");
-      loader->restore(LoaderState::from_json(state.at("loader")));
-      restore_torch_rng(state.at("torch_rng").get<std::string>());
-      log_info() << "resumed from " << folder->string() << " at step " << done;
-    } else {
-      log_warning() << "--resume: no checkpoint in " << run_dir.path().string()
-                    << "; starting from step 0";
+    progress.finish();
+    if (distributed_->is_main()) {
+      auto folder = save_final_model(run_dir_.path(), model, *policy_.tokenizer);
+      log_info() << "final model written to " << folder.string();
     }
   }
-  auto save_checkpoint = [&](int64_t step) {
-    if (!distributed->is_main()) return;
+
+ private:
+  // The training loader (this rank's share) and the held-out one.
+  void open_data() {
+    std::shared_ptr<const ShardSet> shards;
+    try {
+      shards = ShardSet::open(config_.data);
+    } catch (const Error& e) {
+      throw with_context(e, recipe_.source + ": pretrain.data");
+    }
+    if (shards->vocab_size() > policy_.model->config().vocab_size) {
+      throw_config_error(recipe_.source + ": pretrain.data: the shards use a vocabulary of " +
+                         std::to_string(shards->vocab_size()) + " ids, the model has " +
+                         std::to_string(policy_.model->config().vocab_size));
+    }
+    TokenLoaderOptions train_options{.seq_len = config_.seq_len,
+                                     .batch_size = config_.per_device_train_batch_size,
+                                     .seed = seed_,
+                                     .rank = distributed_->rank(),
+                                     .world_size = distributed_->world_size(),
+                                     .split = config_.eval_fraction > 0 ? "train" : "all",
+                                     .eval_fraction = config_.eval_fraction,
+                                     .prefetch = config_.prefetch_batches};
+    try {
+      loader_ = std::make_unique<TokenLoader>(shards, train_options);
+      if (config_.eval_fraction > 0) {
+        // Every rank evaluates the same windows: the eval split is small.
+        TokenLoaderOptions eval_options = train_options;
+        eval_options.split = "eval";
+        eval_options.shuffle = false;
+        eval_options.prefetch = 0;
+        eval_options.rank = 0;
+        eval_options.world_size = 1;
+        int64_t windows = TokenLoader::count_windows(*shards, eval_options);
+        eval_options.batch_size = std::min(config_.per_device_train_batch_size, windows);
+        if (windows > 0) eval_loader_ = std::make_unique<TokenLoader>(shards, eval_options);
+      }
+    } catch (const Error& e) {
+      throw with_context(e, recipe_.source + ": pretrain");
+    }
+    if (config_.eval_fraction > 0 && !eval_loader_)
+      log_warning() << "pretrain: the eval split is empty; no eval loss";
+  }
+
+  // The step of the newest checkpoint, its state restored; 0 without one.
+  int64_t restore() {
+    auto folder = resume_checkpoint(run_dir_.path());
+    if (!folder) return 0;
+    nlohmann::json state = read_json_file((*folder / "trainer_state.json").string());
+    const int64_t done = state.at("step").get<int64_t>();
+    load_weights_into(policy_.model, *folder / "model");
+    optimizer_->load(*folder / "optimizer");
+    loader_->restore(LoaderState::from_json(state.at("loader")));
+    restore_torch_rng(state.at("torch_rng").get<std::string>());
+    log_info() << "resumed from " << folder->string() << " at step " << done;
+    return done;
+  }
+
+  void save_checkpoint(int64_t step) {
+    if (!distributed_->is_main()) return;
     RunCheckpoint checkpoint;
-    checkpoint.policy = model;
-    checkpoint.tokenizer = policy.tokenizer.get();
-    checkpoint.optimizer = &optimizer;
+    checkpoint.policy = policy_.model;
+    checkpoint.tokenizer = policy_.tokenizer.get();
+    checkpoint.optimizer = optimizer_.get();
     checkpoint.state = {{"step", step},
-                        {"loader", loader->state().to_json()},
+                        {"loader", loader_->state().to_json()},
                         {"torch_rng", save_torch_rng()},
-                        {"recipe", write_config(const_cast<Recipe&>(recipe))}};
-    save_run_checkpoint(run_dir.path(), checkpoint, config.save_total_limit);
-  };
+                        {"recipe", write_config(const_cast<Recipe&>(recipe_))}};
+    save_run_checkpoint(run_dir_.path(), checkpoint, config_.save_total_limit);
+  }
 
-  model->train();
-  const int64_t seq_len = config.seq_len;
-  ProgressBar progress("pretrain", config.max_steps);
-  progress.update(done);
-  for (int64_t step = done + 1; step <= config.max_steps; ++step) {
+  // gradient_accumulation_steps batches of next-token loss, summed over
+  // ranks, and one optimiser step; returns the metrics line.
+  nlohmann::json train_step(int64_t step) {
+    Transformer& model = policy_.model;
+    const int64_t seq_len = config_.seq_len;
     auto start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
     int64_t tokens = 0;
-    for (int64_t micro = 0; micro < config.gradient_accumulation_steps; ++micro) {
-      at::Tensor window = loader->next().to(policy.device);  // (B, seq_len + 1)
+    for (int64_t micro = 0; micro < config_.gradient_accumulation_steps; ++micro) {
+      at::Tensor window = loader_->next().to(policy_.device);  // (B, seq_len + 1)
       at::Tensor inputs = window.narrow(1, 0, seq_len), targets = window.narrow(1, 1, seq_len);
       at::Tensor ones = at::ones_like(inputs);
       LmLoss loss = lm_loss(model->forward(inputs, ones), targets, ones);  // logits (B, seq_len, V)
       (loss.loss /
-       static_cast<double>(config.gradient_accumulation_steps * distributed->world_size()))
+       static_cast<double>(config_.gradient_accumulation_steps * distributed_->world_size()))
           .backward();
       loss_sum += loss.sum.item<double>();
       tokens += loss.tokens;
     }
-    if (distributed->world_size() > 1) {
+    if (distributed_->world_size() > 1) {
       std::vector<at::Tensor> grads;
-      for (auto& p : parameters) {
+      for (auto& p : model->parameters()) {
         if (p.grad().defined()) grads.push_back(p.grad());
       }
-      distributed->all_reduce_sum(grads);
+      distributed_->all_reduce_sum(grads);
       at::Tensor totals = at::tensor({loss_sum, static_cast<double>(tokens)}, at::kDouble);
-      distributed->all_reduce_sum(totals);
+      distributed_->all_reduce_sum(totals);
       loss_sum = totals[0].item<double>();
       tokens = static_cast<int64_t>(totals[1].item<double>());
     }
-    OptimizerStepStats stats = optimizer.step();
-    optimizer.zero_grad();
+    OptimizerStepStats stats = optimizer_->step();
+    optimizer_->zero_grad();
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     nlohmann::json line = {
@@ -163,26 +195,25 @@ void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOption
         {"learning_rate", stats.learning_rate},
         {"grad_norm", stats.grad_norm},
         {"tokens_per_second", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
-        {"epoch", loader->state().epoch}};
+        {"epoch", loader_->state().epoch}};
     if (stats.skipped) line["skipped"] = true;
-    bool last = step == config.max_steps;
-    if (eval_loader && ((config.eval_steps > 0 && step % config.eval_steps == 0) || last)) {
-      line["eval_loss"] =
-          pretrain_eval_loss(model, *eval_loader, config.eval_batches, policy.device);
-    }
-    if (distributed->is_main()) run_dir.log_metrics(line);
-    char status[96];
-    std::snprintf(status, sizeof status, "loss %.4f", line["loss"].get<double>());
-    progress.update(step, status);
-    if ((config.save_steps > 0 && step % config.save_steps == 0) || last) save_checkpoint(step);
+    return line;
   }
-  progress.finish();
-  if (distributed->is_main()) {
-    std::filesystem::path final_folder = run_dir.path() / "final";
-    save_pretrained(model, final_folder);
-    policy.tokenizer->save_folder(final_folder);
-    log_info() << "final model written to " << final_folder.string();
-  }
+
+  const Recipe& recipe_;
+  const PretrainConfig& config_;
+  RunDir& run_dir_;
+  std::unique_ptr<Distributed> distributed_;
+  uint64_t seed_;
+  LoadedPolicy policy_;
+  std::unique_ptr<TokenLoader> loader_;
+  std::unique_ptr<TokenLoader> eval_loader_;
+  std::unique_ptr<Optimizer> optimizer_;
+};
+
+void run_pretrain_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
+  recipe.require({"model", "pretrain"});
+  PretrainRun(recipe, run_dir).train(options.resume);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "common/run_dir.h"
 #include "common/seed.h"
 #include "learner/optimizer.h"
+#include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
 #include "policy/model_source.h"
@@ -104,6 +105,44 @@ PairEvaluation evaluate_pairs(Transformer& model, ScalarHead& head,
   return {loss / n, correct / n};
 }
 
+// The training pairs and the held-out ones (a file, or a seeded share of the training file).
+std::pair<std::vector<PreferencePair>, std::vector<PreferencePair>> load_preference_data(
+    const RewardModelConfig& config, const Tokenizer& tokenizer, uint64_t seed) {
+  std::vector<PreferencePair> train = load_pairs(config.train_file, tokenizer, config.max_length);
+  std::vector<PreferencePair> eval;
+  std::mt19937_64 rng = make_rng(seed, "reward_model/split");
+  if (!config.eval_file.empty()) {
+    eval = load_pairs(config.eval_file, tokenizer, config.max_length);
+  } else if (config.eval_fraction > 0) {
+    std::shuffle(train.begin(), train.end(), rng);
+    size_t held =
+        std::max<size_t>(1, static_cast<size_t>(std::round(config.eval_fraction * train.size())));
+    held = std::min(held, train.size() - 1);
+    eval.assign(train.end() - held, train.end());
+    train.resize(train.size() - held);
+  }
+  return {std::move(train), std::move(eval)};
+}
+
+// One optimiser step on pairs [begin, end) of `order` (Bradley-Terry loss);
+// returns the metrics line without its step.
+nlohmann::json train_step(Transformer& model, ScalarHead& head, Optimizer& optimizer,
+                          const std::vector<PreferencePair>& order, size_t begin, size_t end,
+                          at::Device device) {
+  optimizer.zero_grad();
+  auto [chosen, rejected] = score_pairs(model, head, order, begin, end, device);
+  at::Tensor margin = (chosen - rejected).to(at::kFloat);
+  at::Tensor loss = -at::log_sigmoid(margin).mean();
+  loss.backward();
+  OptimizerStepStats stats = optimizer.step();
+  double accuracy = (margin > 0).to(at::kFloat).mean().item<double>();
+  return {{"loss", loss.item<double>()},
+          {"accuracy", accuracy},
+          {"margin", margin.mean().item<double>()},
+          {"learning_rate", stats.learning_rate},
+          {"grad_norm", stats.grad_norm}};
+}
+
 void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {
   recipe.require({"model", "reward_model"});
   if (options.resume)
@@ -126,19 +165,7 @@ void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOp
   auto tokenizer =
       load_tokenizer(recipe.model.tokenizer.empty() ? recipe.model.path : recipe.model.tokenizer);
 
-  std::vector<PreferencePair> train = load_pairs(config.train_file, *tokenizer, config.max_length);
-  std::vector<PreferencePair> eval;
-  std::mt19937_64 rng = make_rng(seed, "reward_model/split");
-  if (!config.eval_file.empty()) {
-    eval = load_pairs(config.eval_file, *tokenizer, config.max_length);
-  } else if (config.eval_fraction > 0) {
-    std::shuffle(train.begin(), train.end(), rng);
-    size_t held =
-        std::max<size_t>(1, static_cast<size_t>(std::round(config.eval_fraction * train.size())));
-    held = std::min(held, train.size() - 1);
-    eval.assign(train.end() - held, train.end());
-    train.resize(train.size() - held);
-  }
+  auto [train, eval] = load_preference_data(config, *tokenizer, seed);
   const int64_t batch = config.per_device_train_batch_size;
   const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + batch - 1) / batch;
   const int64_t total_steps = steps_per_epoch * config.num_train_epochs;
@@ -165,22 +192,11 @@ void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOp
     std::shuffle(order.begin(), order.end(), order_rng);
     for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(batch)) {
       size_t end = std::min(order.size(), begin + static_cast<size_t>(batch));
-      optimizer.zero_grad();
-      auto [chosen, rejected] = score_pairs(model, head, order, begin, end, device);
-      at::Tensor margin = (chosen - rejected).to(at::kFloat);
-      at::Tensor loss = -at::log_sigmoid(margin).mean();
-      loss.backward();
-      OptimizerStepStats stats = optimizer.step();
-      ++step;
-      double accuracy = (margin > 0).to(at::kFloat).mean().item<double>();
-      run_dir.log_metrics({{"step", step},
-                           {"loss", loss.item<double>()},
-                           {"accuracy", accuracy},
-                           {"margin", margin.mean().item<double>()},
-                           {"learning_rate", stats.learning_rate},
-                           {"grad_norm", stats.grad_norm}});
+      nlohmann::json line = train_step(model, head, optimizer, order, begin, end, device);
+      line["step"] = ++step;
+      run_dir.log_metrics(line);
       char status[64];
-      std::snprintf(status, sizeof status, "loss %.4f", loss.item<double>());
+      std::snprintf(status, sizeof status, "loss %.4f", line["loss"].get<double>());
       progress.update(step, status);
       if (config.eval_steps > 0 && step % config.eval_steps == 0 && step != total_steps)
         log_eval(step);
@@ -188,11 +204,7 @@ void run_reward_model_stage(const Recipe& recipe, RunDir& run_dir, const TrainOp
   }
   progress.finish();
   log_eval(step);
-  std::filesystem::path final_folder = run_dir.path() / "final";
-  SaveOptions save_options;
-  save_options.head = head;
-  save_pretrained(model, final_folder, save_options);
-  tokenizer->save_folder(final_folder);
+  auto final_folder = save_final_model(run_dir.path(), model, *tokenizer, head);
   log_info() << "reward model written to " << final_folder.string()
              << " (load it with the learned_rm reward)";
 }

@@ -9,6 +9,7 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "common/logging.h"
 #include "common/run_dir.h"
 #include "policy/checkpoint.h"
 
@@ -173,6 +174,25 @@ void truncate_metrics(const fs::path& run_folder, int64_t step) {
     }
     write_file_atomically(path, kept);
   }
+}
+
+std::optional<std::filesystem::path> resume_checkpoint(const std::filesystem::path& run_folder) {
+  auto folder = latest_run_checkpoint(run_folder);
+  if (!folder) {
+    log_warning() << "--resume: no checkpoint in " << run_folder.string()
+                  << "; starting from step 0";
+  }
+  return folder;
+}
+
+std::filesystem::path save_final_model(const std::filesystem::path& run_folder, Transformer& model,
+                                       const Tokenizer& tokenizer, ScalarHead head) {
+  std::filesystem::path folder = run_folder / "final";
+  SaveOptions options;
+  options.head = head;
+  save_pretrained(model, folder, options);
+  tokenizer.save_folder(folder);
+  return folder;
 }
 
 }  // namespace r1kit

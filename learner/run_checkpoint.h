@@ -41,6 +41,15 @@ std::filesystem::path save_run_checkpoint(const std::filesystem::path& run_folde
 // The newest complete checkpoint folder of a run, or nullopt.
 std::optional<std::filesystem::path> latest_run_checkpoint(const std::filesystem::path& run_folder);
 
+// latest_run_checkpoint for --resume: without a checkpoint it logs that the
+// run starts from step 0 and returns nullopt.
+std::optional<std::filesystem::path> resume_checkpoint(const std::filesystem::path& run_folder);
+
+// Writes the finished model with its tokenizer as an HF folder, <run_folder>/final
+// (`head` too when given); returns the folder.
+std::filesystem::path save_final_model(const std::filesystem::path& run_folder, Transformer& model,
+                                       const Tokenizer& tokenizer, ScalarHead head = nullptr);
+
 // Copies the weights of the HF folder `folder` into `model` in place (same
 // architecture), so tensors shared with a rollout engine stay shared.
 void load_weights_into(Transformer& model, const std::filesystem::path& folder);

@@ -1,0 +1,328 @@
+#include "learner/learner.h"
+
+#include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <array>
+
+#include "common/logging.h"
+#include "learner/autocast.h"
+#include "learner/logprobs.h"
+#include "learner/value_model.h"
+#include "policy/checkpoint.h"
+#include "policy/shared_prefix.h"
+
+namespace r1kit {
+namespace {
+
+// d loss / d parameters[begin..end) into gradients[begin..end): left undefined
+// for a frozen parameter or one the loss does not reach. .grad is untouched
+// (LearnerLanes adds the micro-batches up in order).
+void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss,
+                    const std::vector<at::Tensor>& parameters, size_t begin, size_t end) {
+  std::vector<at::Tensor> trainable;
+  std::vector<size_t> where;
+  for (size_t j = begin; j < end; ++j) {
+    if (!parameters[j].requires_grad()) continue;
+    trainable.push_back(parameters[j]);
+    where.push_back(j);
+  }
+  if (trainable.empty() || !loss.requires_grad()) return;
+  std::vector<at::Tensor> computed =
+      torch::autograd::grad({loss}, trainable, {}, /*retain_graph=*/false,
+                            /*create_graph=*/false, /*allow_unused=*/true);
+  for (size_t k = 0; k < where.size(); ++k) gradients[where[k]] = std::move(computed[k]);
+}
+
+// Token entropy (B, T) that is only logged (entropy_coeff 0): no autograd
+// graph, and rows in chunks of at most kEntropyChunkValues logits, so
+// softmax's float32 temporaries stay small beside the logits the loss still
+// holds (one row at a time for a large vocabulary, all rows for a small one).
+constexpr int64_t kEntropyChunkValues = int64_t{1} << 22;
+
+at::Tensor logged_entropy(const at::Tensor& logits, double temperature) {
+  at::NoGradGuard no_grad;
+  const int64_t rows_per_chunk =
+      std::max<int64_t>(1, kEntropyChunkValues / std::max<int64_t>(1, logits[0].numel()));
+  std::vector<at::Tensor> chunks;
+  for (int64_t b = 0; b < logits.size(0); b += rows_per_chunk)
+    chunks.push_back(token_entropy(
+        logits.narrow(0, b, std::min(rows_per_chunk, logits.size(0) - b)).detach(), temperature));
+  return at::cat(chunks, 0);
+}
+
+PromptAndCompletion row_of(const TrainingSample& sample) {
+  return PromptAndCompletion{sample.tokens, sample.prompt_length};
+}
+
+}  // namespace
+
+Transformer frozen_copy(Transformer& model) {
+  Transformer copy(model->config());
+  auto target = copy->named_parameters();
+  at::NoGradGuard no_grad;
+  for (const auto& item : model->named_parameters()) target[item.key()].copy_(item.value());
+  copy->to(model->model->embed_tokens->weight.device(),
+           model->model->embed_tokens->weight.scalar_type());
+  for (auto& parameter : copy->parameters()) parameter.set_requires_grad(false);
+  return copy;
+}
+
+// One mini-batch, planned: its micro-batches (and their packed inputs on the
+// shared-prompt path), the global loss normaliser, and what each micro-batch's
+// lane reports back.
+struct Learner::MiniBatchPlan {
+  std::vector<TrainingSample> trained;  // the rows run when some are left out
+  std::vector<MicroBatch> batches;
+  std::vector<SharedPrefixBatch> packed;  // shared-prompt path: batches[i]'s inputs
+  bool shared = false;
+  LossNormalizer normalizer;
+  std::vector<at::Tensor> parameters;  // the policy's, then the value model's
+  size_t policy_parameters = 0;
+  std::vector<PolicyLossSums> sums;           // per micro-batch
+  std::vector<std::array<double, 3>> values;  // per micro-batch: value loss, tokens, clipped
+};
+
+void LearnerStats::write(StepMetrics& metrics) const {
+  const double tokens = std::max(sums.tokens, 1.0);
+  metrics.set("clip_ratio/low_mean", sums.clipped_low / tokens);
+  metrics.set("clip_ratio/high_mean", sums.clipped_high / tokens);
+  metrics.set("clip_ratio/region_mean", sums.clipped / tokens);
+  metrics.set("kl", sums.kl / tokens);
+  metrics.set("entropy", sums.entropy / tokens);
+  metrics.set("ratio_mean", sums.ratio / tokens);
+  metrics.set("clip_ratio/dual_mean", sums.dual_clipped / tokens);
+  metrics.set("grad_norm", grad_norm);
+  metrics.set("learning_rate", learning_rate);
+  metrics.set("skipped_updates", skipped_updates);
+  // Completions the forward and backward left out: nothing of them in the loss.
+  metrics.set("learner/skipped_completions", skipped_completions);
+}
+
+Learner::Learner(std::shared_ptr<PolicyWeights> weights, Transformer reference, at::Device device,
+                 const GrpoConfig& config, const TrainerConfig& trainer,
+                 const OptimizerConfig& optimizer, Distributed& distributed,
+                 ValueModel* value_model)
+    : weights_(std::move(weights)),
+      policy_(weights_->model),
+      device_(device),
+      config_(config),
+      trainer_(trainer),
+      distributed_(distributed),
+      value_model_(value_model),
+      reference_(std::move(reference)),
+      lanes_(device) {
+  optimizer_ = std::make_unique<Optimizer>(
+      policy_->decay_parameters(), policy_->no_decay_parameters(), optimizer,
+      trainer.max_steps * config.num_iterations * config.num_mini_batches);
+}
+
+Learner::~Learner() = default;
+
+LearnerStats Learner::update(const std::vector<TrainingSample>& samples) {
+  LearnerStats stats;
+  optimizer_steps_ = 0;
+  double skipped_rows = 0;
+  // Mini-batches split whole groups. Every rank runs the same number of them
+  // (some may be empty) so the collectives line up.
+  const int64_t group = config_.num_generations;
+  const int64_t groups_local = static_cast<int64_t>(samples.size()) / group;
+  const int64_t mini_batches = config_.num_mini_batches;
+  for (int64_t epoch = 0; epoch < config_.num_iterations; ++epoch) {
+    for (int64_t mini = 0; mini < mini_batches; ++mini) {
+      const size_t begin = static_cast<size_t>(groups_local * mini / mini_batches * group);
+      const size_t end = static_cast<size_t>(groups_local * (mini + 1) / mini_batches * group);
+      update_mini_batch(samples, begin, end, stats, skipped_rows);
+    }
+  }
+  const double total_rows =
+      static_cast<double>(groups_local * group) * static_cast<double>(config_.num_iterations);
+  at::Tensor totals = at::tensor(
+      {stats.sums.tokens, stats.sums.clipped_low, stats.sums.clipped_high, stats.sums.clipped,
+       stats.sums.kl, stats.sums.entropy, stats.sums.ratio, stats.sums.dual_clipped},
+      at::kDouble);
+  distributed_.all_reduce_sum(totals);
+  PolicyLossSums& sums = stats.sums;
+  const double* total = totals.data_ptr<double>();
+  sums.tokens = total[0];
+  sums.clipped_low = total[1];
+  sums.clipped_high = total[2];
+  sums.clipped = total[3];
+  sums.kl = total[4];
+  sums.entropy = total[5];
+  sums.ratio = total[6];
+  sums.dual_clipped = total[7];
+  stats.grad_norm /= std::max<int64_t>(optimizer_steps_, 1);
+  stats.skipped_completions = total_rows > 0 ? skipped_rows / total_rows : 0.0;
+  return stats;
+}
+
+void Learner::update_mini_batch(const std::vector<TrainingSample>& samples, size_t begin,
+                                size_t end, LearnerStats& stats, double& skipped_rows) {
+  MiniBatchPlan plan = plan_mini_batch(samples, begin, end, skipped_rows);
+  optimizer_->zero_grad();
+  if (value_model_) value_model_->zero_grad();
+  if (plan.normalizer.tokens <= 0) plan.batches.clear();  // nothing in the loss on any rank
+  plan.parameters = policy_->parameters();
+  plan.policy_parameters = plan.parameters.size();
+  if (value_model_) {
+    for (auto& parameter : value_model_->parameters()) plan.parameters.push_back(parameter);
+  }
+  plan.sums.assign(plan.batches.size(), {});
+  plan.values.assign(plan.batches.size(), {0, 0, 0});
+  lanes_.run(
+      static_cast<int64_t>(plan.batches.size()),
+      [&](int64_t index) { return micro_batch_gradients(plan, index); }, plan.parameters);
+  for (size_t index = 0; index < plan.batches.size(); ++index) {
+    stats.sums += plan.sums[index];
+    if (value_model_)
+      value_model_->tally(plan.values[index][0], plan.values[index][1], plan.values[index][2]);
+  }
+  if (value_model_) value_model_->step(distributed_);
+  step_optimizer(stats);
+}
+
+Learner::MiniBatchPlan Learner::plan_mini_batch(const std::vector<TrainingSample>& samples,
+                                                size_t begin, size_t end, double& skipped_rows) {
+  MiniBatchPlan plan;
+  plan.shared = trainer_.shared_prompt_forward && !value_model_;
+  // A completion with advantage exactly 0, or out of the loss, adds nothing
+  // to it when nothing else is (see GrpoConfig::skip_zero_advantage).
+  const bool skip_zero_advantage = config_.skip_zero_advantage && !config_.uses_reference_model() &&
+                                   config_.entropy_coeff == 0.0 && !value_model_;
+  const LossNormalizer local_normalizer =
+      count_loss_normalizer(samples, begin, end, config_.max_completion_length);
+  // The rows the forward and backward run on: all of them, or without the
+  // ones that add nothing to the loss. The normaliser still counts them all.
+  const std::vector<TrainingSample>* rows = &samples;
+  size_t rows_begin = begin, rows_end = end;
+  if (skip_zero_advantage || plan.shared) {
+    for (size_t i = begin; i < end; ++i) {
+      const TrainingSample& sample = samples[i];
+      const bool empty = static_cast<int64_t>(sample.tokens.size()) <= sample.prompt_length;
+      if (empty || (skip_zero_advantage && (!sample.in_loss || sample.advantage == 0.0f))) continue;
+      plan.trained.push_back(sample);
+    }
+    skipped_rows += static_cast<double>(end - begin - plan.trained.size());
+    rows = &plan.trained;
+    rows_begin = 0;
+    rows_end = plan.trained.size();
+  }
+  // Lanes get equal shares of the tokens their linear layers see: each
+  // distinct prompt once on the shared-prompt path, padded rows otherwise.
+  auto linear_tokens = [&](size_t a, size_t b) {
+    double tokens = 0;
+    size_t longest = 0;
+    for (size_t i = a; i < b; ++i) {
+      const PromptAndCompletion row = row_of((*rows)[i]);
+      longest = std::max(longest, row.tokens.size());
+      const bool shares_prompt = i > a && same_prompt(row_of((*rows)[i - 1]), row);
+      tokens += static_cast<double>(row.tokens.size() - (shares_prompt ? row.prompt_length : 0));
+    }
+    return plan.shared ? tokens : static_cast<double>(longest * (b - a));
+  };
+  const auto ranges = lanes_.spread(
+      plan_micro_batches(*rows, rows_begin, rows_end, trainer_.max_tokens_per_microbatch),
+      linear_tokens);
+  for (const auto& [a, b] : ranges) {
+    if (!plan.shared) {
+      plan.batches.push_back(make_micro_batch(*rows, a, b));
+      continue;
+    }
+    plan.batches.push_back(make_completion_micro_batch(*rows, a, b));
+    std::vector<PromptAndCompletion> sequences;
+    for (size_t i = a; i < b; ++i) sequences.push_back(row_of((*rows)[i]));
+    plan.packed.push_back(make_shared_prefix_batch(sequences));
+  }
+  at::Tensor counts =
+      at::tensor({local_normalizer.tokens, local_normalizer.sequences}, at::kDouble);
+  distributed_.all_reduce_sum(counts);
+  plan.normalizer = {counts[0].item<double>(), counts[1].item<double>(),
+                     config_.max_completion_length};
+  return plan;
+}
+
+// Logits of every target of micro-batch `index`: (B, C, V) on the
+// shared-prompt path, (B, L-1, V) for padded rows.
+at::Tensor Learner::target_logits(Transformer& network, const MiniBatchPlan& plan, int64_t index) {
+  AutocastGuard autocast(device_, at::kBFloat16, trainer_.bf16);
+  if (plan.shared) return shared_prefix_logits(*network, plan.packed[index]);
+  const MicroBatch& batch = plan.batches[index];
+  at::Tensor all = network->forward(batch.tokens, batch.attention_mask);
+  return all.narrow(1, 0, all.size(1) - 1);
+}
+
+std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int64_t index) {
+  MicroBatch& batch = plan.batches[index];
+  at::Tensor targets;
+  if (plan.shared) {
+    plan.packed[index] = plan.packed[index].to(device_);
+    targets = plan.packed[index].targets;  // (B, C)
+  } else {
+    batch.tokens = batch.tokens.to(device_);
+    batch.attention_mask = batch.attention_mask.to(device_);
+    targets = batch.tokens.narrow(1, 1, batch.tokens.size(1) - 1);  // (B, L-1)
+  }
+  // Outside autocast: log-probs and entropy are float32 whatever the forward ran in.
+  at::Tensor logits = target_logits(policy_, plan, index);
+  PolicyLossInputs inputs;
+  inputs.logprobs = token_logprobs(logits, targets, config_.temperature);
+  inputs.old_logprobs = batch.old_logprobs.to(device_);
+  inputs.advantages =
+      (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages).to(device_);
+  inputs.mask = batch.loss_mask.to(device_);
+  inputs.entropy = config_.entropy_coeff != 0.0 ? token_entropy(logits, config_.temperature)
+                                                : logged_entropy(logits, config_.temperature);
+  if (reference_) {
+    at::NoGradGuard no_grad;
+    inputs.ref_logprobs =
+        token_logprobs(target_logits(reference_, plan, index), targets, config_.temperature);
+  }
+  PolicyLossOutput output = policy_loss(inputs, config_, plan.normalizer);
+  plan.sums[index] = output.sums;
+  std::vector<at::Tensor> gradients(plan.parameters.size());
+  gradients_into(gradients, output.loss, plan.parameters, 0, plan.policy_parameters);
+  if (value_model_ && batch.old_values.defined()) {
+    ValueLossOutput value =
+        value_model_->loss(batch.tokens, batch.attention_mask, batch, inputs.mask, plan.normalizer);
+    gradients_into(gradients, value.loss, plan.parameters, plan.policy_parameters,
+                   plan.parameters.size());
+    plan.values[index] = {value.loss.item<double>(), value.tokens, value.clipped};
+  }
+  return gradients;
+}
+
+void Learner::step_optimizer(LearnerStats& stats) {
+  std::vector<at::Tensor> gradients;
+  for (auto& parameter : policy_->parameters()) {
+    if (!parameter.grad().defined()) parameter.mutable_grad() = at::zeros_like(parameter);
+    gradients.push_back(parameter.grad());
+  }
+  distributed_.all_reduce_sum(gradients);
+  OptimizerStepStats step;
+  weights_->publish([&](Transformer&) { step = optimizer_->step(); });
+  stats.grad_norm += step.grad_norm;
+  stats.learning_rate = step.learning_rate;
+  stats.skipped_updates += step.skipped;
+  ++optimizer_steps_;
+  if (step.skipped) log_warning() << "non-finite gradient norm: update skipped";
+}
+
+void Learner::sync_reference(int64_t step) {
+  if (reference_ && config_.ref_model_sync_steps > 0 && step % config_.ref_model_sync_steps == 0)
+    reference_ = frozen_copy(policy_);
+}
+
+void Learner::add_to(RunCheckpoint& checkpoint) {
+  checkpoint.optimizer = optimizer_.get();
+  if (reference_ && config_.ref_model_sync_steps > 0)
+    checkpoint.extra_models.emplace("reference", reference_);
+}
+
+void Learner::restore(const std::filesystem::path& checkpoint_folder) {
+  optimizer_->load(checkpoint_folder / "optimizer");
+  if (reference_ && std::filesystem::exists(checkpoint_folder / "reference"))
+    load_weights_into(reference_, checkpoint_folder / "reference");
+}
+
+}  // namespace r1kit

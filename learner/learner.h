@@ -1,0 +1,92 @@
+// The learner of the RL stages: update(samples) runs the epochs and
+// mini-batches of one step — micro-batches spread over the CPU lanes, each
+// distinct prompt once, completions that add nothing to the loss left out, the
+// policy loss + beta KL to a frozen reference (+ a value model's loss for PPO),
+// gradients summed over ranks, the optimiser step published to the rollout
+// engine. It owns the optimiser, the lanes and the reference. Trainer thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "learner/distributed.h"
+#include "learner/grpo_config.h"
+#include "learner/learner_lanes.h"
+#include "learner/micro_batch.h"
+#include "learner/optimizer.h"
+#include "learner/policy_loss.h"
+#include "learner/run_checkpoint.h"
+#include "learner/step_metrics.h"
+#include "learner/trainer_config.h"
+#include "rollout/engine.h"
+
+namespace r1kit {
+
+class ValueModel;
+
+// A copy of `model` with its own tensors and no gradients: the frozen
+// reference policy. (Constructing it draws from torch's generator.)
+Transformer frozen_copy(Transformer& model);
+
+// What one update() did, over every rank.
+struct LearnerStats {
+  PolicyLossSums sums;               // token sums behind the loss-side means
+  double grad_norm = 0.0;            // mean over the optimiser steps, before clipping
+  double learning_rate = 0.0;        // the last optimiser step's
+  double skipped_updates = 0.0;      // optimiser steps skipped for a non-finite gradient
+  double skipped_completions = 0.0;  // share of this rank's completions left out of the learner
+
+  // kl, entropy, ratio_mean, clip_ratio/*, grad_norm, learning_rate,
+  // skipped_updates, learner/skipped_completions.
+  void write(StepMetrics& metrics) const;
+};
+
+class Learner {
+ public:
+  // Trains weights->model, publishing each optimiser step through `weights`
+  // so the rollout engine samples from the new weights. `reference` (a
+  // frozen_copy of the policy) is null when beta is 0. `value_model` (PPO)
+  // may be null; it must outlive the learner.
+  Learner(std::shared_ptr<PolicyWeights> weights, Transformer reference, at::Device device,
+          const GrpoConfig& config, const TrainerConfig& trainer, const OptimizerConfig& optimizer,
+          Distributed& distributed, ValueModel* value_model);
+  ~Learner();
+
+  // num_iterations epochs over `samples` (this rank's, whole groups in order),
+  // num_mini_batches optimiser steps each. Every rank calls it the same number
+  // of times (the collectives line up).
+  LearnerStats update(const std::vector<TrainingSample>& samples);
+
+  // Copies the policy into the reference every grpo.ref_model_sync_steps steps.
+  void sync_reference(int64_t step);
+
+  // Checkpoints: the optimiser (optimizer/) and a synced reference (reference/).
+  void add_to(RunCheckpoint& checkpoint);
+  void restore(const std::filesystem::path& checkpoint_folder);
+
+ private:
+  struct MiniBatchPlan;
+  void update_mini_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
+                         LearnerStats& stats, double& skipped_rows);
+  MiniBatchPlan plan_mini_batch(const std::vector<TrainingSample>& samples, size_t begin,
+                                size_t end, double& skipped_rows);
+  std::vector<at::Tensor> micro_batch_gradients(MiniBatchPlan& plan, int64_t index);
+  at::Tensor target_logits(Transformer& network, const MiniBatchPlan& plan, int64_t index);
+  void step_optimizer(LearnerStats& stats);
+
+  std::shared_ptr<PolicyWeights> weights_;
+  Transformer policy_;
+  at::Device device_;
+  const GrpoConfig& config_;
+  const TrainerConfig& trainer_;
+  Distributed& distributed_;
+  ValueModel* value_model_;
+  Transformer reference_;  // frozen; null when beta is 0
+  LearnerLanes lanes_;     // micro-batches side by side, one per core on CPU
+  std::unique_ptr<Optimizer> optimizer_;
+  int64_t optimizer_steps_ = 0;  // this update's, for the mean gradient norm
+};
+
+}  // namespace r1kit

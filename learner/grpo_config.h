@@ -103,7 +103,7 @@ struct GrpoConfig {
   // Value clip around the rollout's values (PPO; TRL PPOConfig).
   double cliprange_value = 0.2;
   // Value loss = vf_coef * token_mean(max of the clipped and unclipped (V - R)^2);
-  // 0.5 gives verl's critic loss.
+  // 0.5 gives verl's value loss.
   double vf_coef = 0.5;
 
   void visit(ConfigVisitor& v);

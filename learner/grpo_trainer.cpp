@@ -210,7 +210,7 @@ void GrpoTrainer::train(bool resume) {
 void GrpoTrainer::save_final() {
   auto folder = save_final_model(run_dir_.path(), policy_.model, *policy_.tokenizer);
   log_info() << "final policy written to " << folder.string();
-  if (value_model_) value_model_->save_final(folder / "critic", *policy_.tokenizer);
+  if (value_model_) value_model_->save_final(run_dir_.path(), *policy_.tokenizer);
 }
 
 void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options) {

@@ -1,4 +1,4 @@
-// The multi-turn rollout of DESIGN.md "One RL step" line 4: the engine samples
+// The multi-turn rollout of the RL step (docs/architecture.md, line 4): the engine samples
 // a model turn (ending at a stop string such as "</tool>"), the environment
 // answers it through Environment::step(), the observation's tokens are
 // appended and generation resumes, until the environment says done or the

@@ -1,7 +1,7 @@
 // Checkpoints of a training run: checkpoints/step-N/ holds the policy as a
 // Hugging Face folder (model/), the optimiser state (optimizer/), optional
 // extra models with their heads and optimisers (e.g. the reference, PPO's
-// critic), and trainer_state.json (step, generator
+// value model), and trainer_state.json (step, generator
 // states, data position, the recipe). Written to step-N.tmp and renamed, the
 // newest `keep` kept. Rank 0 writes; every rank reads. Functions only.
 #pragma once
@@ -53,7 +53,7 @@ std::filesystem::path save_final_model(const std::filesystem::path& run_folder, 
 // Copies the weights of the HF folder `folder` into `model` in place (same
 // architecture), so tensors shared with a rollout engine stay shared.
 void load_weights_into(Transformer& model, const std::filesystem::path& folder);
-// The same for a backbone and its scalar head (a critic); a folder without
+// The same for a backbone and its scalar head (a value model); a folder without
 // the head is a data error.
 void load_weights_into(Transformer& model, ScalarHead& head, const std::filesystem::path& folder);
 

@@ -37,7 +37,7 @@ struct TrainerConfig {
   // Learner forward of the GRPO family: each distinct prompt of a micro-batch
   // once, its completions attending to its keys and values
   // (policy/shared_prefix.h); false = one padded row per completion (TRL). Same
-  // log-probs and gradients either way; PPO's policy and critic use padded rows.
+  // log-probs and gradients either way; PPO's policy and value model use padded rows.
   bool shared_prompt_forward = true;
   // Rollout engine dtype: "float32" (logprobs equal the learner's to ~1e-6) or
   // "bfloat16" (weights cast once per update; about 2-3x faster decode on CPUs

@@ -141,8 +141,9 @@ void ValueModel::restore(const std::filesystem::path& checkpoint_folder) {
   optimizer_->load(checkpoint_folder / "critic_optimizer");
 }
 
-void ValueModel::save_final(const std::filesystem::path& folder, const Tokenizer& tokenizer) {
+void ValueModel::save_final(const std::filesystem::path& run_folder, const Tokenizer& tokenizer) {
   // load_pretrained_with_head(..., kValue) reads it back.
+  const std::filesystem::path folder = run_folder / "final" / "critic";
   save_pretrained(backbone_, folder, {.head = head_});
   tokenizer.save_folder(folder);
   log_info() << "final value model written to " << folder.string();

@@ -59,8 +59,8 @@ class ValueModel {
   // Checkpoints: critic/ (backbone and head) and critic_optimizer/.
   void add_to(RunCheckpoint& checkpoint);
   void restore(const std::filesystem::path& checkpoint_folder);
-  // The final value model as an HF folder with v_head.summary.*.
-  void save_final(const std::filesystem::path& folder, const Tokenizer& tokenizer);
+  // The final value model as an HF folder with v_head.summary.*: <run>/final/critic.
+  void save_final(const std::filesystem::path& run_folder, const Tokenizer& tokenizer);
 
  private:
   const GrpoConfig& config_;

@@ -195,11 +195,13 @@ TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
   EXPECT_NEAR(shortcut_metrics["grad_norm"].get<double>(),
               padded_metrics["grad_norm"].get<double>(),
               1e-5 * padded_metrics["grad_norm"].get<double>());
+  // Float32 sums in another order (packed against padded matmuls): within
+  // 1e-4 of each tensor's largest entry, which AVX-512 and AVX2 CPUs both meet.
   auto expect_same_gradients = [](const std::map<std::string, at::Tensor>& expected,
                                   const std::map<std::string, at::Tensor>& actual) {
     for (const auto& [name, gradient] : expected) {
       const double scale = gradient.abs().max().item<double>();
-      EXPECT_LT((actual.at(name) - gradient).abs().max().item<double>(), 1e-5 * scale + 1e-9)
+      EXPECT_LT((actual.at(name) - gradient).abs().max().item<double>(), 1e-4 * scale + 1e-9)
           << name;
     }
   };

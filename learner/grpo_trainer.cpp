@@ -17,6 +17,7 @@
 #include "learner/episodes.h"
 #include "learner/learner_lanes.h"
 #include "learner/logprobs.h"
+#include "learner/prompt_encoding.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"

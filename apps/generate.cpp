@@ -8,7 +8,7 @@
 
 #include "apps/subcommand.h"
 #include "common/error.h"
-#include "common/run_dir.h"
+#include "common/jsonl.h"
 #include "policy/model_source.h"
 #include "rollout/engine.h"
 
@@ -29,16 +29,15 @@ struct GenerateArguments {
 std::vector<std::string> read_prompts(const GenerateArguments& args) {
   std::vector<std::string> prompts = args.prompts;
   if (!args.prompts_file.empty()) {
-    auto lines = read_jsonl(args.prompts_file);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      const auto& line = lines[i];
-      if (!line.is_object() || !line.contains(args.prompt_field) ||
-          !line[args.prompt_field].is_string()) {
-        throw_data_error(args.prompts_file + ": record " + std::to_string(i + 1) +
-                         " has no string field \"" + args.prompt_field + "\"");
+    for_each_jsonl_line(args.prompts_file, [&](JsonlLine& line) {
+      const nlohmann::json& value = line.value;
+      if (!value.is_object() || !value.contains(args.prompt_field) ||
+          !value[args.prompt_field].is_string()) {
+        throw_jsonl_line_error(args.prompts_file, line.number,
+                               "has no string field \"" + args.prompt_field + "\"");
       }
-      prompts.push_back(line[args.prompt_field].get<std::string>());
-    }
+      prompts.push_back(value[args.prompt_field].get<std::string>());
+    });
   }
   if (prompts.empty()) throw_usage_error("give at least one --prompt or a --prompts-file");
   return prompts;

@@ -25,6 +25,7 @@
 #include "apps/subcommand.h"
 #include "common/config.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "common/logging.h"
 #include "common/thread_pool.h"
 #include "environments/prompt_template.h"
@@ -176,23 +177,11 @@ class LineReader {
 // Reads every line first, so a malformed one stops the command before any scoring.
 std::vector<std::pair<int64_t, Sample>> read_completions(const std::string& path,
                                                          const PromptTemplate& chat_template) {
-  std::ifstream in(path);
-  if (!in) throw_io_error(path + ": cannot open the completions file");
   LineReader reader(path, chat_template);
   std::vector<std::pair<int64_t, Sample>> samples;
-  std::string text;
-  for (int64_t number = 1; std::getline(in, text); ++number) {
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json line;
-    try {
-      line = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      std::string message = e.what();
-      throw_data_error(path + ":" + std::to_string(number) + ": not valid JSON (" +
-                       message.substr(message.find(']') + 2) + ")");
-    }
-    samples.emplace_back(number, reader.read(line, number));
-  }
+  for_each_jsonl_line(path, [&](JsonlLine& line) {
+    samples.emplace_back(line.number, reader.read(line.value, line.number));
+  });
   if (samples.empty()) throw_data_error(path + ": no completions in the file");
   return samples;
 }

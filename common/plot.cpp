@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "common/run_dir.h"
 
 namespace r1kit {

@@ -49,20 +49,4 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
   if (error) throw_io_error(path.string() + ": cannot rename into place: " + error.message());
 }
 
-std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw_io_error(path.string() + ": cannot open file");
-  std::vector<nlohmann::json> lines;
-  std::string line;
-  for (size_t number = 1; std::getline(in, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto value = nlohmann::json::parse(line, nullptr, false);
-    if (value.is_discarded()) {
-      throw_data_error(path.string() + ":" + std::to_string(number) + ": not a valid JSON line");
-    }
-    lines.push_back(std::move(value));
-  }
-  return lines;
-}
-
 }  // namespace r1kit

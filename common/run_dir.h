@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/jsonl.h"  // the run's files are read back with read_jsonl
+
 namespace r1kit {
 
 class RunDir {
@@ -39,8 +41,5 @@ class RunDir {
 
 // Writes `text` to `path` through a temporary file and a rename.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);
-
-// Reads every line of a metrics.jsonl; a malformed line names file and line.
-std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);
 
 }  // namespace r1kit

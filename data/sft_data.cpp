@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "common/logging.h"
 
 namespace r1kit {
@@ -105,27 +106,28 @@ SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& token
 
 SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer,
                           const SftDataOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw_io_error(path + ": cannot open");
+  JsonlReader reader(path);
   SftDataset data;
-  std::string text;
   int64_t line_number = 0;
-  auto skip = [&](const std::string& why) {
-    std::string message = path + ":" + std::to_string(line_number) + ": " + why;
+  auto skip_message = [&](const std::string& message) {
     if (options.strict) throw_data_error(message);
     log_warning() << "skipped " << message;
     data.skipped.push_back(message);
   };
-  while (std::getline(in, text)) {
-    ++line_number;
-    if (std::all_of(text.begin(), text.end(),
-                    [](char c) { return c == ' ' || c == '\t' || c == '\r'; }))
-      continue;
-    nlohmann::json line = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (line.is_discarded()) {
-      skip("not a valid JSON line");
+  auto skip = [&](const std::string& why) {
+    skip_message(path + ":" + std::to_string(line_number) + ": " + why);
+  };
+  while (true) {
+    std::optional<JsonlLine> parsed;
+    try {
+      parsed = reader.next();
+    } catch (const Error& e) {
+      skip_message(e.what());  // not valid JSON; the message names file and line
       continue;
     }
+    if (!parsed) break;
+    line_number = parsed->number;
+    const nlohmann::json& line = parsed->value;
     SftExample example;
     try {
       example = render_sft_example(line, tokenizer);

@@ -1,12 +1,12 @@
 // `calculator`: a multi-turn tool environment. The task is arithmetic too long
 // to do in one's head; the model may write <tool>expression</tool> and the
 // environment answers <result>value</result> (exact, via
-// environments/expression.h), an observation the learner masks from the loss.
+// common/arithmetic_expression.h), an observation the learner masks from the loss.
 // The episode ends when a turn has no tool call or after max_tool_calls.
+#include "common/arithmetic_expression.h"
 #include "common/config.h"
 #include "common/error.h"
 #include "environments/environment.h"
-#include "environments/expression.h"
 
 namespace r1kit {
 namespace {

@@ -7,9 +7,12 @@
 // "auto" picks per line by its keys. A bad line is skipped with a warning that
 // names the file and line (or, with strict, is an error); the counts are kept.
 #include <fstream>
+#include <functional>
+#include <optional>
 
 #include "common/config.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "common/logging.h"
 #include "environments/environment.h"
 
@@ -105,16 +108,14 @@ class JsonlEnvironment : public Environment {
     eval_ready_ = true;
     bool separate = !options_.eval_path.empty();
     if (!separate && options_.eval_fraction <= 0.0) return eval_;
-    std::ifstream in(separate ? options_.eval_path : options_.path);
-    std::string line;
-    for (int64_t number = 1;
-         std::getline(in, line) && static_cast<int64_t>(eval_.size()) < options_.max_eval;
-         ++number) {
-      if (!separate && !held_out(number, options_.eval_fraction)) continue;
-      if (std::optional<Task> task =
-              parse(line, separate ? options_.eval_path : options_.path, number)) {
-        eval_.push_back(std::move(*task));
-      }
+    JsonlReader reader(separate ? options_.eval_path : options_.path);
+    auto wanted = [&](int64_t number) {
+      return separate || held_out(number, options_.eval_fraction);
+    };
+    while (static_cast<int64_t>(eval_.size()) < options_.max_eval) {
+      std::optional<Task> task = next_task(reader, wanted);
+      if (!task) break;
+      eval_.push_back(std::move(*task));
     }
     return eval_;
   }
@@ -126,27 +127,20 @@ class JsonlEnvironment : public Environment {
   // The next training task, reopening the file at its end (a new epoch);
   // nullopt when a whole pass found none.
   std::optional<Task> read_training_task() {
+    auto wanted = [&](int64_t number) {
+      return !(options_.eval_path.empty() && options_.eval_fraction > 0.0 &&
+               held_out(number, options_.eval_fraction));
+    };
     for (int attempts = 0; attempts < 2; ++attempts) {
-      if (!in_.is_open()) {
-        in_.open(options_.path);
-        if (!in_) throw_io_error(options_.path + ": cannot open");
-        line_number_ = 0;
+      if (!in_) {
+        in_.emplace(options_.path);
         tasks_this_pass_ = 0;
       }
-      std::string line;
-      while (std::getline(in_, line)) {
-        ++line_number_;
-        if (options_.eval_path.empty() && options_.eval_fraction > 0.0 &&
-            held_out(line_number_, options_.eval_fraction)) {
-          continue;
-        }
-        if (std::optional<Task> task = parse(line, options_.path, line_number_)) {
-          ++tasks_this_pass_;
-          return task;
-        }
+      if (std::optional<Task> task = next_task(*in_, wanted)) {
+        ++tasks_this_pass_;
+        return task;
       }
-      in_.close();
-      in_.clear();
+      in_.reset();
       if (tasks_this_pass_ == 0) {
         log_warning() << options_.path << ": a whole pass found no usable line (" << skipped_
                       << " skipped)";
@@ -157,22 +151,33 @@ class JsonlEnvironment : public Environment {
     return std::nullopt;
   }
 
-  std::optional<Task> parse(const std::string& text, const std::string& file, int64_t number) {
-    if (text.find_first_not_of(" \t\r") == std::string::npos)
-      return std::nullopt;  // blank lines are fine
-    try {
-      nlohmann::json line = nlohmann::json::parse(text, nullptr, false);
-      if (line.is_discarded()) throw_data_error("invalid JSON");
-      if (!line.is_object()) throw_data_error("expected a JSON object");
-      return to_task(line, file, number);
-    } catch (const Error& e) {
-      ++skipped_;
-      std::string message = file + ":" + std::to_string(number) + ": " + e.what();
-      if (options_.strict) throw_data_error(message);
-      if (skipped_ <= 10) log_warning() << message << "; line skipped";
-      if (skipped_ == 10) log_warning() << file << ": further skipped lines are counted, not shown";
-      return std::nullopt;
+  // The task of the next line of `reader` that `wanted` accepts; nullopt at the
+  // end of the file. Bad lines on the way are skipped (or, with strict, thrown).
+  std::optional<Task> next_task(JsonlReader& reader, const std::function<bool(int64_t)>& wanted) {
+    const std::string file = reader.path().string();
+    while (true) {
+      std::optional<JsonlLine> line;
+      try {
+        line = reader.next(wanted);
+      } catch (const Error& e) {
+        skip(file, e.what());  // not valid JSON; the message names file and line
+        continue;
+      }
+      if (!line) return std::nullopt;
+      try {
+        if (!line->value.is_object()) throw_data_error("expected a JSON object");
+        return to_task(line->value, file, line->number);
+      } catch (const Error& e) {
+        skip(file, file + ":" + std::to_string(line->number) + ": " + e.what());
+      }
     }
+  }
+
+  void skip(const std::string& file, const std::string& message) {
+    ++skipped_;
+    if (options_.strict) throw_data_error(message);
+    if (skipped_ <= 10) log_warning() << message << "; line skipped";
+    if (skipped_ == 10) log_warning() << file << ": further skipped lines are counted, not shown";
   }
 
   Task to_task(const nlohmann::json& line, const std::string& file, int64_t number) const {
@@ -227,8 +232,7 @@ class JsonlEnvironment : public Environment {
   }
 
   JsonlOptions options_;
-  std::ifstream in_;
-  int64_t line_number_ = 0;
+  std::optional<JsonlReader> in_;  // the training file's current pass
   int64_t tasks_this_pass_ = 0;
   int64_t epoch_ = 0;
   int64_t skipped_ = 0;

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "learner/episodes.h"
+#include "learner/prompt_encoding.h"
 
 namespace r1kit {
 
@@ -31,25 +32,6 @@ EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const Traine
     options.context_length = context_length;
   }
   return options;
-}
-
-std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks,
-                                                 const PromptTemplate& prompt_template,
-                                                 const Tokenizer& tokenizer,
-                                                 int64_t max_prompt_length,
-                                                 std::vector<std::string>* rendered) {
-  std::vector<std::vector<int64_t>> prompts;
-  prompts.reserve(tasks.size());
-  for (const auto& task : tasks) {
-    std::string text = prompt_template.render(task);
-    std::vector<int64_t> ids = tokenizer.encode(text);
-    if (static_cast<int64_t>(ids.size()) > max_prompt_length) {
-      ids.erase(ids.begin(), ids.end() - max_prompt_length);
-    }
-    prompts.push_back(std::move(ids));
-    if (rendered) rendered->push_back(std::move(text));
-  }
-  return prompts;
 }
 
 size_t find_reward(const RewardSet& rewards, const std::string& name, const std::string& key_path,

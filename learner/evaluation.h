@@ -54,13 +54,6 @@ EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const Traine
                                             int64_t seed, const Environment& environment,
                                             int64_t context_length);
 
-// Renders and tokenizes tasks; prompts longer than `max_prompt_length` keep their end.
-std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks,
-                                                 const PromptTemplate& prompt_template,
-                                                 const Tokenizer& tokenizer,
-                                                 int64_t max_prompt_length,
-                                                 std::vector<std::string>* rendered = nullptr);
-
 // The index of the reward whose metric name is `name`; a config error naming
 // `source`, `key_path` and the rewards there are when there is none.
 size_t find_reward(const RewardSet& rewards, const std::string& name, const std::string& key_path,

@@ -13,6 +13,7 @@
 #include "common/seed.h"
 #include "learner/episodes.h"
 #include "learner/evaluation.h"
+#include "learner/prompt_encoding.h"
 #include "learner/stage.h"
 #include "policy/model_source.h"
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "common/logging.h"
 #include "common/progress.h"
 #include "common/run_dir.h"
@@ -40,20 +41,18 @@ std::vector<int64_t> encode_pair_side(const Tokenizer& tokenizer, const std::str
 std::vector<PreferencePair> load_pairs(const std::string& path, const Tokenizer& tokenizer,
                                        int64_t max_length) {
   std::vector<PreferencePair> pairs;
-  auto lines = read_jsonl(path);
-  for (size_t i = 0; i < lines.size(); ++i) {
-    const auto& line = lines[i];
+  for_each_jsonl_line(path, [&](JsonlLine& line) {
+    const nlohmann::json& value = line.value;
     auto text = [&](const char* key) -> std::string {
-      if (!line.is_object() || !line.contains(key) || !line[key].is_string()) {
-        throw_data_error(path + ": record " + std::to_string(i + 1) + ": needs a string \"" + key +
-                         "\"");
+      if (!value.is_object() || !value.contains(key) || !value[key].is_string()) {
+        throw_jsonl_line_error(path, line.number, std::string("needs a string \"") + key + "\"");
       }
-      return line[key].get<std::string>();
+      return value[key].get<std::string>();
     };
-    std::string prompt = line.is_object() && line.contains("prompt") ? text("prompt") : "";
+    std::string prompt = value.is_object() && value.contains("prompt") ? text("prompt") : "";
     pairs.push_back({encode_pair_side(tokenizer, prompt + text("chosen"), max_length),
                      encode_pair_side(tokenizer, prompt + text("rejected"), max_length)});
-  }
+  });
   if (pairs.empty()) throw_data_error(path + ": no preference pairs");
   return pairs;
 }

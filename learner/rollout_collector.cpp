@@ -3,7 +3,7 @@
 #include "common/elapsed.h"
 #include "common/seed.h"
 #include "learner/episodes.h"
-#include "learner/evaluation.h"
+#include "learner/prompt_encoding.h"
 #include "learner/reward_tally.h"
 #include "learner/sampling_recipe.h"
 

@@ -9,6 +9,7 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "common/logging.h"
 #include "common/run_dir.h"
 #include "policy/checkpoint.h"
@@ -162,15 +163,21 @@ void truncate_metrics(const fs::path& run_folder, int64_t step) {
   for (const char* name : {"metrics.jsonl", "samples.jsonl"}) {
     fs::path path = run_folder / name;
     if (!fs::exists(path)) continue;
-    std::ifstream in(path);
-    std::string kept, line;
-    while (std::getline(in, line)) {
-      auto value = nlohmann::json::parse(line, nullptr, false);
-      if (value.is_discarded()) continue;
+    JsonlReader reader(path);
+    std::string kept;
+    while (true) {
+      std::optional<JsonlLine> line;
+      try {
+        line = reader.next();
+      } catch (const Error&) {
+        continue;  // a line torn by a killed run is dropped
+      }
+      if (!line) break;
+      const nlohmann::json& value = line->value;
       if (value.contains("step") && value["step"].is_number_integer() &&
           value["step"].get<int64_t>() > step)
         continue;
-      kept += line + "\n";
+      kept += line->text + "\n";
     }
     write_file_atomically(path, kept);
   }

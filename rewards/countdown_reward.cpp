@@ -2,8 +2,8 @@
 // most once) and evaluates exactly to its target (TinyZero's countdown reward);
 // reads metadata.numbers and metadata.target from the countdown environment.
 // Stateless; thread-safe.
+#include "common/countdown_check.h"
 #include "common/error.h"
-#include "environments/countdown.h"
 #include "rewards/answer_extraction.h"
 #include "rewards/reward.h"
 

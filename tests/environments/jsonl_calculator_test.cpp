@@ -63,7 +63,7 @@ TEST(Jsonl, BadLinesAreSkippedOrNamedWithFileAndLine) {
     strict->next_tasks(2, rng);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2: invalid JSON"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2: not valid JSON"), std::string::npos)
         << e.what();
   }
   EXPECT_THROW(make_environment("jsonl", {{"path", "/nonexistent.jsonl"}}, "test"), Error);

@@ -1,4 +1,4 @@
-#include "environments/expression.h"
+#include "common/arithmetic_expression.h"
 
 #include <cctype>
 #include <string>

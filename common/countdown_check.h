@@ -1,6 +1,6 @@
-// Countdown (as in TinyZero): given numbers and a target, write an arithmetic
-// expression that equals the target using each number at most once. The check
-// is shared by the environment and the `countdown` reward. Pure; thread-safe.
+// The check of a countdown answer (as in TinyZero): an arithmetic expression
+// that equals the target using each given number at most once. Shared by the
+// `countdown` environment and the `countdown` reward. Pure; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@ struct CountdownVerdict {
   std::string reason;  // why not: "uses 7 twice", "evaluates to 23, not 24", a syntax error
 };
 
-// Evaluates `expression` exactly (environments/expression.h) and checks that
+// Evaluates `expression` exactly (common/arithmetic_expression.h) and checks that
 // every literal is one of `numbers`, each used at most once, and that the value
 // is `target`.
 CountdownVerdict check_countdown(std::string_view expression, const std::vector<int64_t>& numbers,

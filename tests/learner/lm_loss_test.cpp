@@ -1,6 +1,6 @@
 // The masked causal-LM loss: equal to a direct re-computation, and in SFT
-// only response tokens count (the "SFT stage masks prompt tokens").
-#include "data/lm_loss.h"
+// only response tokens count (prompt tokens are masked out of the loss).
+#include "learner/lm_loss.h"
 
 #include <gtest/gtest.h>
 

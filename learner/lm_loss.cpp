@@ -1,4 +1,4 @@
-#include "data/lm_loss.h"
+#include "learner/lm_loss.h"
 
 #include <ATen/ops/cross_entropy_loss.h>
 

@@ -1,7 +1,8 @@
-// A small, safe arithmetic evaluator with exact rationals, for the countdown
-// and calculator environments: + - * / ^ (integer exponents), parentheses,
-// unary minus, integer and decimal literals; nothing else. Bounded in length,
-// depth and magnitude, so a model cannot make it hang. Pure; thread-safe.
+// A small, safe evaluator of arithmetic expressions with exact rationals, shared
+// by the countdown and calculator environments and the countdown reward:
+// + - * / ^ (integer exponents), parentheses, unary minus, integer and decimal
+// literals; nothing else. Bounded in length, depth and magnitude, so a model
+// cannot make it hang. Pure; thread-safe.
 #pragma once
 
 #include <string_view>

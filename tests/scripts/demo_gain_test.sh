@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The default demo end to end (scripts/demo.sh, seed 1) in a temporary folder:
 # it must finish and GRPO must raise held-out greedy accuracy by at least 25
-# points over the SFT checkpoint, the bar. About 2.5 minutes on 2 cores;
-# registered with RUN_SERIAL so no other test shares the cores.
+# points over the SFT checkpoint, the gain the demo promises. About 2.5 minutes
+# on 2 cores; registered with RUN_SERIAL so no other test shares the cores.
 # Usage: demo_gain_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 source_dir="$1"

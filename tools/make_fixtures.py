@@ -14,12 +14,12 @@ each with expected.safetensors holding
   prompt_0, prompt_1, greedy_0, greedy_1   two prompts and their 12 greedy tokens
 Logits use position_ids = cumsum(mask) - 1 clamped at 0 (r1kit's default).
 
---check handshake: r1kit's checkpoint test (tests/policy/checkpoint_test.cpp,
-with R1KIT_EXPORT_DIR=DIR set) saves a model folder to DIR plus
-expected_logits.safetensors = {tokens (B,T), attention_mask (B,T), logits
+--check handshake: build/export_for_transformers_check OUT
+(tools/export_for_transformers_check.cpp) saves model folders OUT/<name>, each
+with expected_logits.safetensors = {tokens (B,T), attention_mask (B,T), logits
 (B,T,V)} computed by r1kit, and for a reward model (architecture
-*ForSequenceClassification) also scores (B). This mode loads DIR with
-transformers, recomputes them, prints the largest difference at real positions
+*ForSequenceClassification) also scores (B). This mode loads one such folder
+DIR with transformers, recomputes them, prints the largest difference at real positions
 and exits non-zero when it exceeds --tolerance.
 """
 import argparse

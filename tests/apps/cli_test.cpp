@@ -2,33 +2,17 @@
 // recipe mistakes exit 3 with one line naming file, key path and suggestion.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <string>
 
 #include "tests/apps/run_command.h"
+#include "tests/support/temp_folder.h"
 
 namespace {
 
 using r1kit::testing::run_r1kit;
-
-// A recipe file in the temporary folder, removed when the test ends.
-class TempRecipe {
- public:
-  TempRecipe(const std::string& name, const std::string& text)
-      : path_(std::filesystem::temp_directory_path() /
-              (name + std::to_string(getpid()) + ".json")) {
-    std::ofstream(path_) << text;
-  }
-  ~TempRecipe() { std::filesystem::remove(path_); }
-  TempRecipe(const TempRecipe&) = delete;
-  TempRecipe& operator=(const TempRecipe&) = delete;
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using r1kit::testing::TempFolder;
 
 size_t count_lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
@@ -55,8 +39,8 @@ TEST(Cli, UnknownOptionIsOneLineAndExitTwo) {
 }
 
 TEST(Cli, UnknownRecipeKeyNamesFileKeyAndSuggestion) {
-  TempRecipe recipe_file("unknown_key", R"({"stage": "grpo", "sed": 3})");
-  const std::string path = recipe_file.path();
+  const TempFolder folder;
+  const std::string path = folder.write_file("unknown_key.json", R"({"stage": "grpo", "sed": 3})");
   auto result = run_r1kit("train " + path);
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
@@ -66,16 +50,17 @@ TEST(Cli, UnknownRecipeKeyNamesFileKeyAndSuggestion) {
 }
 
 TEST(Cli, BadJsonNamesLine) {
-  TempRecipe recipe_file("bad_json", "{\n  \"stage\": \"grpo\",\n  oops\n}");
-  const std::string path = recipe_file.path();
+  const TempFolder folder;
+  const std::string path =
+      folder.write_file("bad_json.json", "{\n  \"stage\": \"grpo\",\n  oops\n}");
   auto result = run_r1kit("train " + path);
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_NE(result.output.find(path + ":3:"), std::string::npos) << result.output;
 }
 
 TEST(Cli, SetOverrideIsValidatedLikeTheFile) {
-  TempRecipe recipe_file("override", R"({"stage": "grpo"})");
-  const std::string path = recipe_file.path();
+  const TempFolder folder;
+  const std::string path = folder.write_file("override.json", R"({"stage": "grpo"})");
   auto bad = run_r1kit("train " + path + " --check --set seed=-1");
   EXPECT_EQ(bad.exit_code, 3);
   EXPECT_NE(bad.output.find("seed: must be >= 0, got -1"), std::string::npos) << bad.output;
@@ -85,8 +70,9 @@ TEST(Cli, SetOverrideIsValidatedLikeTheFile) {
 }
 
 TEST(Cli, UntilOnAStageRecipeIsAUsageError) {
-  TempRecipe recipe_file("until_stage", R"({"stage": "grpo"})");
-  auto result = run_r1kit("train " + recipe_file.path() + " --until sft");
+  const TempFolder folder;
+  const std::string path = folder.write_file("until_stage.json", R"({"stage": "grpo"})");
+  auto result = run_r1kit("train " + path + " --until sft");
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
   EXPECT_NE(result.output.find("--until names a pipeline step"), std::string::npos)
@@ -135,10 +121,11 @@ TEST(Cli, PipelineCheckResolvesSeedIntoEveryStep) {
 
 TEST(Cli, PipelineMistakeNamesFileStepAndKeyAndExitsThree) {
   std::string recipe = std::string(R1KIT_SOURCE_DIR) + "/configs/r1_arith/sft.json";
-  TempRecipe recipe_file("pipeline_typo", R"({"pipeline": "typo", "steps": [
+  const TempFolder folder;
+  const std::string path =
+      folder.write_file("pipeline_typo.json", R"({"pipeline": "typo", "steps": [
       {"name": "data", "generate": {"format": "text", "count": 4, "output": "x.jsonl"}},
       {"name": "sft", "recipe": ")" + recipe + R"(", "set": {"optimizer.learning_rat": 1}}]})");
-  const std::string path = recipe_file.path();
   auto result = run_r1kit("train " + path + " --check");
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;

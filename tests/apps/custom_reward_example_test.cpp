@@ -2,12 +2,14 @@
 // scores through `r1kit reward --plugin` (tests/examples/build_custom_reward.sh
 // does the work: install, configure, build, score; about half a minute).
 #include <gtest/gtest.h>
-#include <unistd.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+
+#include "tests/support/temp_folder.h"
 
 namespace {
 
@@ -15,8 +17,8 @@ namespace fs = std::filesystem;
 
 TEST(CustomRewardExample, BuildsAgainstTheInstalledPackageAndScores) {
   const fs::path build_dir = fs::path(R1KIT_BINARY).parent_path();
-  const fs::path work =
-      fs::temp_directory_path() / ("r1kit-custom-reward-" + std::to_string(getpid()));
+  const r1kit::testing::TempFolder temp;
+  const fs::path work = temp / "work";
   std::string command = "bash " + std::string(R1KIT_SOURCE_DIR) +
                         "/tests/examples/build_custom_reward.sh " + build_dir.string() + " " +
                         work.string() + " 2>&1";
@@ -44,7 +46,6 @@ TEST(CustomRewardExample, BuildsAgainstTheInstalledPackageAndScores) {
   EXPECT_EQ(keywords[6], "0");                 // errors
   ASSERT_EQ(hits.size(), 4u) << output;
   EXPECT_EQ(hits[1], "1.0000");  // 2, 1, 0 hits
-  fs::remove_all(work);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // printed means and counts (computed by hand in the comments), the per-line
 // output, and the exit code of each kind of mistake.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -12,19 +11,14 @@
 #include <sstream>
 
 #include "tests/apps/run_command.h"
+#include "tests/support/temp_folder.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
 using r1kit::testing::run_r1kit;
-
-std::string write_file(const std::string& name, const std::string& text) {
-  fs::path path =
-      fs::temp_directory_path() / ("r1kit-reward-cmd-" + std::to_string(getpid()) + "-" + name);
-  std::ofstream(path) << text;
-  return path.string();
-}
+using r1kit::testing::TempFolder;
 
 // The whitespace-separated columns of the report row that starts with `name`.
 std::vector<std::string> row(const std::string& output, const std::string& name) {
@@ -53,7 +47,8 @@ const char* const kCompletions =
 )";
 
 TEST(RewardCommand, PrintsMeansCountsAndTheWeightedTotal) {
-  std::string input = write_file("completions.jsonl", kCompletions);
+  const TempFolder folder;
+  std::string input = folder.write_file("completions.jsonl", kCompletions);
   std::string output = input + ".scores.jsonl";
   auto result = run_r1kit("reward " + input +
                           " --reward math_answer:2 --reward think_format:0.5 --output " + output);
@@ -87,8 +82,9 @@ TEST(RewardCommand, PrintsMeansCountsAndTheWeightedTotal) {
 }
 
 TEST(RewardCommand, ReadsTheRecipesRewardList) {
-  std::string input = write_file("recipe-input.jsonl", kCompletions);
-  std::string recipe = write_file("recipe.json", R"({"stage": "grpo", "rewards": [
+  const TempFolder folder;
+  std::string input = folder.write_file("recipe-input.jsonl", kCompletions);
+  std::string recipe = folder.write_file("recipe.json", R"({"stage": "grpo", "rewards": [
       {"name": "think_format", "label": "format", "weight": 2.0},
       {"name": "overlong", "options": {"max_completion_length": 8, "len": 4}, "fallback": -1.0}]})");
   auto result = run_r1kit("reward " + input + " --recipe " + recipe);
@@ -108,23 +104,24 @@ TEST(RewardCommand, ReadsTheRecipesRewardList) {
 }
 
 TEST(RewardCommand, MistakesExitWithTheirCodeAndNameTheirPlace) {
-  std::string good = write_file("good.jsonl", kCompletions);
-  std::string bad_json =
-      write_file("bad.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": oops}\n");
+  const TempFolder folder;
+  std::string good = folder.write_file("good.jsonl", kCompletions);
+  std::string bad_json = folder.write_file(
+      "bad.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": oops}\n");
   auto result = run_r1kit("reward " + bad_json + " --reward math_answer");
   EXPECT_EQ(result.exit_code, 4);
   EXPECT_NE(result.output.find(bad_json + ":2: not valid JSON"), std::string::npos)
       << result.output;
 
   std::string no_completion =
-      write_file("no-completion.jsonl", "{\"prompt\": \"a\", \"answer\": \"1\"}\n");
+      folder.write_file("no-completion.jsonl", "{\"prompt\": \"a\", \"answer\": \"1\"}\n");
   result = run_r1kit("reward " + no_completion + " --reward math_answer");
   EXPECT_EQ(result.exit_code, 4);
   EXPECT_NE(result.output.find(no_completion + ":1: no \"completion\""), std::string::npos)
       << result.output;
 
   std::string recipe =
-      write_file("typo.json", R"({"rewards": [{"name": "math_answer", "wieght": 2}]})");
+      folder.write_file("typo.json", R"({"rewards": [{"name": "math_answer", "wieght": 2}]})");
   result = run_r1kit("reward " + good + " --recipe " + recipe);
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_NE(

@@ -3,32 +3,25 @@
 #include "common/safetensors.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
+#include "tests/support/temp_folder.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh path under /tmp/r1kit-st-<pid>/, removed when the tests exit.
+// A fresh path in one temporary folder of this binary, removed when it exits.
 fs::path temp_file(const std::string& name) {
-  struct Root {
-    fs::path path = fs::temp_directory_path() / ("r1kit-st-" + std::to_string(::getpid()));
-    Root() { fs::create_directories(path); }
-    ~Root() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  };
-  static Root root;
+  static const testing::TempFolder folder("safetensors");
   static std::atomic<int> counter{0};
-  return root.path / (std::to_string(counter++) + "-" + name);
+  return folder / (std::to_string(counter++) + "-" + name);
 }
 
 // Writes the raw bytes of a file with the given header text and data bytes.
@@ -204,7 +197,7 @@ TEST(Safetensors, MissingFileIsAnIoError) {
 TEST(Safetensors, ReadsAFileWrittenByPythonSafetensors) {
   // tests/fixtures/tiny-llama/model.safetensors comes from tools/make_fixtures.py.
   SafetensorsContents read =
-      read_safetensors(fs::path(R1KIT_FIXTURES_DIR) / "tiny-llama" / "model.safetensors");
+      read_safetensors(testing::fixture_path("tiny-llama/model.safetensors"));
   EXPECT_EQ(read.tensors.at("model.embed_tokens.weight").sizes(), (std::vector<int64_t>{512, 64}));
   EXPECT_EQ(read.metadata.at("format"), "pt");
 }

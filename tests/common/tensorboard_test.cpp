@@ -5,11 +5,12 @@
 #include "common/tensorboard.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
 #include <iterator>
+
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
@@ -160,9 +161,7 @@ TEST(TensorBoard, RecordsMatchTensorBoardsOwnWriterByteForByte) {
 }
 
 TEST(TensorBoard, WrittenFileParsesBackWithValidCrcsWhileTheWriterIsOpen) {
-  fs::path folder =
-      fs::temp_directory_path() / ("r1kit_test_tensorboard_" + std::to_string(getpid()));
-  fs::remove_all(folder);
+  const testing::TempFolder folder;
   TensorBoardWriter writer(folder / "run");
   std::string name = writer.path().filename().string();
   EXPECT_TRUE(name.starts_with("events.out.tfevents.")) << name;
@@ -183,7 +182,6 @@ TEST(TensorBoard, WrittenFileParsesBackWithValidCrcsWhileTheWriterIsOpen) {
   EXPECT_EQ(events[2].scalars, (std::map<std::string, float>{{"reward", -1.5f}}));
   EXPECT_EQ(events[3].step, 30000000000LL);
   EXPECT_EQ(events[3].scalars, (std::map<std::string, float>{{"eval/accuracy", 0.75f}}));
-  fs::remove_all(folder);
 }
 
 }  // namespace

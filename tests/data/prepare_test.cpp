@@ -9,6 +9,7 @@
 #include "data/text_cleaning.h"
 #include "data/token_shards.h"
 #include "tests/data/data_test_util.h"
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
@@ -16,8 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::bpe512;
 using testing::bpe512_folder;
-using testing::data_temp_folder;
-using testing::write_text;
+using testing::TempFolder;
 
 TEST(TextCleaning, NormalisesRemovesControlsAndTrims) {
   EXPECT_EQ(clean_text("  Cafe\xCC\x81\r\nnext\x01line\tend \x7F\n\n"),
@@ -35,29 +35,30 @@ TEST(TextCleaning, ContentHashSeparatesTextsAndIsStable) {
   EXPECT_FALSE(content_hash("") == content_hash(std::string(1, '\0')));
 }
 
-// The corpus of the prepare tests, with each document's fate in a comment.
-fs::path write_corpus(const fs::path& folder) {
-  write_text(folder / "a.txt",
-             "Hello world.\nSecond line of doc one.\n"  // line 1: kept
-             "\n"
-             "  Hello world.\nSecond line of doc one.\n"  // line 4: duplicate after trimming
-             "\n\n"
-             "Cafe\xCC\x81 au lait\n"  // line 8: kept (NFC)
-             "\n"
-             "Caf\xC3\xA9 au lait\n"  // line 10: duplicate of line 8 after NFC
-             "\n"
-             "xy\n"  // line 12: too_short
-             "\n"
-             "\x01\x02\n");  // line 14: empty after cleaning
-  write_text(folder / "b.jsonl",
-             "{\"text\": \"A json document.\"}\n"  // line 1: kept
-             "{oops\n"                             // line 2: invalid_json
-             "\n"
-             "{\"body\": \"no text\"}\n"           // line 4: invalid_json (no text key)
-             "{\"text\": \"A json document.\"}\n"  // line 5: duplicate
-             "{\"text\": \"" +
-                 std::string(150, 'z') + "\"}\n");  // line 6: too_long
-  return folder;
+// The corpus of the prepare tests, with each document's fate in a comment,
+// written to temp/corpus; returns that folder.
+fs::path write_corpus(const TempFolder& temp) {
+  temp.write_file("corpus/a.txt",
+                  "Hello world.\nSecond line of doc one.\n"  // line 1: kept
+                  "\n"
+                  "  Hello world.\nSecond line of doc one.\n"  // line 4: duplicate after trimming
+                  "\n\n"
+                  "Cafe\xCC\x81 au lait\n"  // line 8: kept (NFC)
+                  "\n"
+                  "Caf\xC3\xA9 au lait\n"  // line 10: duplicate of line 8 after NFC
+                  "\n"
+                  "xy\n"  // line 12: too_short
+                  "\n"
+                  "\x01\x02\n");  // line 14: empty after cleaning
+  temp.write_file("corpus/b.jsonl",
+                  "{\"text\": \"A json document.\"}\n"  // line 1: kept
+                  "{oops\n"                             // line 2: invalid_json
+                  "\n"
+                  "{\"body\": \"no text\"}\n"           // line 4: invalid_json (no text key)
+                  "{\"text\": \"A json document.\"}\n"  // line 5: duplicate
+                  "{\"text\": \"" +
+                      std::string(150, 'z') + "\"}\n");  // line 6: too_long
+  return temp / "corpus";
 }
 
 DataPrepareConfig corpus_config(const fs::path& inputs, const fs::path& output) {
@@ -89,8 +90,9 @@ std::vector<std::string> read_documents(const fs::path& folder) {
 }
 
 TEST(DataPrepare, DeduplicatesAndReportsDroppedLinesWithReasons) {
-  fs::path inputs = write_corpus(data_temp_folder("corpus"));
-  fs::path output = data_temp_folder("shards");
+  const TempFolder temp;
+  fs::path inputs = write_corpus(temp);
+  fs::path output = temp.make_folder("shards");
   DataPrepareReport report = prepare_corpus(corpus_config(inputs, output), "test");
 
   EXPECT_EQ(report.documents_read, 11);
@@ -122,10 +124,11 @@ TEST(DataPrepare, DeduplicatesAndReportsDroppedLinesWithReasons) {
 }
 
 TEST(DataPrepare, OutputIsTheSameForAnyThreadCountAndShardSize) {
-  fs::path inputs = write_corpus(data_temp_folder("corpus"));
-  DataPrepareConfig one = corpus_config(inputs, data_temp_folder("one"));
+  const TempFolder temp;
+  fs::path inputs = write_corpus(temp);
+  DataPrepareConfig one = corpus_config(inputs, temp.make_folder("one"));
   one.num_threads = 1;
-  DataPrepareConfig split = corpus_config(inputs, data_temp_folder("split"));
+  DataPrepareConfig split = corpus_config(inputs, temp.make_folder("split"));
   split.max_shard_tokens = 8;  // every document gets its own shard
   DataPrepareReport one_report = prepare_corpus(one, "test");
   DataPrepareReport split_report = prepare_corpus(split, "test");
@@ -136,8 +139,9 @@ TEST(DataPrepare, OutputIsTheSameForAnyThreadCountAndShardSize) {
 }
 
 TEST(DataPrepare, LineSplitAndNoDeduplication) {
-  fs::path inputs = data_temp_folder("lines");
-  write_text(inputs / "c.txt", "one line\n\none line\nanother line\n");
+  const TempFolder temp;
+  const fs::path& inputs = temp.path();
+  temp.write_file("c.txt", "one line\n\none line\nanother line\n");
   DataPrepareConfig config;
   config.inputs = {inputs.string()};  // a folder: its files
   config.output_dir = (inputs / "out").string();
@@ -152,8 +156,9 @@ TEST(DataPrepare, LineSplitAndNoDeduplication) {
 }
 
 TEST(DataPrepare, BadOptionsNameTheSource) {
-  fs::path inputs = write_corpus(data_temp_folder("corpus"));
-  DataPrepareConfig config = corpus_config(inputs, data_temp_folder("out"));
+  const TempFolder temp;
+  fs::path inputs = write_corpus(temp);
+  DataPrepareConfig config = corpus_config(inputs, temp.make_folder("out"));
   config.inputs.push_back((inputs / "missing.txt").string());
   try {
     prepare_corpus(config, "prepare.json");
@@ -167,7 +172,8 @@ TEST(DataPrepare, BadOptionsNameTheSource) {
 }
 
 TEST(TokenShards, RoundTripOfWideTokensAndIndex) {
-  fs::path folder = data_temp_folder("wide");
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
   ShardWriter writer(folder, /*vocab_size=*/70000, /*max_shard_tokens=*/5);
   EXPECT_EQ(writer.dtype(), "uint32");
   writer.add_document({69999, 1, 2});
@@ -177,7 +183,7 @@ TEST(TokenShards, RoundTripOfWideTokensAndIndex) {
   ASSERT_EQ(shards.size(), 2u);
   EXPECT_EQ(shards[0].tokens, 5);
   EXPECT_EQ(shards[0].documents, 2);
-  write_text(folder / "manifest.json", shard_manifest(writer.dtype(), 70000, 0, shards).dump());
+  temp.write_file("manifest.json", shard_manifest(writer.dtype(), 70000, 0, shards).dump());
 
   auto set = ShardSet::open(folder);
   EXPECT_EQ(set->total_tokens(), 11);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "tests/data/data_test_util.h"
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
@@ -69,17 +70,17 @@ TEST(SftData, ChatLearnsOnlyAssistantTurns) {
 }
 
 TEST(SftData, BadLinesAreSkippedWithFileAndLine) {
-  fs::path folder = testing::data_temp_folder("sft");
-  std::string path = (folder / "train.jsonl").string();
-  testing::write_text(path,
-                      "{\"prompt\": \"a\", \"response\": \"b\"}\n"
-                      "{\"prompt\": \"a\", \"response\": \n"
-                      "\n"
-                      "{\"prompt\": \"a\"}\n"
-                      "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n"
-                      "{\"messages\": [{\"role\": \"bot\", \"content\": \"hi\"}]}\n"
-                      "{\"prompt\": \"a\", \"response\": 3}\n"
-                      "{\"messages\": [{\"role\": \"assistant\", \"content\": \"ok\"}]}\n");
+  const testing::TempFolder folder;
+  const std::string lines =
+      "{\"prompt\": \"a\", \"response\": \"b\"}\n"
+      "{\"prompt\": \"a\", \"response\": \n"
+      "\n"
+      "{\"prompt\": \"a\"}\n"
+      "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n"
+      "{\"messages\": [{\"role\": \"bot\", \"content\": \"hi\"}]}\n"
+      "{\"prompt\": \"a\", \"response\": 3}\n"
+      "{\"messages\": [{\"role\": \"assistant\", \"content\": \"ok\"}]}\n";
+  const std::string path = folder.write_file("train.jsonl", lines).string();
   SftDataset data = load_sft_jsonl(path, *bpe512(), {});
   ASSERT_EQ(data.examples.size(), 2u);
   EXPECT_EQ(data.examples[0].line, 1);
@@ -105,16 +106,16 @@ TEST(SftData, BadLinesAreSkippedWithFileAndLine) {
 }
 
 TEST(SftData, LongExamplesAreTruncatedOrDropped) {
-  fs::path folder = testing::data_temp_folder("sft_long");
-  std::string path = (folder / "train.jsonl").string();
-  std::string long_prompt(200, 'q');
-  testing::write_text(path,
-                      "{\"prompt\": \"short\", \"response\": \" answer text here\"}\n"
-                      "{\"prompt\": \"" +
-                          long_prompt +
-                          "\", \"response\": \" x\"}\n"
-                          "{\"prompt\": \"p\", \"response\": \"" +
-                          long_prompt + "\"}\n");
+  const testing::TempFolder folder;
+  const std::string long_prompt(200, 'q');
+  const std::string lines =
+      "{\"prompt\": \"short\", \"response\": \" answer text here\"}\n"
+      "{\"prompt\": \"" +
+      long_prompt +
+      "\", \"response\": \" x\"}\n"
+      "{\"prompt\": \"p\", \"response\": \"" +
+      long_prompt + "\"}\n";
+  const std::string path = folder.write_file("train.jsonl", lines).string();
   SftDataset truncated = load_sft_jsonl(path, *bpe512(), {.max_length = 20});
   // Line 2's response lies beyond 20 tokens: nothing left to learn.
   EXPECT_EQ(truncated.examples.size(), 2u);

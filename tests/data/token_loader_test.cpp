@@ -8,28 +8,31 @@
 
 #include "common/error.h"
 #include "data/token_shards.h"
-#include "tests/data/data_test_util.h"
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Two shards whose token i is its global position, so a window shows where it came from.
+// Two shards whose token i is its global position, so a window shows where it
+// came from; written once, removed when the test binary exits.
 std::shared_ptr<const ShardSet> counting_shards() {
-  static fs::path folder = [] {
-    fs::path path = testing::data_temp_folder("counting");
-    ShardWriter writer(path, /*vocab_size=*/100000, /*max_shard_tokens=*/1000);
-    std::vector<int64_t> first(1000), second(637);
-    for (int64_t i = 0; i < 1000; ++i) first[i] = i;
-    for (int64_t i = 0; i < 637; ++i) second[i] = 1000 + i;
-    writer.add_document(first);
-    writer.add_document(second);
-    testing::write_text(path / "manifest.json",
+  struct Written {
+    testing::TempFolder folder{"counting-shards"};
+    Written() {
+      ShardWriter writer(folder.path(), /*vocab_size=*/100000, /*max_shard_tokens=*/1000);
+      std::vector<int64_t> first(1000), second(637);
+      for (int64_t i = 0; i < 1000; ++i) first[i] = i;
+      for (int64_t i = 0; i < 637; ++i) second[i] = 1000 + i;
+      writer.add_document(first);
+      writer.add_document(second);
+      folder.write_file("manifest.json",
                         shard_manifest(writer.dtype(), 100000, 0, writer.finish()).dump());
-    return path;
-  }();
-  return ShardSet::open(folder);
+    }
+  };
+  static const Written written;
+  return ShardSet::open(written.folder.path());
 }
 
 TokenLoaderOptions small_options() {

@@ -3,23 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "common/error.h"
 #include "environments/environment.h"
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
 
-std::string write_file(const std::string& name, const std::string& text) {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / "r1kit_env_test";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / name) << text;
-  return (dir / name).string();
-}
-
 TEST(Jsonl, ReadsGsm8kMathChatAndPromptLines) {
-  std::string path = write_file(
+  const testing::TempFolder folder;
+  std::string path = folder.write_file(
       "mixed.jsonl",
       R"({"question": "Natalia sold 48 clips...", "answer": "48/2 = 24\n48+24 = 72\n#### 72"})"
       "\n"
@@ -45,13 +39,14 @@ TEST(Jsonl, ReadsGsm8kMathChatAndPromptLines) {
 }
 
 TEST(Jsonl, BadLinesAreSkippedOrNamedWithFileAndLine) {
-  std::string path = write_file("bad.jsonl", R"({"question": "q1", "answer": "#### 1"})"
-                                             "\n"
-                                             "{not json\n"
-                                             R"({"question": "q3", "answer": "no hashes"})"
-                                             "\n"
-                                             R"({"question": "q4", "answer": "#### 4"})"
-                                             "\n");
+  const testing::TempFolder folder;
+  std::string path = folder.write_file("bad.jsonl", R"({"question": "q1", "answer": "#### 1"})"
+                                                    "\n"
+                                                    "{not json\n"
+                                                    R"({"question": "q3", "answer": "no hashes"})"
+                                                    "\n"
+                                                    R"({"question": "q4", "answer": "#### 4"})"
+                                                    "\n");
   auto env = make_environment("jsonl", {{"path", path}, {"shuffle_buffer", 1}}, "test");
   std::mt19937_64 rng(1);
   std::vector<Task> tasks = env->next_tasks(2, rng);
@@ -67,17 +62,18 @@ TEST(Jsonl, BadLinesAreSkippedOrNamedWithFileAndLine) {
         << e.what();
   }
   EXPECT_THROW(make_environment("jsonl", {{"path", "/nonexistent.jsonl"}}, "test"), Error);
-  std::string empty = write_file("empty.jsonl", "garbage\n");
+  std::string empty = folder.write_file("empty.jsonl", "garbage\n");
   EXPECT_THROW(make_environment("jsonl", {{"path", empty}}, "test")->next_tasks(1, rng), Error);
 }
 
 TEST(Jsonl, HeldOutFractionIsFixedAndDisjoint) {
+  const testing::TempFolder folder;
   std::string text;
   for (int i = 1; i <= 200; ++i)
     text += R"({"prompt": "p)" + std::to_string(i) +
             R"(", "answer": "1"})"
             "\n";
-  std::string path = write_file("many.jsonl", text);
+  std::string path = folder.write_file("many.jsonl", text);
   auto env = make_environment("jsonl", {{"path", path}, {"eval_fraction", 0.2}}, "test");
   std::set<std::string> eval;
   for (const Task& t : env->eval_tasks()) eval.insert(t.prompt);

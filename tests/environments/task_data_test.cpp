@@ -4,12 +4,12 @@
 #include "environments/task_data.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 
 #include "common/error.h"
 #include "common/run_dir.h"
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
@@ -28,13 +28,10 @@ TaskDataConfig addition_config(const std::string& format, const fs::path& output
   return config;
 }
 
-fs::path temp_file(const std::string& name) {
-  return fs::temp_directory_path() / ("r1kit_task_data_" + std::to_string(getpid()) + "_" + name);
-}
-
 TEST(TaskData, EachFormatWritesItsFieldsAndTheSeedFixesTheFile) {
+  const testing::TempFolder folder;
   for (const std::string format : {"sft", "text", "tasks"}) {
-    fs::path path = temp_file(format + ".jsonl");
+    const fs::path path = folder / (format + ".jsonl");
     EXPECT_EQ(write_task_data(addition_config(format, path), "test"), 5);
     auto lines = read_jsonl(path);
     ASSERT_EQ(lines.size(), 5u) << format;
@@ -47,16 +44,15 @@ TEST(TaskData, EachFormatWritesItsFieldsAndTheSeedFixesTheFile) {
         EXPECT_TRUE(line.contains("prompt") && line.contains("answer")) << line.dump();
       }
     }
-    fs::path again = temp_file(format + "_again.jsonl");
+    const fs::path again = folder / (format + "_again.jsonl");
     write_task_data(addition_config(format, again), "test");
     EXPECT_EQ(read_jsonl(again), lines) << format;
-    fs::remove(path);
-    fs::remove(again);
   }
 }
 
 TEST(TaskData, MistakesAreConfigErrorsNamingTheSource) {
-  TaskDataConfig config = addition_config("sft", temp_file("bad.jsonl"));
+  const testing::TempFolder folder;
+  TaskDataConfig config = addition_config("sft", folder / "bad.jsonl");
   config.environment.options = {{"digits", 2}};  // no worked solutions
   EXPECT_THROW(write_task_data(config, "test"), Error);
   EXPECT_FALSE(fs::exists(config.output));  // nothing half-written

@@ -48,30 +48,28 @@ void expect_reward_rises(const std::vector<double>& rewards) {
 }
 
 TEST(GrpoLoop, RewardRisesOnAnEasyTask) {
-  fs::path root = testing::fresh_folder("grpo_loop");
-  expect_reward_rises(easy_task_rewards(root, "float32"));
+  const testing::TempFolder root;
+  expect_reward_rises(easy_task_rewards(root.path(), "float32"));
   EXPECT_TRUE(fs::exists(root / "run" / "final" / "model.safetensors"));
   EXPECT_TRUE(fs::exists(root / "run" / "final" / "tokenizer.json"));
   EXPECT_TRUE(fs::exists(root / "run" / "checkpoints" / "step-24" / "trainer_state.json"));
   EXPECT_FALSE(read_jsonl(root / "run" / "samples.jsonl").empty());
-  fs::remove_all(root);
 }
 
 // trainer.rollout_dtype bfloat16: generation in bf16, learning in float32; the
 // importance ratio absorbs the small logprob gap and the task is still learned.
 TEST(GrpoLoop, RewardRisesWithBfloat16Rollouts) {
-  fs::path root = testing::fresh_folder("grpo_loop_bf16_rollout");
-  expect_reward_rises(easy_task_rewards(root, "bfloat16"));
-  fs::remove_all(root);
+  const testing::TempFolder root;
+  expect_reward_rises(easy_task_rewards(root.path(), "bfloat16"));
 }
 
 TEST(GrpoLoop, MetricsCarryTheTrlNames) {
-  fs::path root = testing::fresh_folder("grpo_metrics");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["trainer"]["max_steps"] = 1;
   json["grpo"]["beta"] = 0.01;
-  testing::TrainerOnRecipe run(json, root);
+  testing::TrainerOnRecipe run(json, root.path());
   GrpoTrainer& trainer = run.trainer;
   nlohmann::json line = trainer.step(1);
   for (const char* key :
@@ -82,13 +80,12 @@ TEST(GrpoLoop, MetricsCarryTheTrlNames) {
     EXPECT_TRUE(line.contains(key)) << key << " missing from " << line.dump();
   }
   EXPECT_GE(line["kl"].get<double>(), 0.0);
-  fs::remove_all(root);
 }
 
 // trainer.bf16 runs the learner's forwards under bf16 autocast (here on the
 // CPU); it refuses a model that is bfloat16 already.
 TEST(GrpoLoop, Bf16AutocastStepsAndNeedsAFloat32Model) {
-  fs::path root = testing::fresh_folder("grpo_bf16");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["trainer"]["bf16"] = true;
@@ -109,13 +106,12 @@ TEST(GrpoLoop, Bf16AutocastStepsAndNeedsAFloat32Model) {
   std::ofstream(recipe_path) << json.dump(2);
   Recipe bf16_model = load_recipe(recipe_path.string(), {});
   EXPECT_THROW(GrpoTrainer(bf16_model, run_dir, *distributed), Error);
-  fs::remove_all(root);
 }
 
 // With entropy_coeff 0 the entropy is only logged (no graph, row by row); it
 // equals the differentiable one the entropy bonus uses, on the same first step.
 TEST(GrpoLoop, LoggedEntropyEqualsTheDifferentiableOne) {
-  fs::path root = testing::fresh_folder("grpo_entropy");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   double entropy[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
@@ -123,24 +119,23 @@ TEST(GrpoLoop, LoggedEntropyEqualsTheDifferentiableOne) {
     json["grpo"]["entropy_coeff"] = i == 0 ? 0.0 : 1e-3;
     // Both over every completion: an entropy bonus turns the zero-advantage skip off.
     json["grpo"]["skip_zero_advantage"] = false;
-    testing::TrainerOnRecipe run(json, root);
+    testing::TrainerOnRecipe run(json, root.path());
     GrpoTrainer& trainer = run.trainer;
     entropy[i] = trainer.step(1)["entropy"].get<double>();
   }
   EXPECT_GT(entropy[0], 1.0);  // near log(30) for a random policy
   EXPECT_NEAR(entropy[0], entropy[1], 1e-6);
-  fs::remove_all(root);
 }
 
 // grpo.stop_strings end single-turn completions too; the text rewards score
 // keeps the stop string, as the ids the learner trains on do.
 TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
-  fs::path root = testing::fresh_folder("grpo_stop");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["grpo"]["stop_strings"] = {"7"};
   json["trainer"]["log_completions"] = 32;
-  testing::TrainerOnRecipe run(json, root);
+  testing::TrainerOnRecipe run(json, root.path());
   GrpoTrainer& trainer = run.trainer;
   run.run_dir.log_metrics(trainer.step(1));
   int64_t stopped_at_seven = 0;
@@ -155,7 +150,6 @@ TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
     ++stopped_at_seven;
   }
   EXPECT_GT(stopped_at_seven, 0);
-  fs::remove_all(root);
 }
 
 // The learner's two shortcuts, trainer.shared_prompt_forward (each prompt once
@@ -163,7 +157,7 @@ TEST(GrpoLoop, StopStringsEndCompletionsAndStayInTheScoredText) {
 // groups left out of the forward and backward), change the work, not the
 // update: after the same rollout, the gradient equals the plain padded one's.
 TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
-  fs::path root = testing::fresh_folder("grpo_shortcuts");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   auto one_step = [&](bool shortcuts, const std::string& name, double beta = 0.0,
                       int64_t steps = 1) {
@@ -217,7 +211,6 @@ TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
   EXPECT_NEAR(shared_kl_metrics["kl"].get<double>(), padded_kl_metrics["kl"].get<double>(),
               1e-4 * padded_kl_metrics["kl"].get<double>());
   expect_same_gradients(padded_kl, shared_kl);
-  fs::remove_all(root);
 }
 
 }  // namespace

@@ -1,9 +1,7 @@
-// Shared by the learner tests: a tiny random policy written as a Hugging Face
-// folder with a character tokenizer, and a GRPO recipe on it that trains in
-// seconds (regex_match rewards the character '7').
+// Shared by the learner tests: a GRPO recipe on a tiny policy (see
+// tests/support/tiny_model.h) that trains in seconds (regex_match rewards the
+// character '7'), and a one-process trainer built from such a recipe.
 #pragma once
-
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,40 +13,10 @@
 #include "learner/distributed.h"
 #include "learner/grpo_trainer.h"
 #include "learner/recipe.h"
-#include "policy/char_tokenizer.h"
-#include "policy/checkpoint.h"
+#include "tests/support/temp_folder.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit::testing {
-
-inline std::filesystem::path fresh_folder(const std::string& name) {
-  auto path =
-      std::filesystem::temp_directory_path() / ("r1kit_" + name + "_" + std::to_string(getpid()));
-  std::filesystem::remove_all(path);
-  std::filesystem::create_directories(path);
-  return path;
-}
-
-inline constexpr char kTinyAlphabet[] = "0123456789+-*= abcdefgh\n:?";
-
-inline std::filesystem::path write_tiny_policy(const std::filesystem::path& folder,
-                                               uint64_t seed = 3,
-                                               const std::string& alphabet = kTinyAlphabet) {
-  CharTokenizer tokenizer(alphabet);
-  ModelConfig config;
-  config.model_type = "llama";
-  config.vocab_size = tokenizer.vocab_size();
-  config.hidden_size = 32;
-  config.intermediate_size = 64;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.num_key_value_heads = 2;
-  config.max_position_embeddings = 64;
-  config.eos_token_ids = {*tokenizer.eos_id()};
-  Transformer model = make_random_transformer(config, seed);
-  save_pretrained(model, folder);
-  tokenizer.save_folder(folder);
-  return folder;
-}
 
 inline nlohmann::json tiny_grpo_recipe(const std::filesystem::path& model,
                                        const std::filesystem::path& run) {

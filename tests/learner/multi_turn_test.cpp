@@ -17,6 +17,8 @@
 #include "learner/multi_turn_rollout.h"
 #include "learner/policy_loss.h"
 #include "learner/stage.h"
+#include "policy/char_tokenizer.h"
+#include "policy/checkpoint.h"
 #include "policy/tokenizer.h"
 #include "tests/learner/learner_test_util.h"
 
@@ -61,7 +63,6 @@ std::vector<std::string> every_character(const std::string& alphabet) {
 class MultiTurnRollout : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = testing::fresh_folder("multi_turn_rollout");
     fs::path folder = testing::write_tiny_policy(root_ / "model");
     tokenizer_ = std::make_shared<CharTokenizer>(testing::kTinyAlphabet);
     weights_ = std::make_shared<PolicyWeights>(load_pretrained(folder));
@@ -76,14 +77,13 @@ class MultiTurnRollout : public ::testing::Test {
     params_.max_new_tokens = 64;
     params_.stop_strings = every_character(testing::kTinyAlphabet);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   std::vector<MultiTurnTrajectory> run(const MultiTurnOptions& options) {
     return generate_multi_turn(*rollout_, *environment_, tasks_, prompts_, *tokenizer_, params_,
                                options);
   }
 
-  fs::path root_;
+  const testing::TempFolder root_;
   std::shared_ptr<CharTokenizer> tokenizer_;
   std::shared_ptr<PolicyWeights> weights_;
   std::unique_ptr<RolloutWorkers> rollout_;
@@ -164,15 +164,7 @@ TEST(MultiTurnCalculator, AnswersAToolCallOfATaughtPolicy) {
                     answer = "<answer>12</answer>";
   std::vector<int64_t> episode = tokenizer->encode(prompt + call + result + answer);
   episode.push_back(*tokenizer->eos_id());
-  ModelConfig config;
-  config.model_type = "llama";
-  config.vocab_size = tokenizer->vocab_size();
-  config.hidden_size = 32;
-  config.intermediate_size = 64;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.num_key_value_heads = 2;
-  config.max_position_embeddings = 64;
+  ModelConfig config = testing::tiny_model_config(tokenizer->vocab_size());
   config.eos_token_ids = {*tokenizer->eos_id()};
   Transformer model = make_random_transformer(config, /*seed=*/5);
   {
@@ -278,12 +270,12 @@ nlohmann::json multi_turn_recipe(const fs::path& model, const fs::path& run,
 }
 
 TEST(MultiTurnLoop, GrpoTrainsOnAScriptedToolEnvironment) {
-  fs::path root = testing::fresh_folder("multi_turn_loop");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = multi_turn_recipe(model, root / "run", testing::kTinyAlphabet);
   json["environment"] = {{"name", "test_scripted_tool"}, {"prompt_template", "plain"}};
   json["grpo"]["stop_strings"] = every_character(testing::kTinyAlphabet);
-  testing::TrainerOnRecipe run(json, root);
+  testing::TrainerOnRecipe run(json, root.path());
   GrpoTrainer& trainer = run.trainer;
   const auto initial = trainer.policy()->named_parameters()["model.norm.weight"].clone();
   trainer.train(/*resume=*/false);
@@ -312,20 +304,19 @@ TEST(MultiTurnLoop, GrpoTrainsOnAScriptedToolEnvironment) {
   }
   EXPECT_TRUE(logged_observation);
   EXPECT_FALSE(at::equal(initial, trainer.policy()->named_parameters()["model.norm.weight"]));
-  fs::remove_all(root);
 }
 
 // PPO over multi-turn trajectories: GAE skips the observation tokens (the
 // completion mask excludes them) and the critic trains on the sampled ones.
 TEST(MultiTurnLoop, PpoRunsOnAScriptedToolEnvironment) {
-  fs::path root = testing::fresh_folder("multi_turn_ppo");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = multi_turn_recipe(model, root / "run", testing::kTinyAlphabet);
   json["stage"] = "ppo";
   json["grpo"]["adv_estimator"] = "gae";
   json["environment"] = {{"name", "test_scripted_tool"}, {"prompt_template", "plain"}};
   json["grpo"]["stop_strings"] = every_character(testing::kTinyAlphabet);
-  testing::TrainerOnRecipe run(json, root);
+  testing::TrainerOnRecipe run(json, root.path());
   GrpoTrainer& trainer = run.trainer;
   for (int64_t step = 1; step <= 2; ++step) {
     nlohmann::json line = trainer.step(step);
@@ -333,12 +324,11 @@ TEST(MultiTurnLoop, PpoRunsOnAScriptedToolEnvironment) {
     EXPECT_TRUE(std::isfinite(line["critic/vf_loss"].get<double>())) << line.dump();
     EXPECT_GT(line["grad_norm"].get<double>(), 0.0) << line.dump();
   }
-  fs::remove_all(root);
 }
 
 TEST(MultiTurnLoop, CalculatorRecipeRunsEndToEnd) {
   const std::string alphabet = "0123456789+-*=/<> .:?abcdeilmnorstuw\n";
-  fs::path root = testing::fresh_folder("calculator_loop");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model", /*seed=*/3, alphabet);
   nlohmann::json json = multi_turn_recipe(model, root / "run", alphabet);
   json["environment"] = {{"name", "calculator"},
@@ -347,7 +337,7 @@ TEST(MultiTurnLoop, CalculatorRecipeRunsEndToEnd) {
   json["grpo"]["stop_strings"] = {"</tool>"};
   json["rewards"] = {
       {{"name", "regex_match"}, {"options", {{"pattern", "<tool>"}, {"mode", "count"}}}}};
-  testing::TrainerOnRecipe run(json, root);
+  testing::TrainerOnRecipe run(json, root.path());
   GrpoTrainer& trainer = run.trainer;
   trainer.train(/*resume=*/false);
   int64_t steps = 0;
@@ -358,7 +348,6 @@ TEST(MultiTurnLoop, CalculatorRecipeRunsEndToEnd) {
   }
   EXPECT_EQ(steps, 3);
   EXPECT_TRUE(fs::exists(root / "run" / "final" / "model.safetensors"));
-  fs::remove_all(root);
 }
 
 // rejection_sample over a multi-turn environment: each written response is a
@@ -366,7 +355,7 @@ TEST(MultiTurnLoop, CalculatorRecipeRunsEndToEnd) {
 // them as text (up to two here; an end-of-sequence token ends an episode
 // early), and the file loads as SFT data.
 TEST(MultiTurnRejectionSample, WritesWholeEpisodesWithTheirObservations) {
-  fs::path root = testing::fresh_folder("multi_turn_rejection");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["stage"] = "rejection_sample";
@@ -411,7 +400,6 @@ TEST(MultiTurnRejectionSample, WritesWholeEpisodesWithTheirObservations) {
   SftDataset data =
       load_sft_jsonl((root / "run" / "sft.jsonl").string(), *tokenizer, {.strict = true});
   EXPECT_EQ(data.examples.size(), lines.size());
-  fs::remove_all(root);
 }
 
 }  // namespace

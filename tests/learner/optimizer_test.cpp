@@ -4,27 +4,17 @@
 #include "learner/optimizer.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 
 #include "common/error.h"
 #include "learner/lr_schedule.h"
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
-
-std::filesystem::path temp_folder(const std::string& name) {
-  static std::atomic<int> counter{0};
-  auto path =
-      std::filesystem::temp_directory_path() / ("r1kit-learner-" + std::to_string(::getpid()) +
-                                                "-" + std::to_string(counter++) + "-" + name);
-  std::filesystem::remove_all(path);
-  return path;
-}
 
 OptimizerConfig constant_config(double learning_rate) {
   OptimizerConfig config;
@@ -194,7 +184,8 @@ TEST(Optimizer, ResumesBitIdentically) {
     first.compute_gradients(step);
     first_optimizer.step();
   }
-  auto folder = temp_folder("resume");
+  const testing::TempFolder temp;
+  const std::filesystem::path folder = temp / "optimizer";
   first_optimizer.save(folder);
   EXPECT_TRUE(std::filesystem::exists(folder / "optimizer.safetensors"));
   EXPECT_TRUE(std::filesystem::exists(folder / "optimizer.json"));
@@ -220,7 +211,6 @@ TEST(Optimizer, ResumesBitIdentically) {
   EXPECT_TRUE(at::equal(resumed.bias, straight.bias));
   // And the run did move: the comparison is not vacuous.
   EXPECT_FALSE(at::equal(straight.weight, Problem().weight));
-  std::filesystem::remove_all(folder);
 }
 
 TEST(Optimizer, LoadRejectsAnotherModel) {
@@ -228,7 +218,8 @@ TEST(Optimizer, LoadRejectsAnotherModel) {
   Optimizer optimizer({problem.weight}, {problem.bias}, resume_config(), 4);
   problem.compute_gradients(0);
   optimizer.step();
-  auto folder = temp_folder("mismatch");
+  const testing::TempFolder temp;
+  const std::filesystem::path folder = temp / "optimizer";
   optimizer.save(folder);
 
   at::Tensor other = at::zeros({4, 3}).requires_grad_(true);
@@ -243,7 +234,6 @@ TEST(Optimizer, LoadRejectsAnotherModel) {
   Optimizer wrong_count({problem.weight, other}, {problem.bias}, resume_config(), 4);
   EXPECT_THROW(wrong_count.load(folder), Error);
   EXPECT_THROW(wrong_count.load(folder / "absent"), Error);
-  std::filesystem::remove_all(folder);
 }
 
 }  // namespace

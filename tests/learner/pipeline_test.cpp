@@ -21,7 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using testing::fresh_folder;
 
 std::string tokenizer_file() {
   return std::string(R1KIT_SOURCE_DIR) + "/configs/r1_arith/tokenizer.json";
@@ -121,8 +120,8 @@ std::vector<std::string> finished_steps(const fs::path& out) {
 }
 
 TEST(Pipeline, RunsEveryStepFromNothingAndWritesTheirOutputs) {
-  fs::path root = fresh_folder("pipeline_run");
-  Pipeline pipeline = load_pipeline(write_pipeline(root, tiny_pipeline(root)), {});
+  const testing::TempFolder root;
+  Pipeline pipeline = load_pipeline(write_pipeline(root.path(), tiny_pipeline(root.path())), {});
   EXPECT_EQ(run_pipeline(pipeline, {}), "");  // no RL step, no summary
 
   fs::path out = root / "seed-3";
@@ -140,14 +139,13 @@ TEST(Pipeline, RunsEveryStepFromNothingAndWritesTheirOutputs) {
   EXPECT_EQ(read_json_file((out / "pipeline.json").string()), pipeline.resolved());
   EXPECT_EQ(finished_steps(out),
             (std::vector<std::string>{"corpus", "shards", "pretrain", "sft_data", "sft"}));
-  fs::remove_all(root);
 }
 
 TEST(Pipeline, SubstitutesSeedAndOutputDirAndAppliesSeedOffset) {
-  fs::path root = fresh_folder("pipeline_vars");
-  json file = tiny_pipeline(root);
+  const testing::TempFolder root;
+  json file = tiny_pipeline(root.path());
   file["steps"][4]["set"]["sft.max_steps"] = "${seed}";  // alone in its string: stays a number
-  std::string path = write_pipeline(root, file);
+  std::string path = write_pipeline(root.path(), file);
   Pipeline pipeline =
       load_pipeline(path, {"seed=7", "output_dir=" + (root / "other-${seed}").string()});
   const std::string out = (root / "other-7").string();
@@ -166,7 +164,7 @@ TEST(Pipeline, SubstitutesSeedAndOutputDirAndAppliesSeedOffset) {
 
   file["steps"][1]["prepare"]["output_dir"] = "${output}/shards";
   try {
-    load_pipeline(write_pipeline(root, file), {});
+    load_pipeline(write_pipeline(root.path(), file), {});
     FAIL() << "an unknown variable must be an error";
   } catch (const Error& e) {
     std::string message = e.what();
@@ -174,14 +172,13 @@ TEST(Pipeline, SubstitutesSeedAndOutputDirAndAppliesSeedOffset) {
               std::string::npos)
         << message;
   }
-  fs::remove_all(root);
 }
 
 TEST(Pipeline, MistakeInALaterStepNamesFileStepAndKeyBeforeTheFirstStepRuns) {
-  fs::path root = fresh_folder("pipeline_error");
-  json file = tiny_pipeline(root);
+  const testing::TempFolder root;
+  json file = tiny_pipeline(root.path());
   file["steps"][4]["set"]["sft.max_step"] = 2;
-  std::string path = write_pipeline(root, file);
+  std::string path = write_pipeline(root.path(), file);
   try {
     load_pipeline(path, {});
     FAIL() << "a typo in the sft step must be an error";
@@ -195,22 +192,21 @@ TEST(Pipeline, MistakeInALaterStepNamesFileStepAndKeyBeforeTheFirstStepRuns) {
   }
   EXPECT_FALSE(fs::exists(root / "seed-3"));
 
-  file = tiny_pipeline(root);
+  file = tiny_pipeline(root.path());
   file["steps"][3]["generate"]["format"] = "sfft";
-  EXPECT_THROW(load_pipeline(write_pipeline(root, file), {}), Error);
-  file = tiny_pipeline(root);
+  EXPECT_THROW(load_pipeline(write_pipeline(root.path(), file), {}), Error);
+  file = tiny_pipeline(root.path());
   file["steps"][3]["name"] = "corpus";
-  EXPECT_THROW(load_pipeline(write_pipeline(root, file), {}), Error);
-  file = tiny_pipeline(root);
+  EXPECT_THROW(load_pipeline(write_pipeline(root.path(), file), {}), Error);
+  file = tiny_pipeline(root.path());
   file["steps"][1]["recipe"] = "sft.json";  // two kinds in one step
-  EXPECT_THROW(load_pipeline(write_pipeline(root, file), {}), Error);
+  EXPECT_THROW(load_pipeline(write_pipeline(root.path(), file), {}), Error);
   EXPECT_FALSE(fs::exists(root / "seed-3"));
-  fs::remove_all(root);
 }
 
 TEST(Pipeline, ResumeSkipsFinishedStepsAndResumesTheInterruptedStage) {
-  fs::path root = fresh_folder("pipeline_resume");
-  std::string path = write_pipeline(root, tiny_pipeline(root));
+  const testing::TempFolder root;
+  std::string path = write_pipeline(root.path(), tiny_pipeline(root.path()));
   Pipeline pipeline = load_pipeline(path, {});
   run_pipeline(pipeline, {});
   fs::path out = root / "seed-3";
@@ -236,19 +232,18 @@ TEST(Pipeline, ResumeSkipsFinishedStepsAndResumesTheInterruptedStage) {
   EXPECT_NEAR(resumed[1].at("loss").get<double>(), whole[1].at("loss").get<double>(), 1e-6);
 
   // A step whose definition changed runs again, and so does every later one.
-  json changed = tiny_pipeline(root);
+  json changed = tiny_pipeline(root.path());
   changed["steps"][3]["generate"]["count"] = 8;
-  Pipeline edited = load_pipeline(write_pipeline(root, changed), {});
+  Pipeline edited = load_pipeline(write_pipeline(root.path(), changed), {});
   run_pipeline(edited, {.resume = true});
   EXPECT_FALSE(fs::exists(out / "corpus.jsonl"));
   EXPECT_EQ(count_lines(out / "sft.jsonl"), 8u);
   EXPECT_EQ(finished_steps(out).size(), 5u);
-  fs::remove_all(root);
 }
 
 TEST(Pipeline, UntilStopsAfterTheNamedStepAndResumeRunsTheRest) {
-  fs::path root = fresh_folder("pipeline_until");
-  std::string path = write_pipeline(root, tiny_pipeline(root));
+  const testing::TempFolder root;
+  std::string path = write_pipeline(root.path(), tiny_pipeline(root.path()));
   Pipeline pipeline = load_pipeline(path, {});
   fs::path out = root / "seed-3";
   try {
@@ -267,18 +262,17 @@ TEST(Pipeline, UntilStopsAfterTheNamedStepAndResumeRunsTheRest) {
   run_pipeline(pipeline, {.resume = true});
   EXPECT_EQ(finished_steps(out).size(), 5u);
   EXPECT_TRUE(fs::exists(out / "sft" / "final" / "config.json"));
-  fs::remove_all(root);
 }
 
 TEST(Pipeline, SummaryReportsHeldOutAccuracyBeforeAndAfterRlAndTheGainLast) {
-  fs::path root = fresh_folder("pipeline_summary");
-  json file = tiny_pipeline(root);
+  const testing::TempFolder root;
+  json file = tiny_pipeline(root.path());
   json grpo = testing::tiny_grpo_recipe("${output_dir}/sft/final", "ignored");
   file["steps"].push_back({{"name", "grpo"}, {"recipe", grpo}});
   file["steps"].push_back(
       {{"name", "plots"},
        {"plot", {{"runs", {"${output_dir}/grpo"}}, {"out", "${output_dir}/plots"}}}});
-  Pipeline pipeline = load_pipeline(write_pipeline(root, file), {});
+  Pipeline pipeline = load_pipeline(write_pipeline(root.path(), file), {});
   EXPECT_EQ(pipeline_summary(pipeline), "");  // nothing has run yet
 
   fs::path out = root / "seed-3";
@@ -304,7 +298,6 @@ TEST(Pipeline, SummaryReportsHeldOutAccuracyBeforeAndAfterRlAndTheGainLast) {
       "/{pretrain,sft,grpo}\n"
       "grpo_accuracy_gain: 0.625\n";
   EXPECT_EQ(pipeline_summary(pipeline), expected);
-  fs::remove_all(root);
 }
 
 }  // namespace

@@ -16,13 +16,13 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(PpoLoop, RewardRisesWithAValueModel) {
-  fs::path root = testing::fresh_folder("ppo_loop");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = testing::tiny_grpo_recipe(model, root / "run");
   json["stage"] = "ppo";
   json["grpo"]["adv_estimator"] = "gae";
   json["trainer"]["max_steps"] = 24;
-  testing::TrainerOnRecipe run(json, root);
+  testing::TrainerOnRecipe run(json, root.path());
   GrpoTrainer& trainer = run.trainer;
   ASSERT_TRUE(trainer.is_ppo());
   trainer.train(/*resume=*/false);
@@ -41,11 +41,10 @@ TEST(PpoLoop, RewardRisesWithAValueModel) {
   }
   EXPECT_GT(last, first + 0.15) << "first steps " << first << ", last steps " << last;
   EXPECT_TRUE(logged_critic);
-  fs::remove_all(root);
 }
 
 TEST(PpoLoop, GrpoStageRefusesGaeAndPpoStageNeedsIt) {
-  fs::path root = testing::fresh_folder("ppo_config");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   auto distributed = Distributed::single();
   for (auto [stage, estimator] : {std::pair{"grpo", "gae"}, std::pair{"ppo", "grpo"}}) {
@@ -57,7 +56,6 @@ TEST(PpoLoop, GrpoStageRefusesGaeAndPpoStageNeedsIt) {
     RunDir run_dir(recipe.output_dir);
     EXPECT_THROW(GrpoTrainer(recipe, run_dir, *distributed), Error) << stage;
   }
-  fs::remove_all(root);
 }
 
 }  // namespace

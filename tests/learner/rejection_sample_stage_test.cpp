@@ -50,7 +50,7 @@ std::string read_file(const fs::path& path) {
 }
 
 TEST(RejectionSampleStage, WritesOnlyAcceptedCompletionsCappedPerTask) {
-  fs::path root = testing::fresh_folder("rejection_sample");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   run_stage(rejection_recipe(model, root / "run"), root / "recipe.json");
 
@@ -77,11 +77,10 @@ TEST(RejectionSampleStage, WritesOnlyAcceptedCompletionsCappedPerTask) {
       load_sft_jsonl((root / "run" / "sft.jsonl").string(), *tokenizer, {.strict = true});
   EXPECT_EQ(data.examples.size(), lines.size());
   EXPECT_EQ(read_jsonl(root / "run" / "metrics.jsonl").size(), 3u);  // batches of 5, 5 and 2 tasks
-  fs::remove_all(root);
 }
 
 TEST(RejectionSampleStage, SameSeedWritesTheSameFile) {
-  fs::path root = testing::fresh_folder("rejection_sample_seed");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = rejection_recipe(model, root / "run_a");
   run_stage(json, root / "a.json");
@@ -92,11 +91,10 @@ TEST(RejectionSampleStage, SameSeedWritesTheSameFile) {
   json["seed"] = 2;
   run_stage(json, root / "c.json");
   EXPECT_NE(read_file(root / "run_a" / "sft.jsonl"), read_file(root / "run_c" / "sft.jsonl"));
-  fs::remove_all(root);
 }
 
 TEST(RejectionSampleStage, UnknownRequiredRewardNamesTheKey) {
-  fs::path root = testing::fresh_folder("rejection_sample_bad");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json json = rejection_recipe(model, root / "run");
   json["rejection_sample"]["required_rewards"] = {"math_answer"};
@@ -109,7 +107,6 @@ TEST(RejectionSampleStage, UnknownRequiredRewardNamesTheKey) {
         << error.what();
     EXPECT_NE(std::string(error.what()).find("regex_match"), std::string::npos) << error.what();
   }
-  fs::remove_all(root);
 }
 
 }  // namespace

@@ -99,22 +99,21 @@ void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe,
 }
 
 TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
-  fs::path root = testing::fresh_folder("resume");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
   recipe["trainer"]["max_steps"] = 8;
   recipe["trainer"]["save_steps"] = 2;
   recipe["trainer"]["save_total_limit"] = 0;
   recipe["trainer"]["eval_samples"] = 2;
-  expect_resume_equals_whole_run(root, recipe, /*kill_after=*/4);
-  fs::remove_all(root);
+  expect_resume_equals_whole_run(root.path(), recipe, /*kill_after=*/4);
 }
 
 // PPO's critic (backbone, v_head and its AdamW state) is in the checkpoint, so
 // the resumed run's values, advantages and updates match too; final/critic is
 // the trained value model as an HF folder.
 TEST(Resume, KilledAndResumedPpoRunEqualsUninterruptedRun) {
-  fs::path root = testing::fresh_folder("resume_ppo");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
   recipe["stage"] = "ppo";
@@ -123,7 +122,7 @@ TEST(Resume, KilledAndResumedPpoRunEqualsUninterruptedRun) {
   recipe["trainer"]["save_steps"] = 1;
   recipe["trainer"]["save_total_limit"] = 0;
   recipe["trainer"]["eval_samples"] = 2;
-  expect_resume_equals_whole_run(root, recipe, /*kill_after=*/2);
+  expect_resume_equals_whole_run(root.path(), recipe, /*kill_after=*/2);
   auto critic = final_weights(root / "whole", "critic/model.safetensors");
   EXPECT_TRUE(critic.count("v_head.summary.weight")) << "final/critic has no value head";
   expect_same_weights(critic, final_weights(root / "killed", "critic/model.safetensors"));
@@ -134,19 +133,18 @@ TEST(Resume, KilledAndResumedPpoRunEqualsUninterruptedRun) {
       load_pretrained_with_head(root / "whole" / "final" / "critic", ScalarHeadKind::kValue);
   EXPECT_FALSE(loaded.head_is_new);
   EXPECT_TRUE(at::equal(loaded.head->linear->weight, critic.at("v_head.summary.weight")));
-  fs::remove_all(root);
 }
 
 TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
-  fs::path root = testing::fresh_folder("ranks");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "one");
   recipe["trainer"]["max_steps"] = 3;
   recipe["trainer"]["eval_samples"] = 2;
   recipe["grpo"]["beta"] = 0.01;
-  fs::path one = write_recipe(root, "one", recipe);
+  fs::path one = write_recipe(root.path(), "one", recipe);
   recipe["output_dir"] = (root / "two").string();
-  fs::path two = write_recipe(root, "two", recipe);
+  fs::path two = write_recipe(root.path(), "two", recipe);
   ASSERT_EQ(run_command("train " + one.string()), 0);
   ASSERT_EQ(
       run_command("launch --nproc 2 -- " + std::string(R1KIT_BINARY) + " train " + two.string()),
@@ -178,7 +176,6 @@ TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
     ++compared;
   }
   EXPECT_EQ(compared, 3);
-  fs::remove_all(root);
 }
 
 }  // namespace

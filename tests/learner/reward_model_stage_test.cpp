@@ -18,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(RewardModelStage, LearnsPreferencesAndLoadsInLearnedRm) {
-  fs::path root = testing::fresh_folder("reward_model");
+  const testing::TempFolder root;
   fs::path model = testing::write_tiny_policy(root / "model");
   // Chosen answers are runs of 7s, rejected ones runs of other digits.
   std::mt19937_64 rng(5);
@@ -65,7 +65,6 @@ TEST(RewardModelStage, LearnsPreferencesAndLoadsInLearnedRm) {
   BatchScores scores =
       rewards.score({{"3+1=", "7777", {}, "", {}}, {"3+1=", "1204", {}, "", {}}}, pool);
   EXPECT_GT(scores.totals[0], scores.totals[1]);
-  fs::remove_all(root);
 }
 
 }  // namespace

@@ -1,26 +1,25 @@
 // Hugging Face folder import/export: round trips, shards, heads and the errors
 // for folders that do not match their config. Fixtures: tools/make_fixtures.py.
-// With R1KIT_EXPORT_DIR set, ExportsFoldersForTheTransformersCheck leaves
-// folders there for `python tools/make_fixtures.py --check DIR`.
+// That a folder r1kit writes loads in transformers is checked outside the
+// suite: tools/export_for_transformers_check.cpp writes the folders and
+// `python tools/make_fixtures.py --check DIR` reads them.
 #include "policy/checkpoint.h"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-
 #include "common/config.h"
 #include "common/error.h"
 #include "common/safetensors.h"
-#include "tests/policy/policy_test_util.h"
+#include "tests/support/temp_folder.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::expected_values;
-using testing::fixture;
-using testing::kTinyModels;
-using testing::temp_folder;
+using testing::fixture_path;
+using testing::kFixtureModels;
+using testing::TempFolder;
 
 void expect_same_parameters(torch::nn::Module& a, torch::nn::Module& b) {
   const auto left = a.named_parameters(), right = b.named_parameters();
@@ -41,26 +40,25 @@ std::string load_error(const fs::path& folder) {
   return "";
 }
 
-// A copy of a fixture whose weights went through `edit`.
-fs::path edited_copy(const std::string& model,
-                     const std::function<void(std::map<std::string, at::Tensor>&)>& edit) {
-  const fs::path folder = temp_folder("edited");
-  fs::copy_file(fixture(model) / "config.json", folder / "config.json");
-  auto tensors = read_safetensors(fixture(model) / "model.safetensors").tensors;
+// Writes into `folder` a copy of a fixture whose weights went through `edit`.
+void write_edited_copy(const fs::path& folder, const std::string& model,
+                       const std::function<void(std::map<std::string, at::Tensor>&)>& edit) {
+  fs::copy_file(fixture_path(model) / "config.json", folder / "config.json");
+  auto tensors = read_safetensors(fixture_path(model) / "model.safetensors").tensors;
   edit(tensors);
   write_safetensors(folder / "model.safetensors", tensors);
-  return folder;
 }
 
 TEST(Checkpoint, LoadSaveLoadIsBitIdentical) {
-  for (const char* name : kTinyModels) {
-    Transformer first = load_pretrained(fixture(name));
-    const fs::path folder = temp_folder("roundtrip");
+  for (const char* name : kFixtureModels) {
+    Transformer first = load_pretrained(fixture_path(name));
+    const TempFolder temp;
+    const fs::path& folder = temp.path();
     save_pretrained(first, folder);
     Transformer second = load_pretrained(folder);
     expect_same_parameters(*first, *second);
     // The saved weights are the fixture's weights, tensor for tensor.
-    const auto original = read_safetensors(fixture(name) / "model.safetensors").tensors;
+    const auto original = read_safetensors(fixture_path(name) / "model.safetensors").tensors;
     const auto saved = read_safetensors(folder / "model.safetensors").tensors;
     ASSERT_EQ(original.size(), saved.size()) << name;
     for (const auto& [key, tensor] : original) EXPECT_TRUE(at::equal(tensor, saved.at(key))) << key;
@@ -70,8 +68,9 @@ TEST(Checkpoint, LoadSaveLoadIsBitIdentical) {
 }
 
 TEST(Checkpoint, ShardedSaveLoads) {
-  Transformer model = load_pretrained(fixture("tiny-llama"));
-  const fs::path folder = temp_folder("sharded");
+  Transformer model = load_pretrained(fixture_path("tiny-llama"));
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
   save_pretrained(model, folder);  // a single file first: the sharded save must replace it
   save_pretrained(model, folder, {.max_shard_bytes = 150'000});
   EXPECT_FALSE(fs::exists(folder / "model.safetensors"));
@@ -87,8 +86,9 @@ TEST(Checkpoint, ShardedSaveLoads) {
 }
 
 TEST(Checkpoint, MissingShardIsAnIoError) {
-  Transformer model = load_pretrained(fixture("tiny-llama"));
-  const fs::path folder = temp_folder("missing-shard");
+  Transformer model = load_pretrained(fixture_path("tiny-llama"));
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
   save_pretrained(model, folder, {.max_shard_bytes = 150'000});
   fs::remove(folder / "model-00002-of-00004.safetensors");
   EXPECT_NE(load_error(folder).find("shard model-00002-of-00004.safetensors is missing"),
@@ -97,7 +97,9 @@ TEST(Checkpoint, MissingShardIsAnIoError) {
 }
 
 TEST(Checkpoint, MissingTensorIsNamed) {
-  const fs::path folder = edited_copy("tiny-llama", [](auto& tensors) {
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
+  write_edited_copy(folder, "tiny-llama", [](auto& tensors) {
     tensors.erase("model.layers.1.mlp.up_proj.weight");
     tensors.erase("lm_head.weight");
   });
@@ -109,7 +111,9 @@ TEST(Checkpoint, MissingTensorIsNamed) {
 }
 
 TEST(Checkpoint, WrongShapeIsNamedWithBothShapes) {
-  const fs::path folder = edited_copy("tiny-qwen2", [](auto& tensors) {
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
+  write_edited_copy(folder, "tiny-qwen2", [](auto& tensors) {
     tensors["model.layers.0.self_attn.k_proj.bias"] = at::zeros({31});
   });
   const std::string error = load_error(folder);
@@ -120,22 +124,27 @@ TEST(Checkpoint, WrongShapeIsNamedWithBothShapes) {
 }
 
 TEST(Checkpoint, UnexpectedTensorIsNamed) {
-  const fs::path folder = edited_copy(
-      "tiny-llama", [](auto& tensors) { tensors["model.extra.weight"] = at::zeros({2}); });
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
+  write_edited_copy(folder, "tiny-llama",
+                    [](auto& tensors) { tensors["model.extra.weight"] = at::zeros({2}); });
   EXPECT_NE(load_error(folder).find("unexpected: model.extra.weight"), std::string::npos)
       << load_error(folder);
 }
 
 TEST(Checkpoint, TiedModelIgnoresAStoredLmHead) {
-  const fs::path folder = edited_copy("tiny-qwen2", [](auto& tensors) {
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
+  write_edited_copy(folder, "tiny-qwen2", [](auto& tensors) {
     tensors["lm_head.weight"] = tensors.at("model.embed_tokens.weight").clone();
   });
   EXPECT_NO_THROW(load_pretrained(folder));
 }
 
 TEST(Checkpoint, FolderWithoutConfigIsAnIoError) {
+  const TempFolder empty;
   try {
-    load_pretrained(temp_folder("empty"));
+    load_pretrained(empty.path());
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
@@ -144,9 +153,10 @@ TEST(Checkpoint, FolderWithoutConfigIsAnIoError) {
 }
 
 TEST(Checkpoint, SavesInTheModelDtypeAndCopiesTokenizerFiles) {
-  Transformer model = load_pretrained(fixture("tiny-qwen2"), at::kCPU, at::kBFloat16);
-  const fs::path folder = temp_folder("bf16");
-  save_pretrained(model, folder, {.tokenizer_source = fixture("tiny-qwen2")});
+  Transformer model = load_pretrained(fixture_path("tiny-qwen2"), at::kCPU, at::kBFloat16);
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
+  save_pretrained(model, folder, {.tokenizer_source = fixture_path("tiny-qwen2")});
   const auto config = read_json_file((folder / "config.json").string());
   EXPECT_EQ(config["torch_dtype"], "bfloat16");
   EXPECT_EQ(config["architectures"][0], "Qwen2ForCausalLM");
@@ -154,13 +164,13 @@ TEST(Checkpoint, SavesInTheModelDtypeAndCopiesTokenizerFiles) {
       read_safetensors(folder / "model.safetensors").tensors.at("model.norm.weight").scalar_type(),
       at::kBFloat16);
   EXPECT_TRUE(fs::exists(folder / "tokenizer.json"));
-  EXPECT_THROW(save_pretrained(model, temp_folder("no-tokenizer"),
-                               {.tokenizer_source = temp_folder("nothing")}),
+  const TempFolder no_tokenizer, nothing;
+  EXPECT_THROW(save_pretrained(model, no_tokenizer.path(), {.tokenizer_source = nothing.path()}),
                Error);
 }
 
 TEST(Checkpoint, RandomInitIsSeededAndScaledLikeHuggingFace) {
-  ModelConfig config = load_pretrained(fixture("tiny-llama"))->config();
+  ModelConfig config = load_pretrained(fixture_path("tiny-llama"))->config();
   Transformer a = make_random_transformer(config, 7), b = make_random_transformer(config, 7);
   Transformer c = make_random_transformer(config, 8);
   expect_same_parameters(*a, *b);
@@ -171,9 +181,10 @@ TEST(Checkpoint, RandomInitIsSeededAndScaledLikeHuggingFace) {
 }
 
 TEST(Checkpoint, RewardHeadRoundTripsAsSequenceClassifier) {
-  Transformer model = load_pretrained(fixture("tiny-llama"));
+  Transformer model = load_pretrained(fixture_path("tiny-llama"));
   ScalarHead head(ScalarHeadKind::kReward, model->config().hidden_size);
-  const fs::path folder = temp_folder("reward");
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
   save_pretrained(model, folder, {.head = head});
   const auto config = read_json_file((folder / "config.json").string());
   EXPECT_EQ(config["architectures"][0], "LlamaForSequenceClassification");
@@ -190,9 +201,10 @@ TEST(Checkpoint, RewardHeadRoundTripsAsSequenceClassifier) {
 
 TEST(Checkpoint, ValueHeadUsesTrlNamesAndStartsFreshFromAPolicy) {
   PretrainedWithHead fresh =
-      load_pretrained_with_head(fixture("tiny-qwen2"), ScalarHeadKind::kValue);
+      load_pretrained_with_head(fixture_path("tiny-qwen2"), ScalarHeadKind::kValue);
   EXPECT_TRUE(fresh.head_is_new);
-  const fs::path folder = temp_folder("value");
+  const TempFolder temp;
+  const fs::path& folder = temp.path();
   save_pretrained(fresh.model, folder, {.head = fresh.head});
   const auto saved = read_safetensors(folder / "model.safetensors").tensors;
   EXPECT_EQ(saved.count("v_head.summary.weight"), 1u);
@@ -201,38 +213,6 @@ TEST(Checkpoint, ValueHeadUsesTrlNamesAndStartsFreshFromAPolicy) {
   EXPECT_FALSE(loaded.head_is_new);
   expect_same_parameters(*fresh.head, *loaded.head);
   expect_same_parameters(*fresh.model, *loaded.model);
-}
-
-// Leaves r1kit-written folders plus r1kit's own outputs for
-// `python tools/make_fixtures.py --check DIR/<name>` (see its docstring).
-TEST(Checkpoint, ExportsFoldersForTheTransformersCheck) {
-  const char* export_dir = std::getenv("R1KIT_EXPORT_DIR");
-  const fs::path root = export_dir ? fs::path(export_dir) : temp_folder("export");
-  at::InferenceMode inference;
-  for (const char* name : kTinyModels) {
-    // A model that is not the fixture itself: r1kit's random init, saved, reloaded.
-    Transformer source = load_pretrained(fixture(name));
-    Transformer model = make_random_transformer(source->config(), 42, 0.1);
-    const fs::path folder = root / name;
-    save_pretrained(model, folder, {.max_shard_bytes = 200'000});
-    const auto expected = expected_values(name);
-    const at::Tensor tokens = expected.at("tokens_left"), mask = expected.at("mask_left");
-    const at::Tensor logits = load_pretrained(folder)->forward(tokens, mask);
-    write_safetensors(folder / "expected_logits.safetensors",
-                      {{"tokens", tokens}, {"attention_mask", mask}, {"logits", logits}});
-    EXPECT_TRUE(logits.isfinite().all().item<bool>());
-  }
-  // A reward model: right padding with pad_token_id, the score at the last real token.
-  Transformer model =
-      make_random_transformer(load_pretrained(fixture("tiny-qwen2"))->config(), 43, 0.1);
-  ScalarHead head(ScalarHeadKind::kReward, model->config().hidden_size);
-  const fs::path folder = root / "tiny-qwen2-reward";
-  save_pretrained(model, folder, {.head = head});
-  const auto expected = expected_values("tiny-qwen2");
-  const at::Tensor tokens = expected.at("tokens_right"), mask = expected.at("mask_right");
-  const at::Tensor scores = head->at_last_token(model->forward_hidden(tokens, mask), mask);  // (B)
-  write_safetensors(folder / "expected_logits.safetensors",
-                    {{"tokens", tokens}, {"attention_mask", mask}, {"scores", scores}});
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 
 #include "common/config.h"
 #include "common/error.h"
-#include "tests/policy/policy_test_util.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
@@ -38,7 +38,7 @@ std::string error_of(const json& config) {
 
 TEST(ModelConfig, ReadsTheFixtures) {
   const auto llama = ModelConfig::from_hf_json(
-      read_json_file((testing::fixture("tiny-llama") / "config.json").string()),
+      read_json_file((testing::fixture_path("tiny-llama") / "config.json").string()),
       "tiny-llama/config.json");
   EXPECT_EQ(llama.model_type, "llama");
   EXPECT_EQ(llama.vocab_size, 512);
@@ -49,7 +49,7 @@ TEST(ModelConfig, ReadsTheFixtures) {
   EXPECT_FALSE(llama.tie_word_embeddings);
   EXPECT_EQ(llama.eos_token_ids, (std::vector<int64_t>{2}));
   const auto qwen = ModelConfig::from_hf_json(
-      read_json_file((testing::fixture("tiny-qwen2") / "config.json").string()),
+      read_json_file((testing::fixture_path("tiny-qwen2") / "config.json").string()),
       "tiny-qwen2/config.json");
   EXPECT_TRUE(qwen.attention_bias);
   EXPECT_FALSE(qwen.attention_output_bias);

@@ -10,13 +10,13 @@
 #include <stdexcept>
 
 #include "policy/checkpoint.h"
-#include "tests/policy/policy_test_util.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
 
-using testing::fixture;
-using testing::kTinyModels;
+using testing::fixture_path;
+using testing::kFixtureModels;
 
 // Two prompts (lengths 5 and 3), three then two completions of lengths 1..6,
 // and a last row whose prompt equals the first group's but is not next to it
@@ -62,7 +62,7 @@ at::Tensor padded_target_logits(Transformer& model, const std::vector<std::vecto
 class SharedPrefixParity : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(SharedPrefixParity, LogitsEqualThePaddedForwardAtEveryTarget) {
-  Transformer model = load_pretrained(fixture(GetParam()));
+  Transformer model = load_pretrained(fixture_path(GetParam()));
   at::NoGradGuard no_grad;
   const auto tokens = rows_tokens();
   const SharedPrefixBatch batch = make_shared_prefix_batch(as_rows(tokens));
@@ -83,7 +83,7 @@ TEST_P(SharedPrefixParity, GradientsEqualThePaddedForward) {
   const SharedPrefixBatch batch = make_shared_prefix_batch(as_rows(tokens));
   const at::Tensor weights = at::randn(batch.targets.sizes()) * batch.completion_mask;
   auto gradients_of = [&](bool shared) {
-    Transformer model = load_pretrained(fixture(GetParam()));
+    Transformer model = load_pretrained(fixture_path(GetParam()));
     at::Tensor logits = shared ? shared_prefix_logits(*model, batch)
                                : padded_target_logits(model, tokens, batch.targets.size(1));
     const at::Tensor logprobs =
@@ -104,13 +104,13 @@ TEST_P(SharedPrefixParity, GradientsEqualThePaddedForward) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(TinyModels, SharedPrefixParity, ::testing::ValuesIn(kTinyModels),
+INSTANTIATE_TEST_SUITE_P(TinyModels, SharedPrefixParity, ::testing::ValuesIn(kFixtureModels),
                          [](const auto& info) { return std::string(info.param).substr(5); });
 
 // The dtype a GPU runs, on CPU: the fused kernels step aside and the plain
 // expressions run in bfloat16, with gradients for every parameter.
 TEST(SharedPrefix, BFloat16ModelStaysCloseToItsPaddedForward) {
-  Transformer model = load_pretrained(fixture("tiny-llama"), at::kCPU, at::kBFloat16);
+  Transformer model = load_pretrained(fixture_path("tiny-llama"), at::kCPU, at::kBFloat16);
   const auto tokens = rows_tokens();
   const SharedPrefixBatch batch = make_shared_prefix_batch(as_rows(tokens));
   const at::Tensor shared = shared_prefix_logits(*model, batch);

@@ -7,13 +7,14 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "policy/tokenizer.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
 
 std::unique_ptr<Tokenizer> bpe512_with_nfc() {
   nlohmann::json json =
-      read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
+      read_json_file(testing::fixture_path("tokenizers/bpe512/tokenizer.json").string());
   json["normalizer"] = {{"type", "NFC"}};
   return tokenizer_from_json(json, "bpe512+NFC");
 }
@@ -22,7 +23,7 @@ TEST(TokenizerNfc, DecomposedTextEncodesLikeComposed) {
   auto tokenizer = bpe512_with_nfc();
   EXPECT_EQ(tokenizer->encode("cafe\u0301"), tokenizer->encode("caf\u00e9"));
   nlohmann::json plain =
-      read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
+      read_json_file(testing::fixture_path("tokenizers/bpe512/tokenizer.json").string());
   auto without = tokenizer_from_json(plain, "bpe512");
   EXPECT_NE(without->encode("cafe\u0301"), without->encode("caf\u00e9"));
 }
@@ -39,7 +40,7 @@ TEST(TokenizerNfc, IdsMatchTokenizersLibrary) {
 
 TEST(TokenizerNfc, UnknownNormalizerNamesTheFile) {
   nlohmann::json json =
-      read_json_file(std::string(R1KIT_FIXTURES_DIR) + "/tokenizers/bpe512/tokenizer.json");
+      read_json_file(testing::fixture_path("tokenizers/bpe512/tokenizer.json").string());
   json["normalizer"] = {{"type", "Lowercase"}};
   try {
     tokenizer_from_json(json, "tok.json");

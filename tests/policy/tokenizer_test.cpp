@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -14,11 +13,15 @@
 #include "policy/bpe_tokenizer.h"
 #include "policy/char_tokenizer.h"
 #include "policy/tokenizer_utf8.h"
+#include "tests/support/temp_folder.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
 
-const std::filesystem::path kFixtures = std::filesystem::path(R1KIT_FIXTURES_DIR) / "tokenizers";
+using testing::TempFolder;
+
+const std::filesystem::path kFixtures = testing::fixture_path("tokenizers");
 const std::vector<std::string> kBpeFixtures = {"bpe512", "bpe512_gpt2", "bpe_llama3",
                                                "bpe_gpt2_noprefix"};
 
@@ -32,13 +35,6 @@ std::string from_hex(const std::string& hex) {
 nlohmann::json read(const std::filesystem::path& path) {
   std::ifstream in(path);
   return nlohmann::json::parse(in);
-}
-
-std::filesystem::path temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("r1kit_tokenizer_test_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 TEST(BpeTokenizer, IdsAndDecodesMatchTokenizersOnHardStrings) {
@@ -115,8 +111,8 @@ TEST(BpeTokenizer, SpecialTokensComeFromConfigAndMatchWhole) {
 
 TEST(BpeTokenizer, ModelFoldersHoldTheTrainedTokenizer) {
   auto reference = load_tokenizer(kFixtures / "bpe512");
-  for (const char* folder : {"tiny-llama", "tiny-qwen2"}) {
-    auto tokenizer = load_tokenizer(std::filesystem::path(R1KIT_FIXTURES_DIR) / folder);
+  for (const char* folder : testing::kFixtureModels) {
+    auto tokenizer = load_tokenizer(testing::fixture_path(folder));
     EXPECT_EQ(tokenizer->vocab_size(), 512) << folder;
     std::string text = "<|im_start|>user\nWhat is 12+30?<|im_end|>";
     EXPECT_EQ(tokenizer->encode(text), reference->encode(text)) << folder;
@@ -124,7 +120,8 @@ TEST(BpeTokenizer, ModelFoldersHoldTheTrainedTokenizer) {
 }
 
 TEST(BpeTokenizer, SaveThenLoadGivesSameIds) {
-  auto dir = temp_dir("bpe_save");
+  const TempFolder temp;
+  const std::filesystem::path& dir = temp.path();
   for (const std::string& name : {std::string("bpe512"), std::string("bpe_llama3")}) {
     auto tokenizer = load_tokenizer(kFixtures / name);
     tokenizer->save_folder(dir);
@@ -137,7 +134,6 @@ TEST(BpeTokenizer, SaveThenLoadGivesSameIds) {
           << name << " " << c["name"];
     }
   }
-  std::filesystem::remove_all(dir);
 }
 
 TEST(BpeTokenizer, ConcurrentEncodeIsConsistent) {
@@ -207,22 +203,20 @@ TEST(CharTokenizer, MatchesTokenizersAndTheFixtureJson) {
 TEST(CharTokenizer, SaveThenLoadGivesSameIds) {
   CharTokenizer tokenizer("0123456789+=", {"<think>", "</think>"});
   EXPECT_EQ(tokenizer.vocab_size(), 4 + 2 + 12);
-  auto dir = temp_dir("char_save");
-  tokenizer.save_folder(dir);
-  auto loaded = load_tokenizer(dir);
+  const TempFolder dir;
+  tokenizer.save_folder(dir.path());
+  auto loaded = load_tokenizer(dir.path());
   EXPECT_EQ(loaded->kind(), "char");
   std::string text = "<think>12+3=15</think>x";
   EXPECT_EQ(loaded->encode(text, true), tokenizer.encode(text, true));
   EXPECT_EQ(tokenizer.encode("<think>1x"), (std::vector<int64_t>{4, 7, 3}));
   EXPECT_EQ(loaded->decode(loaded->encode("1+1=2")), "1+1=2");
-  std::filesystem::remove_all(dir);
   EXPECT_THROW(CharTokenizer("ab", {"<bos>"}), Error);
 }
 
 void expect_load_error(const nlohmann::json& json, const std::string& needle) {
-  auto dir = temp_dir("bad");
-  std::filesystem::path file = dir / "tokenizer.json";
-  std::ofstream(file) << json.dump();
+  const TempFolder dir;
+  const std::filesystem::path file = dir.write_file("tokenizer.json", json.dump());
   try {
     load_tokenizer(file);
     ADD_FAILURE() << "expected an error mentioning " << needle;
@@ -232,7 +226,6 @@ void expect_load_error(const nlohmann::json& json, const std::string& needle) {
     EXPECT_NE(message.find(needle), std::string::npos) << message;
     EXPECT_EQ(e.kind(), ErrorKind::kData);
   }
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Tokenizer, MalformedFilesGiveErrorsNamingTheFile) {
@@ -256,10 +249,9 @@ TEST(Tokenizer, MalformedFilesGiveErrorsNamingTheFile) {
   bad_pre["pre_tokenizer"] = {{"type", "Whitespace"}};
   expect_load_error(bad_pre, "unsupported pre_tokenizer type \"Whitespace\"");
 
-  auto dir = temp_dir("syntax");
-  std::ofstream(dir / "tokenizer.json") << "{\"model\": ";
-  EXPECT_THROW(load_tokenizer(dir), Error);
-  std::filesystem::remove_all(dir);
+  const TempFolder dir;
+  dir.write_file("tokenizer.json", "{\"model\": ");
+  EXPECT_THROW(load_tokenizer(dir.path()), Error);
   EXPECT_THROW(load_tokenizer(dir / "missing"), Error);
 }
 
@@ -272,25 +264,6 @@ TEST(Utf8, RepairReplacesMaximalSubparts) {
   EXPECT_EQ(utf8_complete_prefix("ab\xF0\x9F\x98"), 2u);
   EXPECT_EQ(utf8_complete_prefix("ab\xF0\x9F\x98\x80"), 6u);
   EXPECT_EQ(utf8_complete_prefix("ab\xE0\x80"), 4u);
-}
-
-// Not a test: a throughput number for the report. Run with
-// --gtest_also_run_disabled_tests --gtest_filter=*Throughput*.
-TEST(BpeTokenizer, DISABLED_EncodeThroughput) {
-  auto tokenizer = load_tokenizer(kFixtures / "bpe512");
-  std::string text;
-  nlohmann::json cases = read(kFixtures / "bpe512" / "expected.json")["cases"];
-  std::string unit;
-  for (const nlohmann::json& c : cases) unit += from_hex(c["text_hex"]) + "\n";
-  std::string english =
-      "The policy samples a group of completions, scores each one, and moves toward the better. ";
-  for (int i = 0; text.size() < (4u << 20); ++i)
-    text += (i % 4 == 0 ? unit : english) + std::to_string(i) + " ";
-  auto start = std::chrono::steady_clock::now();
-  size_t total = tokenizer->encode(text).size();
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("encoded %.1f MB into %zu tokens in %.3f s: %.1f MB/s\n", text.size() / 1e6, total,
-              seconds, text.size() / 1e6 / seconds);
 }
 
 }  // namespace

@@ -6,14 +6,14 @@
 #include <gtest/gtest.h>
 
 #include "policy/checkpoint.h"
-#include "tests/policy/policy_test_util.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
 
-using testing::expected_values;
-using testing::fixture;
-using testing::kTinyModels;
+using testing::fixture_expected_values;
+using testing::fixture_path;
+using testing::kFixtureModels;
 
 // Largest |a - b| over the positions where mask (B, T) is 1.
 double max_difference(const at::Tensor& a, const at::Tensor& b, const at::Tensor& mask) {
@@ -24,9 +24,9 @@ double max_difference(const at::Tensor& a, const at::Tensor& b, const at::Tensor
 class TransformerParity : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    model_ = load_pretrained(fixture(GetParam()));
+    model_ = load_pretrained(fixture_path(GetParam()));
     model_->eval();
-    expected_ = expected_values(GetParam());
+    expected_ = fixture_expected_values(GetParam());
   }
   Transformer model_{nullptr};
   std::map<std::string, at::Tensor> expected_;
@@ -169,11 +169,11 @@ TEST_P(TransformerParity, CachedForwardRejectsOverflowAndRepeatedRows) {
                c10::Error);
 }
 
-INSTANTIATE_TEST_SUITE_P(TinyModels, TransformerParity, ::testing::ValuesIn(kTinyModels),
+INSTANTIATE_TEST_SUITE_P(TinyModels, TransformerParity, ::testing::ValuesIn(kFixtureModels),
                          [](const auto& info) { return std::string(info.param).substr(5); });
 
 TEST(Transformer, ParameterNamesAreHuggingFaceNames) {
-  ModelConfig config = load_pretrained(fixture("tiny-qwen2"))->config();
+  ModelConfig config = load_pretrained(fixture_path("tiny-qwen2"))->config();
   Transformer model(config);
   const auto parameters = model->named_parameters();
   for (const char* name :
@@ -189,8 +189,8 @@ TEST(Transformer, ParameterNamesAreHuggingFaceNames) {
 }
 
 TEST(Transformer, DecayGroupsSplitEveryParameterOnce) {
-  for (const char* name : kTinyModels) {
-    Transformer model = load_pretrained(fixture(name));
+  for (const char* name : kFixtureModels) {
+    Transformer model = load_pretrained(fixture_path(name));
     const auto decay = model->decay_parameters();
     const auto no_decay = model->no_decay_parameters();
     const int64_t layers = model->config().num_hidden_layers;
@@ -203,13 +203,13 @@ TEST(Transformer, DecayGroupsSplitEveryParameterOnce) {
 }
 
 TEST(Transformer, TiedHeadUsesTheEmbedding) {
-  Transformer model = load_pretrained(fixture("tiny-qwen2"));
+  Transformer model = load_pretrained(fixture_path("tiny-qwen2"));
   EXPECT_TRUE(model->output_weight().is_same(model->model->embed_tokens->weight));
 }
 
 TEST(Transformer, BackwardReachesEveryParameter) {
-  Transformer model = load_pretrained(fixture("tiny-llama"));
-  const auto expected = expected_values("tiny-llama");
+  Transformer model = load_pretrained(fixture_path("tiny-llama"));
+  const auto expected = fixture_expected_values("tiny-llama");
   const at::Tensor logits = model->forward(expected.at("tokens_left"), expected.at("mask_left"));
   logits.logsumexp(-1).mean().backward();
   for (const auto& item : model->named_parameters()) {
@@ -221,8 +221,8 @@ TEST(Transformer, BackwardReachesEveryParameter) {
 TEST(Transformer, BFloat16PathStaysCloseToFloat32) {
   // The CUDA dtype, run on CPU: catches dtype mismatches in RoPE, norms and cache.
   at::InferenceMode inference;
-  const auto expected = expected_values("tiny-qwen2");
-  Transformer model = load_pretrained(fixture("tiny-qwen2"), at::kCPU, at::kBFloat16);
+  const auto expected = fixture_expected_values("tiny-qwen2");
+  Transformer model = load_pretrained(fixture_path("tiny-qwen2"), at::kCPU, at::kBFloat16);
   const at::Tensor tokens = expected.at("tokens_left"), mask = expected.at("mask_left");
   const at::Tensor logits = model->forward(tokens, mask);
   EXPECT_EQ(logits.scalar_type(), at::kFloat);
@@ -237,7 +237,7 @@ TEST(Transformer, BFloat16PathStaysCloseToFloat32) {
 }
 
 TEST(KvCache, CopyRowChecksItsRows) {
-  const ModelConfig config = load_pretrained(fixture("tiny-llama"))->config();
+  const ModelConfig config = load_pretrained(fixture_path("tiny-llama"))->config();
   KvCache cache(config, 3, 8);
   EXPECT_EQ(cache.num_layers(), 2);
   EXPECT_EQ(cache.keys(0).sizes(), (std::vector<int64_t>{3, 2, 8, 16}));

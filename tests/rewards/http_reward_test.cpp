@@ -1,5 +1,6 @@
 // The http reward against a cpp-httplib server on 127.0.0.1 started here:
-// batching, start-up check, a server that goes away, one that is too slow.
+// batching, start-up check, a server that goes away, one that is too slow;
+// in a build without cpp-httplib, the error that says so.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -142,5 +143,26 @@ TEST(HttpReward, SlowServerTimesOut) {
 }  // namespace r1kit
 
 #else
-TEST(HttpReward, DISABLED_NeedsCppHttplib) {}
+
+namespace r1kit {
+namespace {
+
+// A build without cpp-httplib still knows the reward and says at start-up,
+// as a config error at the recipe's key, what the build lacks.
+TEST(HttpReward, WithoutCppHttplibIsAConfigErrorSayingSo) {
+  try {
+    make_reward("http", {{"url", "http://127.0.0.1:9/score"}}, "recipe.json: rewards[0].options");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+    EXPECT_NE(std::string(e.what()).find(
+                  "recipe.json: rewards[0].options: the http reward needs cpp-httplib"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace r1kit
+
 #endif

@@ -5,9 +5,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -19,6 +17,8 @@
 #include "policy/checkpoint.h"
 #include "rewards/reward.h"
 #include "rewards/reward_set.h"
+#include "tests/support/temp_folder.h"
+#include "tests/support/tiny_model.h"
 
 namespace r1kit {
 namespace {
@@ -27,45 +27,16 @@ namespace fs = std::filesystem;
 
 constexpr const char* kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789 +-*/=?.";
 
-// Folders of this process under one root, removed when the test binary exits.
-struct TempRoot {
-  fs::path path = fs::temp_directory_path() / ("r1kit-learned-rm-" + std::to_string(::getpid()));
-  ~TempRoot() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-fs::path temp_folder(const std::string& name) {
-  static TempRoot root;
-  static std::atomic<int> counter{0};
-  fs::path path = root.path / (std::to_string(counter++) + "-" + name);
-  fs::remove_all(path);
-  fs::create_directories(path);
-  return path;
-}
-
-ModelConfig tiny_config(int64_t vocab_size) {
-  ModelConfig config;
-  config.model_type = "llama";
-  config.vocab_size = vocab_size;
-  config.hidden_size = 32;
-  config.intermediate_size = 64;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.num_key_value_heads = 2;
-  config.max_position_embeddings = 128;
-  config.pad_token_id = 0;
-  return config;
-}
-
-// A random reward model (backbone + score head) and its char tokenizer in a new folder.
-fs::path write_reward_model(bool with_head = true) {
-  const fs::path folder = temp_folder(with_head ? "rm" : "policy");
+// A random reward model (backbone + score head) and its char tokenizer written
+// into `folder`; without the head it is a plain policy folder.
+void write_reward_model(const fs::path& folder, bool with_head = true) {
   CharTokenizer tokenizer(kAlphabet);
   tokenizer.save_folder(folder);
+  ModelConfig config =
+      testing::tiny_model_config(tokenizer.vocab_size(), /*max_position_embeddings=*/128);
+  config.pad_token_id = 0;
   // A larger std than Hugging Face's 0.02 so scores differ visibly between texts.
-  Transformer model = make_random_transformer(tiny_config(tokenizer.vocab_size()), 11, 0.3);
+  Transformer model = make_random_transformer(config, 11, 0.3);
   SaveOptions options;
   if (with_head) {
     options.head = ScalarHead(ScalarHeadKind::kReward, model->config().hidden_size);
@@ -73,12 +44,16 @@ fs::path write_reward_model(bool with_head = true) {
     options.head->linear->weight.normal_(0.0, 1.0);
   }
   save_pretrained(model, folder, options);
-  return folder;
 }
 
+// Written once and shared by the tests; removed when the test binary exits.
 const fs::path& reward_model_folder() {
-  static const fs::path folder = write_reward_model();
-  return folder;
+  struct Written {
+    testing::TempFolder folder{"learned-rm"};
+    Written() { write_reward_model(folder.path()); }
+  };
+  static const Written written;
+  return written.folder.path();
 }
 
 // The reference: one unpadded forward per text through a separately loaded model.
@@ -189,7 +164,9 @@ TEST(LearnedRm, EmptyTextIsScoredAtTheBosToken) {
 }
 
 TEST(LearnedRm, FolderWithoutHeadOrPathIsAConfigError) {
-  const fs::path policy = write_reward_model(/*with_head=*/false);
+  const testing::TempFolder temp;
+  const fs::path& policy = temp.path();
+  write_reward_model(policy, /*with_head=*/false);
   try {
     make_reward("learned_rm", {{"path", policy.string()}}, "recipe.json: rewards[0].options");
     FAIL() << "expected an error";

@@ -18,7 +18,8 @@
 namespace r1kit {
 namespace {
 
-using testing::tiny_config;
+using testing::kRolloutContext;
+using testing::tiny_model_config;
 using testing::tiny_policy;
 using testing::tiny_tokenizer;
 
@@ -54,7 +55,7 @@ TEST(DecodePlan, Float32LogitsEqualTheModulesCachedForward) {
 }
 
 TEST(DecodePlan, Float32HandlesBiasesAndTiedEmbeddings) {
-  ModelConfig config = tiny_config(40);
+  ModelConfig config = tiny_model_config(40, kRolloutContext);
   config.model_type = "qwen2";
   config.attention_bias = true;
   config.mlp_bias = true;
@@ -71,7 +72,7 @@ TEST(DecodePlan, Float32HandlesBiasesAndTiedEmbeddings) {
 }
 
 TEST(DecodePlan, Float32WithTheDecodeKernelEqualsTheModule) {
-  ModelConfig config = tiny_config(40);
+  ModelConfig config = tiny_model_config(40, kRolloutContext);
   config.hidden_size = 64;  // head_dim 16: the AVX-512 decode kernel's smallest width
   config.intermediate_size = 96;
   Transformer model = make_random_transformer(config, 5, 0.3);

@@ -1,0 +1,50 @@
+// Tiny models for the tests: the one shape of the random models the tests
+// build in memory or write as Hugging Face folders, and the paths of the
+// committed fixtures under tests/fixtures (models from tools/make_fixtures.py,
+// tokenizers from tools/fixtures_tokenizer.py). Plain functions, any thread.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "common/safetensors.h"
+#include "policy/model_config.h"
+
+namespace r1kit::testing {
+
+// The characters of the CharTokenizer that write_tiny_policy saves: digits,
+// arithmetic, a few letters, space, newline, ':' and '?'.
+inline constexpr char kTinyAlphabet[] = "0123456789+-*= abcdefgh\n:?";
+
+// The committed fixture models: a Llama (untied lm_head, Llama-3 RoPE scaling)
+// and a Qwen2 (q/k/v biases, tied embeddings), each with the bpe512 tokenizer.
+inline constexpr const char* kFixtureModels[] = {"tiny-llama", "tiny-qwen2"};
+
+// tests/fixtures/<relative>: a fixture model ("tiny-llama") or tokenizer
+// ("tokenizers/bpe512"). Inline, like the next one, so a suite that only reads
+// fixtures links without the policy folder.
+inline std::filesystem::path fixture_path(const std::string& relative) {
+  return std::filesystem::path(R1KIT_FIXTURES_DIR) / relative;
+}
+
+// tests/fixtures/<model>/expected.safetensors: the padded inputs and the
+// logits and greedy tokens transformers computed for them.
+inline std::map<std::string, at::Tensor> fixture_expected_values(const std::string& model) {
+  return read_safetensors(fixture_path(model) / "expected.safetensors").tensors;
+}
+
+// A 2-layer Llama of width 32 (4 query heads, 2 key/value heads, SwiGLU width
+// 64, untied lm_head) that trains in seconds on a CPU; no special token ids.
+ModelConfig tiny_model_config(int64_t vocab_size, int64_t max_position_embeddings = 64);
+
+// Writes a random policy of tiny_model_config (its eos the tokenizer's) and a
+// CharTokenizer over `alphabet` into `folder` as a Hugging Face folder;
+// returns `folder`. The weights depend on `seed` and the alphabet's size only.
+std::filesystem::path write_tiny_policy(const std::filesystem::path& folder, uint64_t seed = 3,
+                                        const std::string& alphabet = kTinyAlphabet);
+
+}  // namespace r1kit::testing

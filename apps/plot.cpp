@@ -1,6 +1,7 @@
 // `r1kit plot RUN_DIR... [--out DIR] [--metrics reward,accuracy,...]`: draws
-// each metric against step, the runs overlaid, as <out>/<metric>.svg and .png.
-#include "common/plot.h"
+// each metric against step, the runs overlaid, as <out>/<metric>.svg and .png
+// (the plot library, plot/plot.h).
+#include "plot/plot.h"
 
 #include <CLI/CLI.hpp>
 #include <iostream>

@@ -1,8 +1,9 @@
-# `cmake --install BUILD --prefix P`: the library, the headers of every built
-# folder under P/include/r1kit/<folder>/ (so `#include "rewards/reward.h"` reads
-# as inside the tree), the `r1kit` command, and a CMake package: a user's own
-# reward library builds with find_package(r1kit) and links r1kit::r1kit (see
-# examples/custom_reward/). The package finds LibTorch the way this build did,
+# `cmake --install BUILD --prefix P`: the library and the plot library, the
+# headers of every built folder under P/include/r1kit/<folder>/ (so
+# `#include "rewards/reward.h"` reads as inside the tree), the `r1kit` command,
+# and a CMake package: a user's own reward library builds with
+# find_package(r1kit) and links r1kit::r1kit (see examples/custom_reward/), a
+# program that draws links r1kit::plot too. The package finds LibTorch the way this build did,
 # through Python's torch wheel (cmake/Torch.cmake is installed with it).
 if(NOT TARGET r1kit)
   return()
@@ -23,17 +24,15 @@ install(FILES ${CMAKE_SOURCE_DIR}/apps/subcommand.h DESTINATION ${CMAKE_INSTALL_
 # Installed binaries find libr1kit beside them and LibTorch where they were linked.
 set_target_properties(r1kit PROPERTIES INSTALL_RPATH "$ORIGIN" INSTALL_RPATH_USE_LINK_PATH ON)
 install(TARGETS r1kit EXPORT r1kitTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+if(TARGET r1kit_plot)
+  install(FILES ${CMAKE_SOURCE_DIR}/plot/plot.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/r1kit/plot)
+  set_target_properties(r1kit_plot PROPERTIES INSTALL_RPATH "$ORIGIN" INSTALL_RPATH_USE_LINK_PATH ON)
+  install(TARGETS r1kit_plot EXPORT r1kitTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 if(TARGET r1kit_cli)
   set_target_properties(r1kit_cli PROPERTIES
     INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}" INSTALL_RPATH_USE_LINK_PATH ON)
   install(TARGETS r1kit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-endif()
-
-# Public dependencies that are imported targets need a find_dependency() in the config.
-get_target_property(_interface_links r1kit INTERFACE_LINK_LIBRARIES)
-set(R1KIT_NEEDS_ZLIB OFF)
-if("ZLIB::ZLIB" IN_LIST _interface_links)
-  set(R1KIT_NEEDS_ZLIB ON)
 endif()
 
 install(EXPORT r1kitTargets NAMESPACE r1kit:: DESTINATION ${R1KIT_INSTALL_CMAKEDIR})

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <array>
 #include <bit>
+#include <boost/crc.hpp>
 #include <chrono>
 #include <cstring>
 
@@ -29,16 +29,6 @@ constexpr uint32_t kEventSummary = 5;
 constexpr uint32_t kSummaryValue = 1;
 constexpr uint32_t kValueTag = 1;
 constexpr uint32_t kValueSimpleValue = 2;
-
-std::array<uint32_t, 256> make_crc32c_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t crc = i;
-    for (int bit = 0; bit < 8; ++bit) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-    table[i] = crc;
-  }
-  return table;
-}
 
 void put_varint(std::string& out, uint64_t value) {
   while (value >= 0x80) {
@@ -92,10 +82,10 @@ std::string host_name() {
 }  // namespace
 
 uint32_t crc32c(std::string_view data) {
-  static const std::array<uint32_t, 256> table = make_crc32c_table();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char byte : data) crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
+  // Castagnoli's polynomial 0x1EDC6F41 (0x82F63B78 reflected), all ones in and out.
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc.process_bytes(data.data(), data.size());
+  return crc.checksum();
 }
 
 uint32_t masked_crc32c(std::string_view data) {

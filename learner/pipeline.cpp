@@ -10,7 +10,6 @@
 #include "common/elapsed.h"
 #include "common/error.h"
 #include "common/logging.h"
-#include "common/plot.h"
 #include "common/run_dir.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
@@ -21,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const std::vector<std::string> kStepKinds = {"generate", "prepare", "recipe", "plot"};
+const std::vector<std::string> kBuiltInStepKinds = {"generate", "prepare", "recipe"};
 constexpr char kStateFile[] = "pipeline_state.json";
 
 // The top level of a pipeline file.
@@ -40,7 +39,8 @@ struct PipelineFile {
   }
 };
 
-// One step object as written. Exactly one of generate, prepare, recipe, plot.
+// One step object as written, less a registered kind's section. Exactly one
+// of generate, prepare, recipe or a registered kind.
 struct StepFile {
   std::string name;         // required
   int64_t seed_offset = 0;  // the step's seed is the pipeline's seed plus this
@@ -48,7 +48,6 @@ struct StepFile {
   DataPrepareConfig prepare;
   json recipe;                // a path (relative to the pipeline file's folder) or an inline recipe
   json set = json::object();  // recipe only: {"a.b": value} applied like --set a.b=value
-  PlotStepConfig plot;
 
   void visit(ConfigVisitor& v) {
     v.field("name", name, {.required = true});
@@ -57,7 +56,6 @@ struct StepFile {
     v.section("prepare", prepare);
     v.field("recipe", recipe);
     v.field("set", set);
-    v.section("plot", plot);
   }
 };
 
@@ -159,6 +157,40 @@ void load_recipe_step(PipelineStep& step, const StepFile& file, int64_t seed,
   step.resolved["recipe"] = resolved;
 }
 
+// "a, b or c" (`last` = " or "), "a, b, c" (`last` = ", ").
+std::string join(const std::vector<std::string>& names, const char* last) {
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == names.size() ? last : ", ") + names[i];
+  return text;
+}
+
+// The step's kind: its one key besides name, seed_offset and set that is a
+// built-in or registered kind.
+std::string step_kind(const json& raw, const std::string& source) {
+  std::vector<std::string> known = kBuiltInStepKinds;
+  for (const std::string& name : pipeline_step_kinds().names()) known.push_back(name);
+  std::vector<std::string> kinds, others;
+  for (const auto& [key, _] : raw.items()) {
+    if (key == "name" || key == "seed_offset" || key == "set") continue;
+    (std::find(known.begin(), known.end(), key) != known.end() ? kinds : others).push_back(key);
+  }
+  if (kinds.empty() && others.size() == 1) {
+    std::string message = source + ": unknown step kind \"" + others[0] + "\"";
+    if (std::string guess = did_you_mean(others[0], known); !guess.empty())
+      message += " (did you mean \"" + guess + "\"?)";
+    message += "; known: " + join(known, ", ") +
+               ". Other kinds come from the libraries a program links: the plot step from the "
+               "plot library (r1kit_plot), which the r1kit command links";
+    throw_config_error(message);
+  }
+  if (kinds.size() != 1) {
+    throw_config_error(source + ": expected exactly one of " + join(known, " or ") + ", got " +
+                       std::to_string(kinds.size()));
+  }
+  return kinds[0];
+}
+
 PipelineStep load_step(json raw, size_t index, const Pipeline& pipeline,
                        std::vector<std::string>& names) {
   const std::string where = pipeline.source + ": steps[" + std::to_string(index) + "]";
@@ -175,21 +207,19 @@ PipelineStep load_step(json raw, size_t index, const Pipeline& pipeline,
   }
   names.push_back(step.name);
 
-  std::vector<std::string> kinds;
-  for (const auto& kind : kStepKinds) {
-    if (raw.contains(kind)) kinds.push_back(kind);
-  }
-  if (kinds.size() != 1) {
-    throw_config_error(step.source +
-                       ": expected exactly one of generate, prepare, recipe or plot, got " +
-                       std::to_string(kinds.size()));
-  }
-  step.kind = kinds[0];
+  step.kind = step_kind(raw, step.source);
   if (raw.contains("set") && step.kind != "recipe")
     throw_config_error(step.source + ": set: only a recipe step takes set");
 
   const json variables = {{"seed", pipeline.seed}, {"output_dir", pipeline.output_dir}};
   substitute(raw, variables, step.source, "");
+  const bool registered = std::find(kBuiltInStepKinds.begin(), kBuiltInStepKinds.end(),
+                                    step.kind) == kBuiltInStepKinds.end();
+  json section;
+  if (registered) {
+    section = raw[step.kind];
+    raw.erase(step.kind);
+  }
   StepFile file = read_config<StepFile>(raw, step.source);
   const int64_t seed = pipeline.seed + file.seed_offset;
   if (seed < 0)
@@ -205,10 +235,8 @@ PipelineStep load_step(json raw, size_t index, const Pipeline& pipeline,
   } else if (step.kind == "prepare") {
     step.prepare = file.prepare;
     step.resolved["prepare"] = write_config(step.prepare);
-  } else if (step.kind == "plot") {
-    step.plot = file.plot;
-    if (step.plot.metrics.empty()) step.plot.metrics = default_plot_metrics();
-    step.resolved["plot"] = write_config(step.plot);
+  } else if (registered) {
+    step.resolved[step.kind] = pipeline_step_kinds().get(step.kind).load(section, step.source);
   } else {
     load_recipe_step(step, file, seed, pipeline);
   }
@@ -248,11 +276,8 @@ void run_step(const PipelineStep& step, bool resume) {
                << output.string();
   } else if (step.kind == "prepare") {
     prepare_corpus(step.prepare, step.source + ": prepare");  // logs what it kept
-  } else if (step.kind == "plot") {
-    std::vector<fs::path> runs(step.plot.runs.begin(), step.plot.runs.end());
-    PlotReport report = plot_runs(runs, step.plot.out, step.plot.metrics);
-    for (const std::string& note : report.notes) log_info() << "plot: " << note;
-    log_info() << "wrote " << report.written.size() << " plot files to " << step.plot.out;
+  } else if (step.kind != "recipe") {
+    pipeline_step_kinds().get(step.kind).run(step.resolved.at(step.kind), step.source);
   } else {
     // Only the interrupted stage resumes, and only from a checkpoint it wrote:
     // stages without --resume (rejection_sample) then simply run again.
@@ -262,17 +287,11 @@ void run_step(const PipelineStep& step, bool resume) {
   }
 }
 
-std::string upper(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return text;
-}
-
 }  // namespace
 
-void PlotStepConfig::visit(ConfigVisitor& v) {
-  v.field("runs", runs, {.required = true});
-  v.field("out", out, {.required = true});
-  v.field("metrics", metrics);
+Registry<PipelineStepKind>& pipeline_step_kinds() {
+  static Registry<PipelineStepKind> registry("pipeline step kind");
+  return registry;
 }
 
 nlohmann::json Pipeline::resolved() const {
@@ -304,7 +323,7 @@ Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& 
   return pipeline;
 }
 
-std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& options) {
+bool run_pipeline(const Pipeline& pipeline, const PipelineOptions& options) {
   if (const char* world = std::getenv("WORLD_SIZE"); world && std::atoi(world) > 1) {
     throw_usage_error(pipeline.source + ": a pipeline runs in one process (WORLD_SIZE is " +
                       std::string(world) + "); launch its stage recipes one by one instead");
@@ -351,79 +370,12 @@ std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& option
   if (count < pipeline.steps.size()) {
     log_info() << "pipeline " << pipeline.name << " stopped after step \"" << options.until
                << "\" in " << format_seconds(seconds_since(start)) << " (--until)";
-    return "";
+    return false;
   }
   log_info() << "pipeline " << pipeline.name << " finished in "
              << format_seconds(seconds_since(start)) << "; resolved pipeline in "
              << (output_dir / "pipeline.json").string();
-  return pipeline_summary(pipeline);
-}
-
-std::string pipeline_summary(const Pipeline& pipeline) {
-  // The last grpo or ppo step, and the stage step before it (which trained
-  // the policy it starts from).
-  const PipelineStep* rl = nullptr;
-  const PipelineStep* before = nullptr;
-  const PipelineStep* plot = nullptr;
-  std::vector<std::string> run_names;
-  for (const auto& step : pipeline.steps) {
-    if (step.kind == "plot") plot = &step;
-    if (step.kind != "recipe") continue;
-    run_names.push_back(step.name);
-    if (step.recipe.stage == "grpo" || step.recipe.stage == "ppo") rl = &step;
-  }
-  if (rl == nullptr) return "";
-  for (const auto& step : pipeline.steps) {
-    if (&step == rl) break;
-    if (step.kind == "recipe") before = &step;
-  }
-  const fs::path metrics_path = fs::path(rl->recipe.output_dir) / "metrics.jsonl";
-  if (!fs::exists(metrics_path)) return "";
-  std::vector<json> evals, steps;
-  for (const json& line : read_jsonl(metrics_path)) {
-    if (line.contains("eval/accuracy")) evals.push_back(line);
-    if (line.contains("reward")) steps.push_back(line);
-  }
-  if (evals.empty()) return "";
-
-  const double first = evals.front()["eval/accuracy"].get<double>();
-  const double last = evals.back()["eval/accuracy"].get<double>();
-  const std::string before_label = before ? upper(before->name) : "start";
-  const std::string after_label = upper(rl->name);
-  std::string text = "\n";
-  char line[256];
-  std::snprintf(line, sizeof(line), "%-32s%10s\n", "", "value");
-  text += line;
-  std::snprintf(line, sizeof(line), "%-32s%10.3f   (step %lld, %.0f tasks)\n",
-                ("held-out greedy accuracy, " + before_label).c_str(), first,
-                static_cast<long long>(evals.front().value("step", int64_t{0})),
-                evals.front().value("eval/tasks", 0.0));
-  text += line;
-  std::snprintf(line, sizeof(line), "%-32s%10.3f   (step %lld)\n",
-                ("held-out greedy accuracy, " + after_label).c_str(), last,
-                static_cast<long long>(evals.back().value("step", int64_t{0})));
-  text += line;
-  if (!steps.empty()) {
-    // The mean of the first and last k steps, k a quarter of the run (1 to 5).
-    const size_t k = std::max<size_t>(1, std::min<size_t>(5, steps.size() / 4));
-    double reward_start = 0.0, reward_end = 0.0;
-    for (size_t i = 0; i < k; ++i) {
-      reward_start += steps[i]["reward"].get<double>();
-      reward_end += steps[steps.size() - k + i]["reward"].get<double>();
-    }
-    std::snprintf(line, sizeof(line), "%-32s%10.3f\n%-32s%10.3f\n", "train reward, first steps",
-                  reward_start / k, "train reward, last steps", reward_end / k);
-    text += line;
-  }
-  std::string folders;
-  for (const auto& name : run_names) folders += (folders.empty() ? "" : ",") + name;
-  if (run_names.size() > 1) folders = "{" + folders + "}";
-  if (plot) text += "plots: " + plot->plot.out + "/   ";
-  text += "run folders: " + pipeline.output_dir + "/" + folders + "\n";
-  std::snprintf(line, sizeof(line), "%s_accuracy_gain: %.3f\n", rl->recipe.stage.c_str(),
-                last - first);
-  text += line;
-  return text;
+  return true;
 }
 
 }  // namespace r1kit

@@ -1,8 +1,9 @@
 // A pipeline: the whole R1 recipe from nothing in one file, run by
 // `r1kit train PIPELINE.json`. Its steps run in order: generate (an
 // environment's tasks as JSONL), prepare (token shards), a stage recipe (file
-// or inline, with `set` overrides) and plot (reward curves). Every step is
-// validated before the first one runs; finished steps are listed in
+// or inline, with `set` overrides), and kinds that libraries outside libr1kit
+// register (the plot library's plot: reward curves). Every step is validated
+// before the first one runs; finished steps are listed in
 // <output_dir>/pipeline_state.json so a resumed pipeline skips them.
 // Runs in one process; load once, then read-only.
 //
@@ -15,36 +16,45 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
+#include "common/registry.h"
 #include "data/prepare.h"
 #include "environments/task_data.h"
 #include "learner/recipe.h"
 
 namespace r1kit {
 
-// A plot step: `r1kit plot RUNS... --out OUT --metrics ...`.
-struct PlotStepConfig {
-  std::vector<std::string> runs;     // run folders, overlaid; required
-  std::string out;                   // folder for the .svg and .png files; required
-  std::vector<std::string> metrics;  // metric keys; empty = default_plot_metrics()
-
-  void visit(ConfigVisitor& v);
+// A step kind beyond the built-in generate, prepare and recipe, registered from
+// outside libr1kit (the plot library registers "plot"). A step
+// `{"name": ..., "<kind>": SECTION}` is loaded with the pipeline and run in order.
+// Both functions throw r1kit::Error, messages prefixed with `source`
+// (`pipeline.json: step "name"`).
+struct PipelineStepKind {
+  // Validates SECTION (variables already substituted) and returns it resolved,
+  // defaults filled: what pipeline.json records and --resume compares.
+  std::function<nlohmann::json(const nlohmann::json& section, const std::string& source)> load;
+  // Runs the step from what `load` returned.
+  std::function<void(const nlohmann::json& resolved, const std::string& source)> run;
 };
+
+// The step kinds registered from outside the library, by name (the key of the
+// step's section): R1KIT_REGISTER(pipeline_step_kinds(), "plot", PipelineStepKind{...}).
+Registry<PipelineStepKind>& pipeline_step_kinds();
 
 // One step, resolved: variables substituted, defaults filled, validated.
 struct PipelineStep {
   std::string name;    // unique in the pipeline; a stage step's run folder is <output_dir>/<name>
-  std::string kind;    // "generate", "prepare", "recipe" or "plot"
+  std::string kind;    // "generate", "prepare", "recipe" or a name in pipeline_step_kinds()
   std::string source;  // `pipeline.json: step "name"`, the prefix of this step's errors
   TaskDataConfig generate;    // kind generate; seed defaults to the step's seed
   DataPrepareConfig prepare;  // kind prepare
   Recipe
       recipe;  // kind recipe; seed = the step's seed, output_dir = <output_dir>/<name> unless set
-  PlotStepConfig plot;      // kind plot
   nlohmann::json resolved;  // {"name", "seed_offset", <kind>: the resolved section or recipe}
 };
 
@@ -78,16 +88,9 @@ struct PipelineOptions {
   std::string until;
 };
 
-// Runs the steps in order, logging each with its elapsed time. Returns the
-// summary text (pipeline_summary), "" when there is none. One process only:
-// WORLD_SIZE > 1 is a usage error.
-std::string run_pipeline(const Pipeline& pipeline, const PipelineOptions& options);
-
-// After an RL step (the last grpo or ppo step) with evaluations: held-out
-// greedy accuracy at its first and last evaluation, the mean train reward of
-// its first and last few steps, and as the last line
-// `<stage>_accuracy_gain: <last - first>`. "" when there is no such step or
-// its metrics have no evaluation.
-std::string pipeline_summary(const Pipeline& pipeline);
+// Runs the steps in order, logging each with its elapsed time. Returns true
+// when every step has run (or was skipped as finished), false when --until
+// stopped the pipeline earlier. One process only: WORLD_SIZE > 1 is a usage error.
+bool run_pipeline(const Pipeline& pipeline, const PipelineOptions& options);
 
 }  // namespace r1kit

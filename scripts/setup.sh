@@ -11,7 +11,8 @@ venv="${R1KIT_VENV:-$HOME/.cache/r1kit/venv}"
 apt_packages=(
   build-essential cmake ninja-build ccache pkg-config python3-venv clang-format
   nlohmann-json3-dev libcpp-httplib-dev libboost-dev libcli11-dev
-  libpcre2-dev libicu-dev libgtest-dev libgmock-dev libgloo-dev libssl-dev zlib1g-dev
+  libpcre2-dev libicu-dev libgtest-dev libgmock-dev libgloo-dev libssl-dev
+  libcairo2-dev fonts-dejavu-core
 )
 missing=()
 for package in "${apt_packages[@]}"; do

@@ -1,8 +1,9 @@
 // Pipelines (learner/pipeline.h): a tiny R1 pipeline from nothing (generate ->
 // prepare -> pretrain 2 steps -> generate -> SFT 2 steps) runs end to end,
 // variables are substituted, a mistake in a later step stops the pipeline
-// before its first step, --resume skips finished steps, and the summary's
-// numbers are the hand-computed ones of a written metrics.jsonl.
+// before its first step, --resume skips finished steps, a step kind registered
+// from outside the library loads and runs, and a plot step without the plot
+// library (this binary does not link it) is a clear error.
 // No golden values from tools/: every expected number is computed here.
 #include "learner/pipeline.h"
 
@@ -122,7 +123,7 @@ std::vector<std::string> finished_steps(const fs::path& out) {
 TEST(Pipeline, RunsEveryStepFromNothingAndWritesTheirOutputs) {
   const testing::TempFolder root;
   Pipeline pipeline = load_pipeline(write_pipeline(root.path(), tiny_pipeline(root.path())), {});
-  EXPECT_EQ(run_pipeline(pipeline, {}), "");  // no RL step, no summary
+  EXPECT_TRUE(run_pipeline(pipeline, {}));
 
   fs::path out = root / "seed-3";
   EXPECT_EQ(count_lines(out / "corpus.jsonl"), 200u);
@@ -255,7 +256,7 @@ TEST(Pipeline, UntilStopsAfterTheNamedStepAndResumeRunsTheRest) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_EQ(run_pipeline(pipeline, {.until = "pretrain"}), "");
+  EXPECT_FALSE(run_pipeline(pipeline, {.until = "pretrain"}));
   EXPECT_EQ(finished_steps(out).size(), 3u);
   EXPECT_TRUE(fs::exists(out / "pretrain" / "final" / "config.json"));
   EXPECT_FALSE(fs::exists(out / "sft"));
@@ -264,40 +265,65 @@ TEST(Pipeline, UntilStopsAfterTheNamedStepAndResumeRunsTheRest) {
   EXPECT_TRUE(fs::exists(out / "sft" / "final" / "config.json"));
 }
 
-TEST(Pipeline, SummaryReportsHeldOutAccuracyBeforeAndAfterRlAndTheGainLast) {
-  const testing::TempFolder root;
-  json file = tiny_pipeline(root.path());
-  json grpo = testing::tiny_grpo_recipe("${output_dir}/sft/final", "ignored");
-  file["steps"].push_back({{"name", "grpo"}, {"recipe", grpo}});
+// A step kind as a library outside libr1kit adds one: "touch" writes a file.
+R1KIT_REGISTER(pipeline_step_kinds(), "touch",
+               (PipelineStepKind{
+                   [](const json& section, const std::string& source) {
+                     if (!section.is_object() || !section.contains("file"))
+                       throw_config_error(source + ": touch.file: required key is missing");
+                     return json{{"file", section["file"]}, {"text", section.value("text", "")}};
+                   },
+                   [](const json& resolved, const std::string&) {
+                     std::ofstream(resolved.at("file").get<std::string>())
+                         << resolved.at("text").get<std::string>();
+                   }}));
+
+TEST(Pipeline, AStepKindRegisteredOutsideTheLibraryLoadsAndRunsInOrder) {
+  const testing::TempFolder temp;
+  const fs::path root = temp.path();
+  json file = tiny_pipeline(root);
+  file["steps"] = {file["steps"][0],
+                   {{"name", "mark"}, {"touch", {{"file", "${output_dir}/mark.txt"}}}}};
+  Pipeline pipeline = load_pipeline(write_pipeline(root, file), {});
+  fs::path out = root / "seed-3";
+  ASSERT_EQ(pipeline.steps.size(), 2u);
+  EXPECT_EQ(pipeline.steps[1].kind, "touch");
+  EXPECT_EQ(pipeline.steps[1].resolved.at("touch"),
+            (json{{"file", (out / "mark.txt").string()}, {"text", ""}}));
+  EXPECT_TRUE(run_pipeline(pipeline, {}));
+  EXPECT_TRUE(fs::exists(out / "mark.txt"));
+  EXPECT_EQ(finished_steps(out), (std::vector<std::string>{"corpus", "mark"}));
+
+  file["steps"][1]["touch"] = json::object();
+  try {
+    load_pipeline(write_pipeline(root, file), {});
+    FAIL() << "the kind's own check must run at load";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("step \"mark\": touch.file"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Pipeline, APlotStepWithoutThePlotLibraryIsAClearErrorBeforeAnyStepRuns) {
+  ASSERT_FALSE(pipeline_step_kinds().contains("plot")) << "tests_learner links no plot library";
+  const testing::TempFolder temp;
+  const fs::path root = temp.path();
+  json file = tiny_pipeline(root);
   file["steps"].push_back(
       {{"name", "plots"},
-       {"plot", {{"runs", {"${output_dir}/grpo"}}, {"out", "${output_dir}/plots"}}}});
-  Pipeline pipeline = load_pipeline(write_pipeline(root.path(), file), {});
-  EXPECT_EQ(pipeline_summary(pipeline), "");  // nothing has run yet
-
-  fs::path out = root / "seed-3";
-  fs::create_directories(out / "grpo");
-  std::ofstream metrics(out / "grpo" / "metrics.jsonl");
-  metrics << R"({"step": 0, "eval/accuracy": 0.25, "eval/tasks": 8})"
-          << "\n";
-  for (int step = 1; step <= 8; ++step)
-    metrics << json{{"step", step}, {"reward", 0.1 * step}}.dump() << "\n";
-  metrics << R"({"step": 8, "eval/accuracy": 0.875, "eval/tasks": 8})"
-          << "\n";
-  metrics.close();
-  // k = 8 / 4 = 2 steps at each end: rewards (0.1 + 0.2) / 2 and (0.7 + 0.8) / 2.
-  const std::string expected =
-      "\n"
-      "                                     value\n"
-      "held-out greedy accuracy, SFT        0.250   (step 0, 8 tasks)\n"
-      "held-out greedy accuracy, GRPO       0.875   (step 8)\n"
-      "train reward, first steps            0.150\n"
-      "train reward, last steps             0.750\n"
-      "plots: " +
-      (out / "plots").string() + "/   run folders: " + out.string() +
-      "/{pretrain,sft,grpo}\n"
-      "grpo_accuracy_gain: 0.625\n";
-  EXPECT_EQ(pipeline_summary(pipeline), expected);
+       {"plot", {{"runs", {"${output_dir}/sft"}}, {"out", "${output_dir}/plots"}}}});
+  std::string path = write_pipeline(root, file);
+  try {
+    load_pipeline(path, {});
+    FAIL() << "a plot step needs the plot library";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind(path + ": step \"plots\": unknown step kind \"plot\"", 0), 0u)
+        << message;
+    EXPECT_NE(message.find("the plot library (r1kit_plot)"), std::string::npos) << message;
+  }
+  EXPECT_FALSE(fs::exists(root / "seed-3"));
 }
 
 }  // namespace

@@ -1,15 +1,14 @@
 // Reward curves: metrics against step, several runs overlaid with a legend,
-// drawn as SVG text and as a PNG raster (common/raster.h) that look the same.
-// `r1kit plot` is a thin shell over plot_runs(). Pure functions of their
-// inputs; safe to call from several threads on different charts.
+// drawn once through cairo onto an SVG and a PNG surface that look the same.
+// Lives in the plot library (r1kit_plot), outside libr1kit: `r1kit plot` and a
+// pipeline's plot step (plot_step.cpp) call plot_runs(). Pure functions of
+// their inputs; safe to call from several threads on different charts.
 #pragma once
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include "common/raster.h"
 
 namespace r1kit {
 
@@ -26,10 +25,11 @@ struct Chart {
   std::vector<PlotSeries> series;  // REQUIRES: at least one point in all
 };
 
-// The chart as a standalone SVG document: axes, ticks with numbers, grid, lines, legend.
+// The chart as a standalone SVG document: axes, ticks with numbers, grid,
+// lines, legend; text as glyph outlines of a sans-serif font.
 std::string render_svg(const Chart& chart);
-// The same chart rasterised, text in the built-in 5x7 font.
-Image render_image(const Chart& chart);
+// The same drawing as a PNG file (8-bit RGB, anti-aliased).
+std::string render_png(const Chart& chart);
 
 // The metrics of one run folder: every line of its metrics.jsonl.
 struct RunMetrics {

@@ -1,11 +1,15 @@
-#include "common/plot.h"
+#include "plot/plot.h"
 
 #include <c10/util/Exception.h>
+#include <cairo-svg.h>
+#include <cairo.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
+#include <memory>
+#include <numbers>
 #include <set>
 #include <sstream>
 
@@ -19,20 +23,25 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Layout in pixels. Text is the 5x7 font at kTextScale (14 px tall); the SVG
-// uses a monospace font of about the same size so both files read alike.
-constexpr int kTextScale = 2;
-constexpr int kTitleScale = 3;
-constexpr int kSvgFontSize = 16;
+// Layout in pixels (SVG user units).
+constexpr char kFontFamily[] = "sans-serif";
+constexpr double kTextSize = 14;
+constexpr double kTitleSize = 18;
 constexpr double kPlotWidth = 720;
 constexpr double kPlotHeight = 400;
 constexpr double kTop = 56;
 constexpr double kBottomMargin = 64;
 constexpr double kLegendSwatch = 28;
 constexpr double kLegendRow = 24;
+constexpr double kCurveWidth = 2;
+constexpr double kDotRadius = 3;
 constexpr size_t kMaxLabelChars = 32;
 constexpr size_t kDotsBelowPoints =
     40;  // sparse curves (eval every N steps) also get a dot per point
+
+struct Rgb {
+  uint8_t r = 0, g = 0, b = 0;
+};
 
 // Matplotlib's "tab10" palette: distinct, and readable on white.
 constexpr Rgb kPalette[] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
@@ -41,7 +50,10 @@ constexpr Rgb kPalette[] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {2
 constexpr Rgb kInk = {34, 34, 34};
 constexpr Rgb kGrid = {230, 230, 230};
 
-// What both renderers draw, in drawing order.
+// Where a label's x lies relative to its text.
+enum class TextAnchor { kStart, kMiddle, kEnd };
+
+// What the chart is made of, in drawing order.
 struct Segment {  // axes, grid, ticks, legend swatches: axis-aligned, crisp
   double x0, y0, x1, y1, width;
   Rgb color;
@@ -52,9 +64,10 @@ struct Curve {  // a data series
   bool dots;
 };
 struct Label {
-  double x, y;  // y = vertical middle of the text
+  double x, y;  // y = vertical middle of the capitals
   std::string text;
-  int scale;
+  double size;  // font size in pixels
+  bool bold;
   TextAnchor anchor;
   Rgb color;
 };
@@ -64,6 +77,45 @@ struct Scene {
   std::vector<Curve> curves;
   std::vector<Segment> frame;
   std::vector<Label> labels;
+};
+
+struct SurfaceDeleter {
+  void operator()(cairo_surface_t* surface) const { cairo_surface_destroy(surface); }
+};
+struct ContextDeleter {
+  void operator()(cairo_t* context) const { cairo_destroy(context); }
+};
+using SurfacePointer = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
+using ContextPointer = std::unique_ptr<cairo_t, ContextDeleter>;
+
+void check_status(cairo_status_t status, const char* what) {
+  TORCH_CHECK(status == CAIRO_STATUS_SUCCESS, "plot: ", what, ": ", cairo_status_to_string(status));
+}
+
+void set_font(cairo_t* context, double size, bool bold) {
+  cairo_select_font_face(context, kFontFamily, CAIRO_FONT_SLANT_NORMAL,
+                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(context, size);
+}
+
+// Measures text for the layout, before any output surface exists.
+class TextMeter {
+ public:
+  TextMeter()
+      : surface_(cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1)),
+        context_(cairo_create(surface_.get())) {
+    check_status(cairo_status(context_.get()), "measuring text");
+  }
+  double width(const std::string& text, double size, bool bold = false) {
+    set_font(context_.get(), size, bold);
+    cairo_text_extents_t extents;
+    cairo_text_extents(context_.get(), text.c_str(), &extents);
+    return extents.x_advance;
+  }
+
+ private:
+  SurfacePointer surface_;
+  ContextPointer context_;
 };
 
 struct Axis {
@@ -142,21 +194,22 @@ Scene layout(const Chart& chart) {
   Axis x_axis = nice_axis(x_min, x_max, 1.0);  // steps are whole numbers
   Axis y_axis = nice_axis(y_min, y_max, 0.0);
 
-  int y_label_width = 0;
+  TextMeter meter;
+  double y_label_width = 0;
   for (double tick : y_axis.ticks)
-    y_label_width = std::max(y_label_width, text_width(tick_text(tick, y_axis), kTextScale));
-  int legend_label_width = 0;
-  for (const PlotSeries& series : chart.series) {
+    y_label_width = std::max(y_label_width, meter.width(tick_text(tick, y_axis), kTextSize));
+  double legend_label_width = 0;
+  for (const PlotSeries& series : chart.series)
     legend_label_width =
-        std::max(legend_label_width, text_width(shorten(series.label), kTextScale));
-  }
-  double left = 24 + y_label_width + 12;
+        std::max(legend_label_width, meter.width(shorten(series.label), kTextSize));
+  double left = std::round(24 + y_label_width + 12);
   double right = left + kPlotWidth;
   double top = kTop, bottom = kTop + kPlotHeight;
   double legend_x = right + 24;
 
   Scene scene;
-  scene.width = static_cast<int>(legend_x + kLegendSwatch + 10 + legend_label_width + 24);
+  scene.width =
+      static_cast<int>(std::ceil(legend_x + kLegendSwatch + 10 + legend_label_width + 24));
   scene.height = static_cast<int>(
       std::max(bottom + kBottomMargin, top + kLegendRow * (chart.series.size() + 1)));
   auto to_x = [&](double x) {
@@ -171,23 +224,23 @@ Scene layout(const Chart& chart) {
     scene.grid.push_back({x, top, x, bottom, 1, kGrid});
     scene.frame.push_back({x, bottom, x, bottom + 6, 1, kInk});
     scene.labels.push_back(
-        {x, bottom + 18, tick_text(tick, x_axis), kTextScale, TextAnchor::kMiddle, kInk});
+        {x, bottom + 18, tick_text(tick, x_axis), kTextSize, false, TextAnchor::kMiddle, kInk});
   }
   for (double tick : y_axis.ticks) {
     double y = std::round(to_y(tick));
     scene.grid.push_back({left, y, right, y, 1, kGrid});
     scene.frame.push_back({left - 6, y, left, y, 1, kInk});
     scene.labels.push_back(
-        {left - 12, y, tick_text(tick, y_axis), kTextScale, TextAnchor::kEnd, kInk});
+        {left - 12, y, tick_text(tick, y_axis), kTextSize, false, TextAnchor::kEnd, kInk});
   }
   scene.frame.push_back({left, top, right, top, 1, kInk});
   scene.frame.push_back({left, bottom, right, bottom, 1, kInk});
   scene.frame.push_back({left, top, left, bottom, 1, kInk});
   scene.frame.push_back({right, top, right, bottom, 1, kInk});
   scene.labels.push_back(
-      {(left + right) / 2, top / 2, chart.title, kTitleScale, TextAnchor::kMiddle, kInk});
-  scene.labels.push_back(
-      {(left + right) / 2, bottom + 46, chart.x_label, kTextScale, TextAnchor::kMiddle, kInk});
+      {(left + right) / 2, top / 2, chart.title, kTitleSize, true, TextAnchor::kMiddle, kInk});
+  scene.labels.push_back({(left + right) / 2, bottom + 46, chart.x_label, kTextSize, false,
+                          TextAnchor::kMiddle, kInk});
 
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const PlotSeries& series = chart.series[i];
@@ -198,124 +251,120 @@ Scene layout(const Chart& chart) {
     scene.curves.push_back(std::move(curve));
     double row_y = top + 12 + kLegendRow * i;
     scene.frame.push_back({legend_x, row_y, legend_x + kLegendSwatch, row_y, 3, color});
-    scene.labels.push_back({legend_x + kLegendSwatch + 10, row_y, shorten(series.label), kTextScale,
-                            TextAnchor::kStart, kInk});
+    scene.labels.push_back({legend_x + kLegendSwatch + 10, row_y, shorten(series.label), kTextSize,
+                            false, TextAnchor::kStart, kInk});
   }
   return scene;
 }
 
-std::string svg_color(Rgb color) {
-  char buffer[8];
-  std::snprintf(buffer, sizeof(buffer), "#%02x%02x%02x", color.r, color.g, color.b);
-  return buffer;
+void set_color(cairo_t* context, Rgb color) {
+  cairo_set_source_rgb(context, color.r / 255.0, color.g / 255.0, color.b / 255.0);
 }
 
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
+// An axis-aligned segment as a rectangle on whole pixels, so it stays sharp.
+void draw_segments(cairo_t* context, const std::vector<Segment>& segments) {
+  for (const Segment& s : segments) {
+    const double thickness = std::max(1.0, std::round(s.width));
+    const double half = thickness / 2;
+    double x0 = std::min(s.x0, s.x1), x1 = std::max(s.x0, s.x1);
+    double y0 = std::min(s.y0, s.y1), y1 = std::max(s.y0, s.y1);
+    if (y0 == y1) {
+      y0 = std::round(y0 - half);
+      y1 = y0 + thickness;
+      x0 = std::round(x0 - half);
+      x1 = std::round(x1 + half);
+    } else {
+      x0 = std::round(x0 - half);
+      x1 = x0 + thickness;
+      y0 = std::round(y0 - half);
+      y1 = std::round(y1 + half);
     }
-  }
-  return out;
-}
-
-std::string number(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.2f", value);
-  return buffer;
-}
-
-void svg_segments(std::ostringstream& svg, const std::vector<Segment>& segments) {
-  for (const Segment& s : segments) {
-    svg << "<line x1=\"" << number(s.x0) << "\" y1=\"" << number(s.y0) << "\" x2=\"" << number(s.x1)
-        << "\" y2=\"" << number(s.y1) << "\" stroke=\"" << svg_color(s.color)
-        << "\" stroke-width=\"" << s.width << "\" shape-rendering=\"crispEdges\"/>\n";
+    cairo_rectangle(context, x0, y0, x1 - x0, y1 - y0);
+    set_color(context, s.color);
+    cairo_fill(context);
   }
 }
 
-void raster_segments(Image& image, const std::vector<Segment>& segments) {
-  // Axis-aligned lines cover whole pixel rows or columns, so they stay sharp.
-  for (const Segment& s : segments) {
-    double half = s.width / 2;
-    if (s.y0 == s.y1)
-      image.fill_rect(s.x0 - half, s.y0 - half, s.x1 + half, s.y1 + half, s.color);
-    else if (s.x0 == s.x1)
-      image.fill_rect(s.x0 - half, s.y0 - half, s.x1 + half, s.y1 + half, s.color);
+void draw_curve(cairo_t* context, const Curve& curve) {
+  set_color(context, curve.color);
+  cairo_set_line_width(context, kCurveWidth);
+  cairo_set_line_join(context, CAIRO_LINE_JOIN_ROUND);
+  cairo_set_line_cap(context, CAIRO_LINE_CAP_ROUND);
+  for (size_t i = 0; i < curve.points.size(); ++i) {
+    const auto& [x, y] = curve.points[i];
+    if (i == 0)
+      cairo_move_to(context, x, y);
     else
-      image.draw_line(s.x0, s.y0, s.x1, s.y1, s.width, s.color);
+      cairo_line_to(context, x, y);
   }
+  cairo_stroke(context);
+  if (!curve.dots && curve.points.size() > 1) return;
+  for (const auto& [x, y] : curve.points) {
+    cairo_new_sub_path(context);
+    cairo_arc(context, x, y, kDotRadius, 0, 2 * std::numbers::pi);
+  }
+  cairo_fill(context);
+}
+
+void draw_label(cairo_t* context, const Label& label) {
+  set_font(context, label.size, label.bold);
+  // Capitals and digits are centred on y, whatever the label's descenders.
+  cairo_text_extents_t digit, text;
+  cairo_text_extents(context, "0", &digit);
+  cairo_text_extents(context, label.text.c_str(), &text);
+  double x = label.x;
+  if (label.anchor == TextAnchor::kMiddle) x -= text.x_advance / 2;
+  if (label.anchor == TextAnchor::kEnd) x -= text.x_advance;
+  cairo_move_to(context, x, label.y - digit.y_bearing / 2);
+  set_color(context, label.color);
+  cairo_show_text(context, label.text.c_str());
+}
+
+// The one drawing path of both files.
+void draw_scene(cairo_t* context, const Scene& scene) {
+  cairo_set_source_rgb(context, 1, 1, 1);
+  cairo_paint(context);
+  draw_segments(context, scene.grid);
+  for (const Curve& curve : scene.curves) draw_curve(context, curve);
+  draw_segments(context, scene.frame);
+  for (const Label& label : scene.labels) draw_label(context, label);
+  check_status(cairo_status(context), "drawing the chart");
+}
+
+cairo_status_t append_to_string(void* closure, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
 }
 
 }  // namespace
 
 std::string render_svg(const Chart& chart) {
   Scene scene = layout(chart);
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << scene.width << "\" height=\""
-      << scene.height << "\" viewBox=\"0 0 " << scene.width << " " << scene.height << "\">\n";
-  svg << "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
-  svg_segments(svg, scene.grid);
-  for (const Curve& curve : scene.curves) {
-    svg << "<polyline fill=\"none\" stroke=\"" << svg_color(curve.color)
-        << "\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\" points=\"";
-    for (size_t i = 0; i < curve.points.size(); ++i) {
-      svg << (i ? " " : "") << number(curve.points[i].first) << ","
-          << number(curve.points[i].second);
-    }
-    svg << "\"/>\n";
-    if (!curve.dots) continue;
-    for (const auto& [x, y] : curve.points) {
-      svg << "<circle cx=\"" << number(x) << "\" cy=\"" << number(y) << "\" r=\"3\" fill=\""
-          << svg_color(curve.color) << "\"/>\n";
-    }
+  std::string svg;
+  {
+    SurfacePointer surface(
+        cairo_svg_surface_create_for_stream(append_to_string, &svg, scene.width, scene.height));
+    check_status(cairo_surface_status(surface.get()), "creating the SVG surface");
+    cairo_svg_surface_set_document_unit(surface.get(), CAIRO_SVG_UNIT_USER);
+    ContextPointer context(cairo_create(surface.get()));
+    draw_scene(context.get(), scene);
+    context.reset();
+    cairo_surface_finish(surface.get());  // writes the document's end
+    check_status(cairo_surface_status(surface.get()), "writing the SVG");
   }
-  svg_segments(svg, scene.frame);
-  for (const Label& label : scene.labels) {
-    const char* anchor = label.anchor == TextAnchor::kStart    ? "start"
-                         : label.anchor == TextAnchor::kMiddle ? "middle"
-                                                               : "end";
-    svg << "<text x=\"" << number(label.x) << "\" y=\"" << number(label.y) << "\" text-anchor=\""
-        << anchor << "\" dominant-baseline=\"middle\" font-family=\"monospace\" font-size=\""
-        << kSvgFontSize * label.scale / kTextScale << "\" fill=\"" << svg_color(label.color)
-        << "\">" << xml_escape(label.text) << "</text>\n";
-  }
-  svg << "</svg>\n";
-  return svg.str();
+  return svg;
 }
 
-Image render_image(const Chart& chart) {
+std::string render_png(const Chart& chart) {
   Scene scene = layout(chart);
-  Image image(scene.width, scene.height);
-  raster_segments(image, scene.grid);
-  for (const Curve& curve : scene.curves) {
-    for (size_t i = 0; i + 1 < curve.points.size(); ++i) {
-      const auto& [x0, y0] = curve.points[i];
-      const auto& [x1, y1] = curve.points[i + 1];
-      image.draw_line(x0, y0, x1, y1, 2, curve.color);
-    }
-    if (curve.dots || curve.points.size() == 1) {
-      for (const auto& [x, y] : curve.points) image.fill_circle(x, y, 3, curve.color);
-    }
-  }
-  raster_segments(image, scene.frame);
-  for (const Label& label : scene.labels) {
-    image.draw_text(label.x, label.y, label.text, label.scale, label.anchor, label.color);
-  }
-  return image;
+  SurfacePointer surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, scene.width, scene.height));
+  check_status(cairo_surface_status(surface.get()), "creating the image");
+  ContextPointer context(cairo_create(surface.get()));
+  draw_scene(context.get(), scene);
+  std::string png;
+  check_status(cairo_surface_write_to_png_stream(surface.get(), append_to_string, &png),
+               "encoding the PNG");
+  return png;
 }
 
 RunMetrics load_run_metrics(const fs::path& path) {
@@ -443,7 +492,7 @@ PlotReport plot_runs(const std::vector<fs::path>& run_dirs, const fs::path& out,
   for (const Chart& chart : charts) {
     std::string stem = metric_file_stem(chart.title);
     write_file_atomically(out / (stem + ".svg"), render_svg(chart));
-    write_file_atomically(out / (stem + ".png"), encode_png(render_image(chart)));
+    write_file_atomically(out / (stem + ".png"), render_png(chart));
     report.written.push_back(out / (stem + ".svg"));
     report.written.push_back(out / (stem + ".png"));
   }

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/temp_folder.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -54,9 +56,8 @@ json sft_grpo_pipeline(const fs::path& root) {
 }
 
 TEST(PipelineSummary, ReportsHeldOutAccuracyBeforeAndAfterRlAndTheGainLast) {
-  fs::path root = fs::temp_directory_path() / ("r1kit-summary-" + std::to_string(getpid()));
-  fs::remove_all(root);
-  fs::create_directories(root);
+  const r1kit::testing::TempFolder temp;
+  const fs::path root = temp.path();
   const std::string path = (root / "pipeline.json").string();
   std::ofstream(path) << sft_grpo_pipeline(root).dump(2);
 
@@ -89,7 +90,6 @@ TEST(PipelineSummary, ReportsHeldOutAccuracyBeforeAndAfterRlAndTheGainLast) {
       "grpo_accuracy_gain: 0.625\n";
   EXPECT_EQ(stdout_of("train " + path + " --resume"), expected);
   EXPECT_EQ(stdout_of("train " + path + " --resume --until grpo"), "");  // stopped early
-  fs::remove_all(root);
 }
 
 }  // namespace

@@ -8,18 +8,17 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "tests/support/temp_folder.h"
 
 namespace r1kit {
 namespace {
 
 namespace fs = std::filesystem;
 
+// One folder for the suite, removed when the test binary exits.
 fs::path write_file(const std::string& name, const std::string& text) {
-  fs::path folder = fs::temp_directory_path() / ("r1kit_jsonl_test_" + std::to_string(getpid()));
-  fs::create_directories(folder);
-  fs::path path = folder / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
+  static const testing::TempFolder folder("jsonl");
+  return folder.write_file(name, text);
 }
 
 TEST(JsonlReader, ReadsValuesWithTheirLineNumbersAndSkipsBlankLines) {
@@ -60,7 +59,8 @@ TEST(JsonlReader, MalformedLineIsADataErrorNamingFileAndLine) {
 
 TEST(JsonlReader, MissingFileIsAnIoError) {
   try {
-    JsonlReader reader(fs::temp_directory_path() / "r1kit_no_such_file.jsonl");
+    const testing::TempFolder folder;
+    JsonlReader reader(folder / "r1kit_no_such_file.jsonl");
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);

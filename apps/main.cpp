@@ -8,20 +8,14 @@
 #include <iostream>
 
 #include "apps/subcommand.h"
-#include "common/config.h"
 #include "common/error.h"
 #include "common/logging.h"
 
 namespace r1kit::apps {
 
-std::vector<Subcommand>& subcommands() {
-  static std::vector<Subcommand> registry;
+Registry<Subcommand>& subcommand_registry() {
+  static Registry<Subcommand> registry("command");
   return registry;
-}
-
-SubcommandRegistration::SubcommandRegistration(std::string name, std::string summary,
-                                               std::function<Action(CLI::App&)> setup) {
-  subcommands().push_back({std::move(name), std::move(summary), std::move(setup)});
 }
 
 namespace {
@@ -35,12 +29,11 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", level_name, "debug, info, warning or error")->capture_default_str();
   app.require_subcommand(1);
 
-  std::vector<std::string> names;
   std::vector<std::pair<CLI::App*, Action>> actions;
-  for (const Subcommand& command : subcommands()) {
-    CLI::App* sub = app.add_subcommand(command.name, command.summary);
+  for (const std::string& name : subcommand_registry().names()) {
+    Subcommand command = subcommand_registry().get(name);
+    CLI::App* sub = app.add_subcommand(name, command.summary);
     actions.emplace_back(sub, command.setup(*sub));
-    names.push_back(command.name);
   }
 
   for (int i = 1; i < argc; ++i) {
@@ -50,12 +43,11 @@ int run(int argc, char** argv) {
       continue;
     }
     if (word.starts_with("-")) continue;
-    if (std::find(names.begin(), names.end(), word) == names.end()) {
-      std::string guess = did_you_mean(word, names);
-      std::cerr << "r1kit: unknown command \"" << word << "\""
-                << (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)")
-                << "; run 'r1kit --help' for the list\n";
-      return 2;
+    // An unknown command is a usage mistake: the registry's message, exit 2.
+    try {
+      subcommand_registry().get(word);
+    } catch (const Error& e) {
+      throw_usage_error(e.what());
     }
     break;
   }

@@ -1,11 +1,13 @@
 // The registry of `r1kit` subcommands: each apps/<name>.cpp registers one with
 // REGISTER_SUBCOMMAND. Its setup function declares the options on CLI11's
-// sub-app and returns the action main() runs after a successful parse.
+// sub-app and returns the action main() runs after a successful parse. The
+// registry is filled at load time and read by main() on one thread.
 #pragma once
 
 #include <functional>
 #include <string>
-#include <vector>
+
+#include "common/registry.h"
 
 namespace CLI {
 class App;
@@ -17,23 +19,16 @@ namespace r1kit::apps {
 using Action = std::function<int()>;
 
 struct Subcommand {
-  std::string name;
-  std::string summary;
-  std::function<Action(CLI::App&)> setup;
+  std::string summary;                     // one line for `r1kit --help`
+  std::function<Action(CLI::App&)> setup;  // declares the options, returns the action
 };
 
-// All registered subcommands, in registration order.
-std::vector<Subcommand>& subcommands();
-
-struct SubcommandRegistration {
-  SubcommandRegistration(std::string name, std::string summary,
-                         std::function<Action(CLI::App&)> setup);
-};
+// Every registered subcommand by name; `r1kit --help` lists them sorted.
+Registry<Subcommand>& subcommand_registry();
 
 }  // namespace r1kit::apps
 
-#define R1KIT_CONCAT_INNER(a, b) a##b
-#define R1KIT_CONCAT(a, b) R1KIT_CONCAT_INNER(a, b)
-#define REGISTER_SUBCOMMAND(name, summary, setup)                                                \
-  static ::r1kit::apps::SubcommandRegistration R1KIT_CONCAT(subcommand_registration_, __LINE__)( \
-      name, summary, setup)
+// Registers the subcommand `name` with its help line and setup function.
+#define REGISTER_SUBCOMMAND(name, summary, setup)            \
+  R1KIT_REGISTER(::r1kit::apps::subcommand_registry(), name, \
+                 (::r1kit::apps::Subcommand{summary, setup}))

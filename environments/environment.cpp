@@ -1,24 +1,11 @@
 #include "environments/environment.h"
 
-#include <map>
-#include <mutex>
-
-#include "common/error.h"
-
 namespace r1kit {
-namespace {
 
-struct Registry {
-  std::mutex mutex;
-  std::map<std::string, EnvironmentFactory> factories;
-};
-
-Registry& registry() {
-  static Registry instance;
-  return instance;
+Registry<EnvironmentFactory>& environment_registry() {
+  static Registry<EnvironmentFactory> registry("environment");
+  return registry;
 }
-
-}  // namespace
 
 void EnvironmentConfig::visit(ConfigVisitor& v) {
   v.field("name", name);
@@ -29,40 +16,15 @@ void EnvironmentConfig::visit(ConfigVisitor& v) {
 }
 
 void register_environment(const std::string& name, EnvironmentFactory factory) {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  if (!r.factories.emplace(name, std::move(factory)).second) {
-    throw_config_error("environment \"" + name + "\" is registered twice");
-  }
+  environment_registry().add(name, std::move(factory));
 }
 
-std::vector<std::string> registered_environments() {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  std::vector<std::string> names;
-  for (const auto& [name, _] : r.factories) names.push_back(name);
-  return names;
-}
+std::vector<std::string> registered_environments() { return environment_registry().names(); }
 
 std::unique_ptr<Environment> make_environment(const std::string& name,
                                               const nlohmann::json& options,
                                               const std::string& source) {
-  EnvironmentFactory factory;
-  {
-    Registry& r = registry();
-    std::lock_guard lock(r.mutex);
-    auto it = r.factories.find(name);
-    if (it != r.factories.end()) factory = it->second;
-  }
-  if (!factory) {
-    std::vector<std::string> known = registered_environments();
-    std::string list;
-    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-    std::string guess = did_you_mean(name, known);
-    throw_config_error(source + ": unknown environment \"" + name + "\"" +
-                       (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") +
-                       "; known environments: " + list);
-  }
+  EnvironmentFactory factory = environment_registry().get(name, source);
   return factory(options.is_null() ? nlohmann::json::object() : options, source);
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/registry.h"
 
 namespace r1kit {
 
@@ -92,12 +93,17 @@ struct EnvironmentConfig {
 using EnvironmentFactory = std::function<std::unique_ptr<Environment>(const nlohmann::json& options,
                                                                       const std::string& source)>;
 
-// Adds a factory; a taken name is a config error.
+// The environment registry: REGISTER_ENVIRONMENT lines add to it.
+Registry<EnvironmentFactory>& environment_registry();
+
+// environment_registry().add(name, factory): a taken name is a config error.
 void register_environment(const std::string& name, EnvironmentFactory factory);
-// Builds `name`; an unknown name is a config error listing the known ones.
+// Builds `name` from `options` (null = {}); an unknown name throws the
+// registry's config error with `source` in front.
 std::unique_ptr<Environment> make_environment(const std::string& name,
                                               const nlohmann::json& options,
                                               const std::string& source);
+// environment_registry().names(): sorted.
 std::vector<std::string> registered_environments();
 
 // A procedural environment: one generate() per task; the held-out split is
@@ -127,15 +133,10 @@ int64_t uniform_int(std::mt19937_64& rng, int64_t lo, int64_t hi);
 
 }  // namespace r1kit
 
-#define R1KIT_ENV_CONCAT_INNER(a, b) a##b
-#define R1KIT_ENV_CONCAT(a, b) R1KIT_ENV_CONCAT_INNER(a, b)
 // Registers `Class`, constructed as Class(const nlohmann::json& options, const std::string&
 // source).
-#define REGISTER_ENVIRONMENT(name, Class)                                           \
-  static const bool R1KIT_ENV_CONCAT(environment_registered_, __LINE__) = [] {      \
-    ::r1kit::register_environment(                                                  \
-        name, [](const nlohmann::json& options, const std::string& source) {        \
-          return std::unique_ptr<::r1kit::Environment>(new Class(options, source)); \
-        });                                                                         \
-    return true;                                                                    \
-  }()
+#define REGISTER_ENVIRONMENT(name, Class)                                                    \
+  R1KIT_REGISTER(::r1kit::environment_registry(), name,                                      \
+                 [](const nlohmann::json& options, const std::string& source) {              \
+                   return std::unique_ptr<::r1kit::Environment>(new Class(options, source)); \
+                 })

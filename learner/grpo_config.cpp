@@ -1,12 +1,66 @@
 #include "learner/grpo_config.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
+#include "common/registry.h"
 #include "learner/advantages.h"
+#include "learner/kl_estimator.h"
+#include "learner/loss_aggregation.h"
 
 namespace r1kit {
+namespace {
+
+// TRL's loss_type names and the aggregation each stands for (dapo and bnpo are
+// the same with global token counts).
+const std::map<std::string, std::string>& loss_type_aggregations() {
+  static const std::map<std::string, std::string> aliases = {
+      {"grpo", "seq_mean_token_mean"},
+      {"bnpo", "token_mean"},
+      {"dr_grpo", "seq_mean_token_sum_norm"},
+      {"dapo", "token_mean"},
+  };
+  return aliases;
+}
+
+// verl's kl_loss_type names and the estimator each stands for.
+const std::map<std::string, std::string>& kl_loss_type_estimators() {
+  static const std::map<std::string, std::string> aliases = {
+      {"kl", "k1"},
+      {"mse", "k2"},
+      {"low_var_kl", "k3"},
+  };
+  return aliases;
+}
+
+// `name` when it is not an alias, else what the alias stands for.
+std::string resolve_alias(const std::map<std::string, std::string>& aliases,
+                          const std::string& name) {
+  auto found = aliases.find(name);
+  return found == aliases.end() ? name : found->second;
+}
+
+// Fails at `key` with the registry's unknown-name message (aliases among the
+// known names) unless `name` is an alias or registered.
+template <class Factory>
+void check_registered(ConfigVisitor& v, std::string_view key, const std::string& name,
+                      const std::map<std::string, std::string>& aliases,
+                      const Registry<Factory>& registry) {
+  if (aliases.count(name) > 0 || registry.contains(name)) return;
+  std::vector<std::string> known = registry.names();
+  for (const auto& alias : aliases) known.push_back(alias.first);
+  std::sort(known.begin(), known.end());
+  try {
+    throw_unknown_name(registry.kind(), name, known, "");
+  } catch (const Error& e) {
+    v.fail(key, e.what());  // the same message, behind the file and key path
+  }
+}
+
+}  // namespace
 
 void FilterGroupsConfig::visit(ConfigVisitor& v) {
   v.field("enable", enable);
@@ -30,11 +84,15 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   v.field("num_iterations", num_iterations, {.min = 1.0});
   v.field("num_mini_batches", num_mini_batches, {.min = 1.0});
   v.field("scale_rewards", scale_rewards, {.choices = {"group", "batch", "none"}});
-  v.field("loss_type", loss_type, {.choices = {"grpo", "bnpo", "dr_grpo", "dapo"}});
+  v.field("loss_type", loss_type);
+  check_registered(v, "loss_type", loss_type, loss_type_aggregations(),
+                   loss_aggregation_registry());
   v.field("importance_sampling_level", importance_sampling_level,
           {.choices = {"token", "sequence"}});
   v.field("mask_truncated_completions", mask_truncated_completions);
-  v.field("kl_loss_type", kl_loss_type, {.choices = {"k1", "k2", "k3", "kl", "mse", "low_var_kl"}});
+  v.field("kl_loss_type", kl_loss_type);
+  check_registered(v, "kl_loss_type", kl_loss_type, kl_loss_type_estimators(),
+                   kl_estimator_registry());
   v.field("skip_zero_advantage", skip_zero_advantage);
   v.field("clip_ratio_c", clip_ratio_c, {.min = 0.0});
   v.field("entropy_coeff", entropy_coeff);
@@ -79,16 +137,11 @@ void GrpoConfig::visit(ConfigVisitor& v) {
 }
 
 std::string GrpoConfig::loss_aggregation() const {
-  if (loss_type == "grpo") return "seq_mean_token_mean";
-  if (loss_type == "dr_grpo") return "seq_mean_token_sum_norm";
-  return "token_mean";  // dapo, bnpo: with global token counts the two are the same
+  return resolve_alias(loss_type_aggregations(), loss_type);
 }
 
 std::string GrpoConfig::kl_estimator() const {
-  if (kl_loss_type == "kl") return "k1";
-  if (kl_loss_type == "mse") return "k2";
-  if (kl_loss_type == "low_var_kl") return "k3";
-  return kl_loss_type;
+  return resolve_alias(kl_loss_type_estimators(), kl_loss_type);
 }
 
 }  // namespace r1kit

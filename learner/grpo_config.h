@@ -63,15 +63,17 @@ struct GrpoConfig {
   // (TRL).
   std::string scale_rewards = "group";
   // Aggregation: grpo = seq_mean_token_mean, bnpo and dapo = token_mean, dr_grpo =
-  // seq_mean_token_sum_norm (TRL; dapo is TRL's default now).
+  // seq_mean_token_sum_norm (TRL; dapo is TRL's default now), or any registered
+  // aggregation's own name (loss_aggregation.h).
   std::string loss_type = "dapo";
   // token: one ratio per token; sequence: GSPO's length-normalised sequence ratio
   // (Zheng et al. 2025) (TRL).
   std::string importance_sampling_level = "token";
   // Completions cut at max_completion_length leave the loss (DAPO; TRL).
   bool mask_truncated_completions = false;
-  // KL estimator (Schulman 2020, "Approximating KL Divergence"): k1, k2, k3; verl's kl, mse
-  // and low_var_kl are accepted for k1, k2, k3 (verl).
+  // KL estimator (Schulman 2020, "Approximating KL Divergence"): k1, k2, k3 or any
+  // registered estimator (kl_estimator.h); verl's kl, mse and low_var_kl are accepted
+  // for k1, k2, k3 (verl).
   std::string kl_loss_type = "k3";
   // A completion whose advantage is exactly 0 (its whole group got one reward)
   // adds nothing to the loss or its gradient when beta and entropy_coeff are 0;
@@ -110,9 +112,10 @@ struct GrpoConfig {
 
   // epsilon_high with its sentinel resolved.
   double effective_epsilon_high() const { return epsilon_high < 0.0 ? epsilon : epsilon_high; }
-  // The aggregation loss_type names: token_mean, seq_mean_token_mean or seq_mean_token_sum_norm.
+  // The registered aggregation loss_type names (TRL's names resolved): token_mean,
+  // seq_mean_token_mean, seq_mean_token_sum_norm or a plugin's.
   std::string loss_aggregation() const;
-  // kl_loss_type with the alias resolved: k1, k2 or k3.
+  // kl_loss_type with verl's aliases resolved: k1, k2, k3 or a plugin's.
   std::string kl_estimator() const;
   bool uses_value_model() const { return adv_estimator == "gae"; }
   bool uses_reference_model() const { return beta != 0.0; }

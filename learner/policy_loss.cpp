@@ -7,9 +7,6 @@
 namespace r1kit {
 namespace {
 
-// verl's bound on log-ratios before exp: keeps a far-off token finite.
-constexpr double kMaxLogRatio = 20.0;
-
 double masked_sum(const at::Tensor& values, const at::Tensor& mask) {
   return (values.detach().to(at::kDouble) * mask.to(at::kDouble)).sum().item<double>();
 }
@@ -22,23 +19,6 @@ void check_same_shape(const at::Tensor& tensor, const at::Tensor& like, const ch
 
 }  // namespace
 
-LossNormalizer& LossNormalizer::operator+=(const LossNormalizer& other) {
-  TORCH_CHECK(max_completion_length == 0 || other.max_completion_length == 0 ||
-                  max_completion_length == other.max_completion_length,
-              "LossNormalizer: max_completion_length differs: ", max_completion_length, " vs ",
-              other.max_completion_length);
-  tokens += other.tokens;
-  sequences += other.sequences;
-  if (max_completion_length == 0) max_completion_length = other.max_completion_length;
-  return *this;
-}
-
-LossNormalizer count_loss_normalizer(const at::Tensor& mask, int64_t max_completion_length) {
-  TORCH_CHECK(mask.dim() == 2, "count_loss_normalizer: mask must be (B, T), got ", mask.sizes());
-  return {mask.to(at::kDouble).sum().item<double>(), static_cast<double>(mask.size(0)),
-          max_completion_length};
-}
-
 PolicyLossSums& PolicyLossSums::operator+=(const PolicyLossSums& other) {
   tokens += other.tokens;
   clipped_low += other.clipped_low;
@@ -50,48 +30,6 @@ PolicyLossSums& PolicyLossSums::operator+=(const PolicyLossSums& other) {
   ratio += other.ratio;
   approx_kl_old += other.approx_kl_old;
   return *this;
-}
-
-at::Tensor kl_penalty(const at::Tensor& logprobs, const at::Tensor& ref_logprobs,
-                      const std::string& estimator) {
-  at::Tensor d = ref_logprobs - logprobs;  // log(ref / pi) at the sampled token
-  if (estimator == "k1") return -d;
-  if (estimator == "k2") return 0.5 * d.square();
-  if (estimator == "k3") {
-    at::Tensor bounded = d.clamp(-kMaxLogRatio, kMaxLogRatio);
-    return (bounded.exp() - bounded - 1.0).clamp(-10.0, 10.0);
-  }
-  throw_config_error("kl_loss_type: unknown estimator \"" + estimator +
-                     "\"; known: k1, k2, k3 (= low_var_kl)");
-}
-
-at::Tensor aggregate_loss(const at::Tensor& per_token_loss, const at::Tensor& mask,
-                          const std::string& aggregation, const LossNormalizer& normalizer) {
-  TORCH_CHECK(per_token_loss.dim() == 2 && per_token_loss.sizes() == mask.sizes(),
-              "aggregate_loss: loss ", per_token_loss.sizes(), " and mask ", mask.sizes(),
-              " must both be (B, T)");
-  at::Tensor masked = per_token_loss * mask;  // (B, T)
-  if (aggregation == "token_mean") {
-    TORCH_CHECK(normalizer.tokens > 0.0,
-                "aggregate_loss: token_mean needs normalizer.tokens > 0, got ", normalizer.tokens);
-    return masked.sum() / normalizer.tokens;
-  }
-  if (aggregation == "seq_mean_token_mean") {
-    TORCH_CHECK(normalizer.sequences > 0.0,
-                "aggregate_loss: seq_mean_token_mean needs normalizer.sequences > 0");
-    at::Tensor lengths = mask.sum(-1).clamp_min(1.0);  // (B)
-    return (masked.sum(-1) / lengths).sum() / normalizer.sequences;
-  }
-  if (aggregation == "seq_mean_token_sum_norm") {
-    TORCH_CHECK(normalizer.sequences > 0.0 && normalizer.max_completion_length > 0,
-                "aggregate_loss: seq_mean_token_sum_norm needs sequences > 0 and "
-                "max_completion_length > 0, got ",
-                normalizer.sequences, " and ", normalizer.max_completion_length);
-    return masked.sum() /
-           (normalizer.sequences * static_cast<double>(normalizer.max_completion_length));
-  }
-  throw_config_error("loss aggregation: unknown \"" + aggregation +
-                     "\"; known: token_mean, seq_mean_token_mean, seq_mean_token_sum_norm");
 }
 
 PolicyLossOutput policy_loss(const PolicyLossInputs& inputs, const GrpoConfig& config,

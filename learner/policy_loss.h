@@ -1,7 +1,9 @@
 // The policy-gradient loss of the GRPO family and PPO, and PPO's clipped value
 // loss: per-token terms, then one aggregation over a GLOBAL normaliser so that
 // micro-batches and ranks add up to the loss of the whole mini-batch. This is
-// the plain reference implementation. Pure functions; any thread.
+// the plain reference implementation. The KL estimators (kl_estimator.h) and
+// the aggregations (loss_aggregation.h) are registries the recipe names.
+// Pure functions; any thread.
 //
 // Micro-batching and data parallel: the caller counts tokens and sequences of
 // the whole mini-batch on all ranks once (count_loss_normalizer on each
@@ -17,6 +19,8 @@
 #include <string>
 
 #include "learner/grpo_config.h"
+#include "learner/kl_estimator.h"
+#include "learner/loss_aggregation.h"
 
 namespace r1kit {
 
@@ -29,25 +33,6 @@ struct PolicyLossInputs {
                             // observation, not a masked truncated completion)
   at::Tensor entropy;       // (B, T) or undefined; differentiable when entropy_coeff != 0
 };
-
-// The denominators of the aggregation, counted over the WHOLE mini-batch on
-// ALL ranks (not this micro-batch), so that the sum of the micro-batch losses is
-// the mini-batch loss:
-//   token_mean              sum(l * m) / tokens                       (DAPO; TRL dapo/bnpo)
-//   seq_mean_token_mean     sum_i(sum_t(l * m) / len_i) / sequences   (GRPO, Shao et al. 2024)
-//   seq_mean_token_sum_norm sum(l * m) / (sequences * max_completion_length)  (Dr. GRPO)
-// len_i is a row's own mask sum (a row is never split), at least 1.
-struct LossNormalizer {
-  double tokens = 0.0;                // masked tokens
-  double sequences = 0.0;             // rows, fully masked ones included (as TRL)
-  int64_t max_completion_length = 0;  // Dr. GRPO's constant
-
-  LossNormalizer& operator+=(const LossNormalizer& other);
-};
-
-// The counts of one micro-batch's mask (B, T); sum them over micro-batches and
-// ranks for the normaliser.
-LossNormalizer count_loss_normalizer(const at::Tensor& mask, int64_t max_completion_length);
 
 // Sums over the masked tokens of one micro-batch: add them across micro-batches
 // (and ranks) and divide by `tokens` for exact mini-batch means.
@@ -91,18 +76,6 @@ struct PolicyLossOutput {
 // are clamped to [-20, 20] before exp (verl). Metrics are computed without grad.
 PolicyLossOutput policy_loss(const PolicyLossInputs& inputs, const GrpoConfig& config,
                              const LossNormalizer& normalizer);
-
-// The per-token KL estimate of pi against ref from log-probs (Schulman 2020,
-// "Approximating KL Divergence"), with d = ref - logp:
-//   k1 = -d;  k2 = d^2 / 2;  k3 = exp(d) - d - 1 (verl low_var_kl: d clamped
-//   to [-20, 20], the result to [-10, 10]). estimator: k1 | k2 | k3.
-at::Tensor kl_penalty(const at::Tensor& logprobs, const at::Tensor& ref_logprobs,
-                      const std::string& estimator);
-
-// Aggregates per-token losses (B, T) under `mask` (B, T): "token_mean",
-// "seq_mean_token_mean" or "seq_mean_token_sum_norm" (see LossNormalizer).
-at::Tensor aggregate_loss(const at::Tensor& per_token_loss, const at::Tensor& mask,
-                          const std::string& aggregation, const LossNormalizer& normalizer);
 
 struct ValueLossOutput {
   at::Tensor loss;  // scalar, differentiable: vf_coef * token_mean(max(l1, l2))

@@ -1,47 +1,28 @@
 #include "learner/stage.h"
 
 #include <cstdlib>
-#include <map>
 
-#include "common/error.h"
 #include "common/logging.h"
 #include "common/seed.h"
 #include "learner/run_checkpoint.h"
 
 namespace r1kit {
-namespace {
 
-std::map<std::string, StageDriver>& stage_registry() {
-  static std::map<std::string, StageDriver> registry;
+Registry<StageDriver>& stage_registry() {
+  static Registry<StageDriver> registry("stage");
   return registry;
 }
 
-}  // namespace
-
 void register_stage(const std::string& name, StageDriver driver) {
-  auto [_, inserted] = stage_registry().emplace(name, std::move(driver));
-  if (!inserted) throw Error("stage \"" + name + "\" registered twice");
+  stage_registry().add(name, std::move(driver));
 }
 
-const StageDriver& find_stage(const std::string& name) {
-  auto it = stage_registry().find(name);
-  if (it == stage_registry().end()) {
-    std::string known;
-    for (const auto& stage : registered_stages()) known += (known.empty() ? "" : ", ") + stage;
-    throw_config_error("stage \"" + name + "\" is not built into this r1kit (built: " +
-                       (known.empty() ? "none" : known) + ")");
-  }
-  return it->second;
-}
+StageDriver find_stage(const std::string& name) { return stage_registry().get(name); }
 
-std::vector<std::string> registered_stages() {
-  std::vector<std::string> names;
-  for (const auto& [name, _] : stage_registry()) names.push_back(name);
-  return names;
-}
+std::vector<std::string> registered_stages() { return stage_registry().names(); }
 
 void run_stage(const Recipe& recipe, const nlohmann::json& resolved, const TrainOptions& options) {
-  const StageDriver& driver = find_stage(recipe.stage);
+  const StageDriver driver = find_stage(recipe.stage);
   // Rank 0 owns the run folder's files; the other ranks only read checkpoints.
   const char* rank = std::getenv("RANK");
   const bool main_rank = rank == nullptr || std::string(rank).empty() || std::string(rank) == "0";

@@ -1,12 +1,14 @@
 // The registry of training stages (pretrain, sft, reward_model, grpo, ppo,
 // rejection_sample): `r1kit train` looks the recipe's stage up here. A stage
-// driver registers itself with REGISTER_STAGE in its own .cpp file.
+// driver registers itself with REGISTER_STAGE in its own .cpp file. Lookups are
+// thread-safe; drivers run on the caller's thread.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "common/registry.h"
 #include "common/run_dir.h"
 #include "learner/recipe.h"
 
@@ -19,9 +21,14 @@ struct TrainOptions {
 
 using StageDriver = std::function<void(const Recipe&, RunDir&, const TrainOptions&)>;
 
+// The stage registry: REGISTER_STAGE lines add to it.
+Registry<StageDriver>& stage_registry();
+
+// stage_registry().add(name, driver): a taken name is a config error.
 void register_stage(const std::string& name, StageDriver driver);
-// Throws a config error naming the stage and listing the registered ones.
-const StageDriver& find_stage(const std::string& name);
+// The driver of `name`; an unknown name throws the registry's config error.
+StageDriver find_stage(const std::string& name);
+// stage_registry().names(): sorted.
 std::vector<std::string> registered_stages();
 
 // Runs `recipe`'s stage the way `r1kit train` does: opens its run folder
@@ -32,10 +39,5 @@ void run_stage(const Recipe& recipe, const nlohmann::json& resolved, const Train
 
 }  // namespace r1kit
 
-#define R1KIT_STAGE_CONCAT_INNER(a, b) a##b
-#define R1KIT_STAGE_CONCAT(a, b) R1KIT_STAGE_CONCAT_INNER(a, b)
-#define REGISTER_STAGE(name, driver)                                       \
-  static const bool R1KIT_STAGE_CONCAT(stage_registered_, __LINE__) = [] { \
-    ::r1kit::register_stage(name, driver);                                 \
-    return true;                                                           \
-  }()
+// Registers `driver` (a StageDriver) as the stage `name` at load time.
+#define REGISTER_STAGE(name, driver) R1KIT_REGISTER(::r1kit::stage_registry(), name, driver)

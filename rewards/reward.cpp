@@ -2,32 +2,14 @@
 
 #include <dlfcn.h>
 
-#include <algorithm>
-#include <mutex>
-
-#include "common/config.h"
 #include "common/error.h"
 
 namespace r1kit {
-namespace {
 
-struct Registry {
-  std::mutex mutex;
-  std::map<std::string, RewardFactory> factories;
-};
-
-Registry& registry() {
-  static Registry instance;
-  return instance;
+Registry<RewardFactory>& reward_registry() {
+  static Registry<RewardFactory> registry("reward");
+  return registry;
 }
-
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
-
-}  // namespace
 
 std::vector<RewardResult> RewardFn::score_batch(const std::vector<Sample>& samples,
                                                 Deadline deadline) const {
@@ -38,38 +20,14 @@ std::vector<RewardResult> RewardFn::score_batch(const std::vector<Sample>& sampl
 }
 
 void register_reward(const std::string& name, RewardFactory factory) {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  if (name.empty()) throw_config_error("register_reward: empty reward name");
-  if (!r.factories.emplace(name, std::move(factory)).second) {
-    throw_config_error("reward \"" + name + "\" is registered twice");
-  }
+  reward_registry().add(name, std::move(factory));
 }
 
-std::vector<std::string> registered_rewards() {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  std::vector<std::string> names;
-  for (const auto& [name, _] : r.factories) names.push_back(name);
-  return names;
-}
+std::vector<std::string> registered_rewards() { return reward_registry().names(); }
 
 std::unique_ptr<RewardFn> make_reward(const std::string& name, const nlohmann::json& options,
                                       const std::string& source) {
-  RewardFactory factory;
-  {
-    Registry& r = registry();
-    std::lock_guard lock(r.mutex);
-    auto it = r.factories.find(name);
-    if (it != r.factories.end()) factory = it->second;
-  }
-  if (!factory) {
-    std::vector<std::string> known = registered_rewards();
-    std::string guess = did_you_mean(name, known);
-    throw_config_error(source + ": unknown reward \"" + name + "\"" +
-                       (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") +
-                       "; known rewards: " + join(known));
-  }
+  RewardFactory factory = reward_registry().get(name, source);
   if (!options.is_null() && !options.is_object()) {
     throw_config_error(source + ": expected an object of options, got " + options.dump());
   }

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "common/registry.h"
+
 namespace r1kit {
 
 // What a reward sees of one completion.
@@ -85,13 +87,16 @@ class RewardFn {
 using RewardFactory = std::function<std::unique_ptr<RewardFn>(const nlohmann::json& options,
                                                               const std::string& source)>;
 
-// Adds a factory. Throws a config error when `name` is taken (duplicates rejected).
+// The reward registry: REGISTER_REWARD lines (built-ins and plugins) add to it.
+Registry<RewardFactory>& reward_registry();
+
+// reward_registry().add(name, factory): a taken name is a config error.
 void register_reward(const std::string& name, RewardFactory factory);
-// Builds the reward registered as `name`; an unknown name throws a config error
-// that lists the known ones.
+// Builds the reward registered as `name` from `options` (null or an object); an
+// unknown name throws the registry's config error with `source` in front.
 std::unique_ptr<RewardFn> make_reward(const std::string& name, const nlohmann::json& options,
                                       const std::string& source);
-// Registered names, sorted.
+// reward_registry().names(): sorted.
 std::vector<std::string> registered_rewards();
 
 // Loads a shared library whose static REGISTER_REWARD lines add rewards (a
@@ -117,15 +122,11 @@ std::unique_ptr<RewardFn> construct_reward(const std::string& name, const nlohma
 
 }  // namespace r1kit
 
-#define R1KIT_REWARD_CONCAT_INNER(a, b) a##b
-#define R1KIT_REWARD_CONCAT(a, b) R1KIT_REWARD_CONCAT_INNER(a, b)
 // Registers `Class` under `name` at load time. `Class` has a constructor
 // `(const nlohmann::json& options, const std::string& source)`, or a default
 // constructor when it takes no options.
-#define REGISTER_REWARD(name, Class)                                                              \
-  static const bool R1KIT_REWARD_CONCAT(reward_registered_, __LINE__) = [] {                      \
-    ::r1kit::register_reward(name, [](const nlohmann::json& options, const std::string& source) { \
-      return ::r1kit::detail::construct_reward<Class>(name, options, source);                     \
-    });                                                                                           \
-    return true;                                                                                  \
-  }()
+#define REGISTER_REWARD(name, Class)                                                       \
+  R1KIT_REGISTER(::r1kit::reward_registry(), name,                                         \
+                 [](const nlohmann::json& options, const std::string& source) {            \
+                   return ::r1kit::detail::construct_reward<Class>(name, options, source); \
+                 })

@@ -29,6 +29,10 @@ TEST(Cli, UnknownSubcommandIsOneLineAndExitTwo) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
   EXPECT_NE(result.output.find("did you mean \"train\""), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("unknown command \"trian\""), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("known: bench, data, eval, generate, launch, plot, reward, train"),
+            std::string::npos)
+      << result.output;
 }
 
 TEST(Cli, UnknownOptionIsOneLineAndExitTwo) {

@@ -30,6 +30,20 @@ TEST(Environment, UnknownNameListsTheKnownOnes) {
   EXPECT_THROW(env("addition", {{"digts", 3}}), Error);
 }
 
+TEST(Environment, UnknownNameIsTheRegistryMessage) {
+  EXPECT_EQ(registered_environments(), environment_registry().names());
+  try {
+    make_environment("countdwn", nlohmann::json::object(), "recipe.json: environment.name");
+    FAIL() << "an unknown environment was found";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+    EXPECT_STREQ(e.what(),
+                 "recipe.json: environment.name: unknown environment \"countdwn\" (did you mean "
+                 "\"countdown\"?); known: addition, calculator, countdown, jsonl, linear_equation, "
+                 "multiplication, sorting");
+  }
+}
+
 TEST(Environment, SameSeedSameTasksAndEvalIsHeldOut) {
   for (const std::string name :
        {"addition", "multiplication", "countdown", "sorting", "linear_equation", "calculator"}) {

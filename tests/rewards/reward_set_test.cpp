@@ -147,6 +147,29 @@ TEST(RewardRegistry, DuplicatesAreRejected) {
                Error);
 }
 
+TEST(RewardRegistry, RegisterRewardLinesFillTheRegistry) {
+  EXPECT_TRUE(reward_registry().contains("test_scripted"));
+  EXPECT_TRUE(reward_registry().contains("math_answer"));
+  const std::vector<std::string> names = registered_rewards();
+  EXPECT_EQ(names, reward_registry().names());
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+}
+
+TEST(RewardRegistry, UnknownNameIsTheRegistryMessage) {
+  try {
+    make_reward("math_anwser", nlohmann::json::object(), "recipe.json: rewards[0]");
+    FAIL() << "an unknown reward was found";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+    const std::string what = e.what();
+    EXPECT_TRUE(
+        what.starts_with("recipe.json: rewards[0]: unknown reward \"math_anwser\" (did "
+                         "you mean \"math_answer\"?); known: countdown, exact_match, "))
+        << what;
+    EXPECT_NE(what.find(", test_constant, test_scripted, think_format"), std::string::npos) << what;
+  }
+}
+
 TEST(RewardRegistry, OptionlessRewardRejectsOptions) {
   EXPECT_THROW(make_reward("test_scripted", {{"x", 1}}, "r.json"), Error);
   EXPECT_NE(make_reward("test_scripted", nlohmann::json::object(), "r.json"), nullptr);

@@ -108,6 +108,16 @@ Action setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--min-p", s.min_p, "drop tokens below min_p * p(max); 0 = off")
       ->capture_default_str();
+  app.add_option("--repetition-penalty", s.repetition_penalty,
+                 "divide the logits of tokens seen so far by it (multiply when negative); 1 = off")
+      ->capture_default_str();
+  app.add_option("--ban-token-id", s.banned_token_ids, "never sample this token id (repeatable)");
+  app.add_flag("--mask-padded-vocab", s.mask_padded_vocab,
+               "never sample ids past the tokenizer's vocabulary (a padded model vocabulary)");
+  app.add_option("--logits-processor", s.logits_processors,
+                 "logits processors in order, by name (repeatable; must include temperature); "
+                 "default: repetition_penalty banned_token_ids mask_padded_vocab temperature "
+                 "top_k top_p min_p");
   app.add_option("--max-new-tokens", s.max_new_tokens, "completion budget in tokens")
       ->capture_default_str();
   app.add_option("--stop", s.stop_strings, "stop string, cut from the text (repeatable)");

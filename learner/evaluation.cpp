@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "learner/episodes.h"
 #include "learner/prompt_encoding.h"
+#include "learner/sampling_recipe.h"
 
 namespace r1kit {
 
@@ -21,11 +22,9 @@ EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const Traine
   EvaluationOptions options;
   options.max_tasks = trainer.eval_samples;
   options.max_prompt_length = grpo.max_prompt_length;
-  options.max_new_tokens = grpo.max_completion_length;
   options.pass_at_k = trainer.pass_at_k;
-  options.temperature = grpo.temperature;
+  options.sampling = rollout_sampling_params(grpo);
   options.seed = seed;
-  options.stop_strings = grpo.stop_strings;
   if (environment.multi_turn()) {
     options.environment = &environment;
     options.max_turns = grpo.max_turns;
@@ -77,10 +76,10 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
   auto prompts =
       encode_prompts(tasks, prompt_template, tokenizer, options.max_prompt_length, &rendered);
 
-  SamplingParams greedy;
+  SamplingParams greedy = options.sampling;
   greedy.temperature = 0.0;
-  greedy.max_new_tokens = options.max_new_tokens;
-  greedy.stop_strings = options.stop_strings;
+  greedy.n = 1;
+  greedy.seed = 0;
   auto completions =
       sample_episodes(rollout, tasks, prompts, tokenizer, greedy, episode_options(options));
   auto samples = episode_samples(tasks, rendered, completions);
@@ -105,12 +104,9 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
   result.mean_length = length / n;
 
   if (options.pass_at_k > 0) {
-    SamplingParams sampled;
-    sampled.temperature = options.temperature;
+    SamplingParams sampled = options.sampling;
     sampled.n = options.pass_at_k;
-    sampled.max_new_tokens = options.max_new_tokens;
     sampled.seed = options.seed;
-    sampled.stop_strings = options.stop_strings;
     auto k_completions =
         sample_episodes(rollout, tasks, prompts, tokenizer, sampled, episode_options(options));
     auto k_samples = episode_samples(tasks, rendered, k_completions);

@@ -16,6 +16,7 @@
 #include "learner/trainer_config.h"
 #include "policy/tokenizer.h"
 #include "rewards/reward_set.h"
+#include "rollout/sampling_params.h"
 #include "rollout/workers.h"
 
 namespace r1kit {
@@ -23,12 +24,12 @@ namespace r1kit {
 struct EvaluationOptions {
   int64_t max_tasks = 0;            // held-out tasks used; 0 = all
   int64_t max_prompt_length = 512;  // prompt tokens kept (left-truncated)
-  int64_t max_new_tokens = 256;     // completion budget
   int64_t pass_at_k = 0;            // sampled completions per task for pass@k; 0 = off
-  double temperature = 1.0;         // for the pass@k samples
+  // Budget, stop strings, temperature, filters and penalties (rollout_sampling_params):
+  // the greedy run sets temperature 0 and n 1, the pass@k run n = pass_at_k and seed.
+  SamplingParams sampling;
   int64_t seed = 0;
   size_t accuracy_reward = 0;  // index into the reward set of the reward that means "correct"
-  std::vector<std::string> stop_strings;  // a model turn ends at any of these; empty = none
   const Environment* environment =
       nullptr;            // multi-turn: it answers each turn (generate_multi_turn); null = one turn
   int64_t max_turns = 0;  // multi-turn: model turns per episode; 0 = until done or out of budget

@@ -10,6 +10,8 @@
 #include "learner/advantages.h"
 #include "learner/kl_estimator.h"
 #include "learner/loss_aggregation.h"
+#include "learner/sampling_recipe.h"
+#include "rollout/logits_processor.h"
 
 namespace r1kit {
 namespace {
@@ -53,11 +55,7 @@ void check_registered(ConfigVisitor& v, std::string_view key, const std::string&
   std::vector<std::string> known = registry.names();
   for (const auto& alias : aliases) known.push_back(alias.first);
   std::sort(known.begin(), known.end());
-  try {
-    throw_unknown_name(registry.kind(), name, known, "");
-  } catch (const Error& e) {
-    v.fail(key, e.what());  // the same message, behind the file and key path
-  }
+  v.fail(key, unknown_name_message(registry.kind(), name, known));
 }
 
 }  // namespace
@@ -75,6 +73,10 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   v.field("top_p", top_p, {.min = 0.0, .max = 1.0, .min_exclusive = true});
   v.field("top_k", top_k, {.min = 0.0});
   v.field("min_p", min_p, {.min = 0.0, .max = 1.0});
+  v.field("repetition_penalty", repetition_penalty, {.min = 0.0, .min_exclusive = true});
+  v.field("banned_token_ids", banned_token_ids, {.min = 0.0});
+  v.field("mask_padded_vocab", mask_padded_vocab);
+  v.field("logits_processors", logits_processors);
   v.field("stop_strings", stop_strings);
   v.field("max_turns", max_turns, {.min = 0.0});
 
@@ -129,6 +131,10 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   }
   for (const auto& stop : stop_strings) {
     if (stop.empty()) v.fail("stop_strings", "a stop string must not be empty");
+  }
+  if (std::string problem = logits_processor_order_problem(rollout_sampling_params(*this));
+      !problem.empty()) {
+    v.fail("logits_processors", problem);
   }
   if (filter_groups.enable && num_generations < 2) {
     v.fail("filter_groups",

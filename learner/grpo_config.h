@@ -40,6 +40,18 @@ struct GrpoConfig {
   int64_t top_k = 0;
   // Min-p filter (Nguyen et al. 2024); 0 = off (TRL: None).
   double min_p = 0.0;
+  // Logits of tokens already in the prompt or completion are divided by it when
+  // positive, multiplied when negative (CTRL, Keskar et al. 2019); 1.0 = off (TRL).
+  double repetition_penalty = 1.0;
+  // Token ids never sampled (logit -inf); empty = none (transformers: suppress_tokens).
+  std::vector<int64_t> banned_token_ids;
+  // Never sample ids >= the tokenizer's vocabulary size, for a model vocabulary
+  // padded past it; false = off (vLLM cuts them off always).
+  bool mask_padded_vocab = false;
+  // The logits processors by name, in order (rollout/logits_processor.h); must list
+  // temperature; empty = repetition_penalty, banned_token_ids, mask_padded_vocab,
+  // temperature, top_k, top_p, min_p (vLLM: logits_processors).
+  std::vector<std::string> logits_processors;
   // A model turn ends at any of these strings (kept in the ids, e.g. "</tool>" for
   // a tool-calling environment); empty = end of sequence or budget only (vLLM's stop).
   std::vector<std::string> stop_strings;

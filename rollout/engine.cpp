@@ -133,6 +133,10 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
   if (!params.stop_strings.empty() && !tokenizer_) {
     throw_usage_error("stop_strings need a tokenizer to decode text");
   }
+  if (params.mask_padded_vocab && !tokenizer_) {
+    throw_usage_error("mask_padded_vocab needs a tokenizer to know its vocabulary size");
+  }
+  const Sampler sampler(params);
   size_t longest_stop = 0;
   for (const auto& stop : params.stop_strings) longest_stop = std::max(longest_stop, stop.size());
 
@@ -228,6 +232,21 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
     free_rows.push_back(row);
   };
 
+  // The token history of the sequences in `batch_rows`, as views for the
+  // logits processors.
+  auto logits_context = [&](const std::vector<int64_t>& batch_rows) {
+    LogitsContext context;
+    context.tokenizer_vocab_size = tokenizer_ ? tokenizer_->vocab_size() : 0;
+    context.prompt_ids.reserve(batch_rows.size());
+    context.generated_ids.reserve(batch_rows.size());
+    for (int64_t row : batch_rows) {
+      const Completion& completion = live[row]->completion;
+      context.prompt_ids.emplace_back(prompts[completion.prompt_index - first_prompt_index]);
+      context.generated_ids.emplace_back(completion.token_ids);
+    }
+    return context;
+  };
+
   auto draw_uniforms = [&](const std::vector<int64_t>& batch_rows) {
     at::Tensor uniforms = at::empty({static_cast<int64_t>(batch_rows.size())}, at::kDouble);
     double* data = uniforms.data_ptr<double>();
@@ -290,7 +309,8 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
       }
       at::Tensor expanded =
           logits.index_select(0, at::tensor(logit_index, at::kLong).to(logits.device()));
-      SampledTokens sampled = sample_tokens(expanded, params, draw_uniforms(sample_rows));
+      SampledTokens sampled =
+          sampler.sample(expanded, draw_uniforms(sample_rows), logits_context(sample_rows));
       at::Tensor chosen = sampled.tokens.cpu();
       at::Tensor chosen_logprobs = sampled.logprobs.cpu().to(at::kFloat);
       stats_.prefill_seconds += seconds_since(start);
@@ -317,7 +337,8 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
       token_data[i] = live[batch_rows[i]]->completion.token_ids.back();
     at::Tensor logits = plan->forward(tokens.to(device), cache, batch_rows,
                                       std::vector<int64_t>(batch, 1));  // (B, V)
-    SampledTokens sampled = sample_tokens(logits, params, draw_uniforms(batch_rows));
+    SampledTokens sampled =
+        sampler.sample(logits, draw_uniforms(batch_rows), logits_context(batch_rows));
     at::Tensor chosen = sampled.tokens.cpu();
     at::Tensor chosen_logprobs = sampled.logprobs.cpu().to(at::kFloat);
     const int64_t* chosen_data = chosen.data_ptr<int64_t>();

@@ -71,41 +71,27 @@ SampledTokens greedy_tokens(const at::Tensor& logits) {
 
 }  // namespace
 
-at::Tensor apply_filters(const at::Tensor& scaled_logits, const SamplingParams& params) {
-  const int64_t vocab = scaled_logits.size(-1);
-  const double minus_infinity = -std::numeric_limits<double>::infinity();
-  at::Tensor logits = scaled_logits;
-  if (params.top_k > 0 && params.top_k < vocab) {
-    at::Tensor kth =
-        std::get<0>(logits.topk(params.top_k, -1)).narrow(-1, params.top_k - 1, 1);  // (B, 1)
-    logits = logits.masked_fill(logits < kth, minus_infinity);
-  }
-  if (params.top_p < 1.0) {
-    auto [sorted, order] = logits.sort(-1, /*descending=*/true);  // (B, V) each
-    at::Tensor cumulative = sorted.softmax(-1).cumsum(-1);
-    // Remove a token when the tokens before it already reach top_p; the most
-    // likely token always stays.
-    at::Tensor remove_sorted = (cumulative - sorted.softmax(-1)) >= params.top_p;
-    at::Tensor remove = at::zeros_like(remove_sorted).scatter(-1, order, remove_sorted);
-    logits = logits.masked_fill(remove, minus_infinity);
-  }
-  if (params.min_p > 0.0) {
-    at::Tensor probs = logits.softmax(-1);
-    at::Tensor threshold = probs.amax(-1, /*keepdim=*/true) * params.min_p;  // (B, 1)
-    logits = logits.masked_fill(probs < threshold, minus_infinity);
-  }
-  return logits;
-}
+Sampler::Sampler(const SamplingParams& params)
+    : temperature_(params.temperature),
+      chain_(params),
+      chain_starts_with_temperature_(!chain_.empty() && chain_.names().front() == "temperature") {}
 
-SampledTokens sample_tokens(const at::Tensor& logits, const SamplingParams& params,
-                            const at::Tensor& uniforms) {
+SampledTokens Sampler::sample(const at::Tensor& logits, const at::Tensor& uniforms,
+                              const LogitsContext& context) const {
   TORCH_CHECK(logits.dim() == 2, "sample_tokens: logits must be (B, V), got ", logits.sizes());
-  if (params.temperature == 0.0) return greedy_tokens(logits);
+  if (temperature_ == 0.0) {
+    if (chain_.empty()) return greedy_tokens(logits);
+    // Penalties or bans move the argmax; the logprob stays that of the logits.
+    at::Tensor logits32 = logits.to(at::kFloat);
+    at::Tensor tokens = greedy_tokens(chain_.apply(logits32, context)).tokens;
+    return {tokens, logits32.log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)};
+  }
   at::Tensor logits32 = logits.to(at::kFloat);  // exact from bfloat16
-  at::Tensor scaled = logits32 / params.temperature;
-  at::Tensor filtered = apply_filters(scaled, params);
-  at::Tensor cumulative = filtered.softmax(-1).to(at::kDouble).cumsum(-1);  // (B, V)
-  at::Tensor total = cumulative.narrow(-1, cumulative.size(-1) - 1, 1);     // (B, 1)
+  at::Tensor scaled = logits32 / temperature_;
+  at::Tensor processed = chain_starts_with_temperature_ ? chain_.apply(scaled, context, 1)
+                                                        : chain_.apply(logits32, context);
+  at::Tensor cumulative = processed.softmax(-1).to(at::kDouble).cumsum(-1);  // (B, V)
+  at::Tensor total = cumulative.narrow(-1, cumulative.size(-1) - 1, 1);      // (B, 1)
   at::Tensor targets = uniforms.to(at::kDouble).view({-1, 1}).to(cumulative.device()) * total;
   // The first index whose cumulative mass exceeds the target: tokens with zero
   // probability never qualify.
@@ -114,6 +100,11 @@ SampledTokens sample_tokens(const at::Tensor& logits, const SamplingParams& para
                           .clamp_max(cumulative.size(-1) - 1);
   at::Tensor logprobs = scaled.log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1);
   return {tokens, logprobs};
+}
+
+SampledTokens sample_tokens(const at::Tensor& logits, const SamplingParams& params,
+                            const at::Tensor& uniforms, const LogitsContext& context) {
+  return Sampler(params).sample(logits, uniforms, context);
 }
 
 }  // namespace r1kit

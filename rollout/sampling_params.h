@@ -1,7 +1,9 @@
-// How to sample a completion: temperature and the top-k / top-p / min-p
-// filters, length, stop conditions, samples per prompt and seed. A recipe's
-// `sampling` section and `r1kit generate`'s flags both fill this struct.
-// Plain data: copy freely, validate() once before use.
+// How to sample a completion: temperature, the top-k / top-p / min-p filters,
+// penalties and bans (the logits processors of rollout/logits_processor.h and
+// their order), length, stop conditions, samples per prompt and seed. A recipe's
+// `sampling` section, an RL recipe's `grpo` section (learner/sampling_recipe.h)
+// and `r1kit generate`'s flags fill this struct. Plain data: copy freely,
+// validate() once before use.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,17 @@ struct SamplingParams {
   double top_p = 1.0;        // nucleus filter (Holtzman et al. 2019); 1.0 = disabled
   int64_t top_k = 0;         // keep the k most likely tokens; 0 = disabled
   double min_p = 0.0;        // drop tokens below min_p * p(max) (Nguyen et al. 2024); 0 = disabled
+  // Logits of tokens in the prompt or generated so far: divided by it when
+  // positive, multiplied when negative (CTRL, Keskar et al. 2019); 1.0 = disabled.
+  double repetition_penalty = 1.0;
+  std::vector<int64_t> banned_token_ids;  // never sampled (logit -inf); empty = none
+  // Never sample ids >= the tokenizer's vocabulary size (a model vocabulary
+  // padded past the tokenizer's); false = disabled.
+  bool mask_padded_vocab = false;
+  // The logits processors by name, in order (rollout/logits_processor.h); must
+  // list temperature; empty = the default order, repetition_penalty,
+  // banned_token_ids, mask_padded_vocab, temperature, top_k, top_p, min_p.
+  std::vector<std::string> logits_processors;
   int64_t max_new_tokens = 256;         // completion budget in tokens (TRL: max_completion_length)
   std::vector<int64_t> stop_token_ids;  // generation ends after one of these (kept in the ids)
   std::vector<std::string>
@@ -26,7 +39,8 @@ struct SamplingParams {
   int64_t seed = 0;         // fixes every draw, whatever the batching
 
   void visit(ConfigVisitor& v);
-  // Throws a usage error naming the field for a value out of range.
+  // Throws a usage error naming the field for a value out of range, an unknown
+  // processor name or an id outside the vocabulary.
   void validate(int64_t vocab_size) const;
 };
 

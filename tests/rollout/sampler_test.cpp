@@ -1,5 +1,6 @@
-// The sampling filters on hand-made distributions, greedy and top_k = 1, and
-// the sampled frequencies against softmax(logits / T) by a chi-square bound.
+// The sampling filters of the default processor chain on hand-made
+// distributions, greedy and top_k = 1, and the sampled frequencies against
+// softmax(logits / T) by a chi-square bound.
 #include "rollout/sampler.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,11 @@ namespace r1kit {
 namespace {
 
 at::Tensor logits_of(std::vector<float> values) { return at::tensor(values).view({1, -1}); }
+
+// The default chain at temperature 1: the top_k, top_p and min_p filters.
+at::Tensor apply_filters(const at::Tensor& logits, const SamplingParams& params) {
+  return LogitsProcessorChain(params).apply(logits, {});
+}
 
 std::vector<bool> kept(const at::Tensor& filtered) {
   std::vector<bool> out;

@@ -54,14 +54,14 @@ at::Tensor reinforce_plus_plus_advantages(const at::Tensor& r, const std::string
 
 }  // namespace
 
-Registry<AdvantageEstimatorFactory>& advantage_estimators() {
+Registry<AdvantageEstimatorFactory>& advantage_estimator_registry() {
   static Registry<AdvantageEstimatorFactory> registry("advantage estimator");
   return registry;
 }
 
-R1KIT_REGISTER(advantage_estimators(), "grpo", group_relative("grpo", grpo_advantages));
-R1KIT_REGISTER(advantage_estimators(), "rloo", group_relative("rloo", rloo_advantages));
-R1KIT_REGISTER(advantage_estimators(), "reinforce_plus_plus",
+R1KIT_REGISTER(advantage_estimator_registry(), "grpo", group_relative("grpo", grpo_advantages));
+R1KIT_REGISTER(advantage_estimator_registry(), "rloo", group_relative("rloo", rloo_advantages));
+R1KIT_REGISTER(advantage_estimator_registry(), "reinforce_plus_plus",
                group_relative("reinforce_plus_plus", reinforce_plus_plus_advantages));
 
 GroupRelativeEstimator::GroupRelativeEstimator(std::string name, GroupAdvantageEstimator function,
@@ -91,13 +91,13 @@ AdvantageEstimatorFactory group_relative(std::string name, GroupAdvantageEstimat
 
 void register_group_advantage_estimator(const std::string& name,
                                         GroupAdvantageEstimator estimator) {
-  advantage_estimators().add(name, group_relative(name, std::move(estimator)));
+  advantage_estimator_registry().add(name, group_relative(name, std::move(estimator)));
 }
 
 at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size,
                             const std::string& estimator, const std::string& scale_rewards,
                             double eps) {
-  std::unique_ptr<AdvantageEstimator> made = advantage_estimators().get(
+  std::unique_ptr<AdvantageEstimator> made = advantage_estimator_registry().get(
       estimator, "adv_estimator")({.scale_rewards = scale_rewards, .eps = eps});
   auto* group = dynamic_cast<GroupRelativeEstimator*>(made.get());
   if (!group) {

@@ -59,9 +59,9 @@ using AdvantageEstimatorFactory =
 
 // The estimators a recipe can name in grpo.adv_estimator (verl's
 // register_adv_est): each built-in registers itself with one line,
-//   R1KIT_REGISTER(advantage_estimators(), "rloo", group_relative("rloo", rloo_advantages));
+//   R1KIT_REGISTER(advantage_estimator_registry(), "rloo", group_relative("rloo", rloo_advantages));
 // and a plugin adds its own the same way.
-Registry<AdvantageEstimatorFactory>& advantage_estimators();
+Registry<AdvantageEstimatorFactory>& advantage_estimator_registry();
 
 // An estimator from outcome rewards alone: `function` applied to each round's
 // rewards of every rank, grouped (P, G); this rank keeps its slice.

@@ -108,9 +108,9 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   v.field("vf_coef", vf_coef, {.min = 0.0});
 
   // Cross-field checks, once every field is read.
-  if (!advantage_estimators().contains(adv_estimator)) {
-    v.fail("adv_estimator", unknown_name_message(advantage_estimators().kind(), adv_estimator,
-                                                 advantage_estimators().names()));
+  if (!advantage_estimator_registry().contains(adv_estimator)) {
+    v.fail("adv_estimator", unknown_name_message(advantage_estimator_registry().kind(), adv_estimator,
+                                                 advantage_estimator_registry().names()));
   }
   if (epsilon_high >= 0.0 && epsilon_high < epsilon) {
     v.fail("epsilon_high", "must be >= epsilon (" + std::to_string(epsilon) +

@@ -26,7 +26,7 @@ class GaeEstimator : public AdvantageEstimator {
   ValueModel& value_model_;
 };
 
-R1KIT_REGISTER(advantage_estimators(), "gae",
+R1KIT_REGISTER(advantage_estimator_registry(), "gae",
                [](const AdvantageOptions& options) -> std::unique_ptr<AdvantageEstimator> {
                  if (!options.value_model) {
                    throw_config_error(

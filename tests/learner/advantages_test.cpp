@@ -81,7 +81,7 @@ TEST(GroupAdvantages, UnknownEstimatorListsKnownOnes) {
 
 TEST(GroupAdvantages, RegisteredEstimatorsAreNamedLikeBuiltIns) {
   // A custom estimator: the best completion of each group gets +1, the rest 0.
-  if (!advantage_estimators().contains("argmax_test")) {  // --gtest_repeat
+  if (!advantage_estimator_registry().contains("argmax_test")) {  // --gtest_repeat
     register_group_advantage_estimator("argmax_test",
                                        [](const at::Tensor& r, const std::string&, double) {
                                          return (r == r.amax(1, /*keepdim=*/true)).to(at::kDouble);
@@ -89,7 +89,7 @@ TEST(GroupAdvantages, RegisteredEstimatorsAreNamedLikeBuiltIns) {
   }
   at::Tensor rewards = at::tensor({0.1f, 0.7f, 0.3f, 2.0f, 1.0f, 0.0f});
   expect_values(group_advantages(rewards, 3, "argmax_test", "group"), {0, 1, 0, 1, 0, 0});
-  auto names = advantage_estimators().names();
+  auto names = advantage_estimator_registry().names();
   for (const char* name : {"argmax_test", "gae", "grpo", "reinforce_plus_plus", "rloo"})
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
@@ -109,7 +109,7 @@ TEST(AdvantageEstimator, GroupRelativeAssignsThisRanksKeptSamples) {
   round.kept = {2, 3};
   std::vector<TrainingSample> samples(3);
   samples[0].advantage = 9.0f;  // an earlier round's sample stays as it is
-  auto estimator = advantage_estimators().get("grpo")({.scale_rewards = "none"});
+  auto estimator = advantage_estimator_registry().get("grpo")({.scale_rewards = "none"});
   estimator->assign(round, samples);
   EXPECT_EQ(samples[0].advantage, 9.0f);
   EXPECT_FLOAT_EQ(samples[1].advantage, 2.0f);  // 5 - mean(5, 1)
@@ -118,14 +118,14 @@ TEST(AdvantageEstimator, GroupRelativeAssignsThisRanksKeptSamples) {
 
 TEST(AdvantageEstimator, GaeWithoutAValueModelIsAConfigError) {
   try {
-    advantage_estimators().get("gae")({});
+    advantage_estimator_registry().get("gae")({});
     FAIL() << "gae was built without a value model";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kConfig);
     EXPECT_NE(std::string(e.what()).find("value model"), std::string::npos) << e.what();
   }
   try {
-    advantage_estimators().get("rlooo", "recipe.json: grpo.adv_estimator");
+    advantage_estimator_registry().get("rlooo", "recipe.json: grpo.adv_estimator");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("recipe.json: grpo.adv_estimator: unknown advantage "

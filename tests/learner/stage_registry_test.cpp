@@ -28,7 +28,8 @@ TEST(StageRegistry, RegistrationLineMakesAStageRunnable) {
     EXPECT_TRUE(stage_registry().contains(name)) << name;
   }
 
-  const std::filesystem::path run = testing::fresh_folder("test_stage");
+  const testing::TempFolder temp;
+  const std::filesystem::path run = temp.path();
   Recipe recipe;
   recipe.stage = "test_stage";
   recipe.seed = 5;
@@ -41,7 +42,6 @@ TEST(StageRegistry, RegistrationLineMakesAStageRunnable) {
   RunDir again(run, /*append=*/true);
   find_stage("test_stage")(recipe, again, TrainOptions{});
   EXPECT_EQ(test_stage_runs, before + 2);
-  std::filesystem::remove_all(run);
 }
 
 TEST(StageRegistry, UnknownStageIsTheRegistryMessage) {

@@ -1,4 +1,4 @@
-// Multi-turn rollouts (DESIGN.md "One RL step" line 4): the driver appends the
+// Multi-turn rollouts (docs/architecture.md, "One RL step" line 4): the driver appends the
 // environment's observations after each model turn, keeps the sampled ids and
 // log-probs, and marks the observation tokens, which leave the loss; the GRPO
 // loop drives a multi-turn environment (a scripted one and `calculator`).

@@ -59,7 +59,8 @@ using AdvantageEstimatorFactory =
 
 // The estimators a recipe can name in grpo.adv_estimator (verl's
 // register_adv_est): each built-in registers itself with one line,
-//   R1KIT_REGISTER(advantage_estimator_registry(), "rloo", group_relative("rloo", rloo_advantages));
+//   R1KIT_REGISTER(advantage_estimator_registry(), "rloo",
+//                  group_relative("rloo", rloo_advantages));
 // and a plugin adds its own the same way.
 Registry<AdvantageEstimatorFactory>& advantage_estimator_registry();
 

@@ -109,8 +109,9 @@ void GrpoConfig::visit(ConfigVisitor& v) {
 
   // Cross-field checks, once every field is read.
   if (!advantage_estimator_registry().contains(adv_estimator)) {
-    v.fail("adv_estimator", unknown_name_message(advantage_estimator_registry().kind(), adv_estimator,
-                                                 advantage_estimator_registry().names()));
+    v.fail("adv_estimator",
+           unknown_name_message(advantage_estimator_registry().kind(), adv_estimator,
+                                advantage_estimator_registry().names()));
   }
   if (epsilon_high >= 0.0 && epsilon_high < epsilon) {
     v.fail("epsilon_high", "must be >= epsilon (" + std::to_string(epsilon) +

@@ -83,9 +83,9 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   }
   learner_ = std::make_unique<Learner>(weights_, reference, policy_.device, grpo, trainer,
                                        recipe.optimizer, distributed, value_model_.get());
-  advantages_ =
-      advantage_estimator_registry().get(grpo.adv_estimator, recipe.source + ": grpo.adv_estimator")(
-          {.scale_rewards = grpo.scale_rewards, .value_model = value_model_.get()});
+  advantages_ = advantage_estimator_registry().get(grpo.adv_estimator,
+                                                   recipe.source + ": grpo.adv_estimator")(
+      {.scale_rewards = grpo.scale_rewards, .value_model = value_model_.get()});
   if (distributed.is_main() && trainer.tensorboard)
     tensorboard_ = std::make_unique<TensorBoardWriter>(run_dir.path());
 }

@@ -36,7 +36,7 @@ if [[ "$have_torch" != "$want_torch" ]]; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tools/requirements-build.txt"
 fi
 if [[ "${1:-}" == "tools" ]]; then
-  if ! "$venv/bin/python" -c 'import transformers, tokenizers, safetensors, numpy, trl, datasets, tensorboard' 2>/dev/null; then
+  if ! "$venv/bin/python" -c 'import transformers, tokenizers, safetensors, numpy, trl, peft, datasets, tensorboard' 2>/dev/null; then
     echo "setup: installing the Python packages of tools/"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tools/requirements-tools.txt"
   fi

@@ -278,9 +278,7 @@ void save_pretrained(Transformer& model, const fs::path& folder, const SaveOptio
   ModelConfig saved = config;
   saved.torch_dtype = dtype_config_name(dtype);
   std::string architecture;
-  if (reward)
-    architecture = config.model_type == "qwen2" ? "Qwen2ForSequenceClassification"
-                                                : "LlamaForSequenceClassification";
+  if (reward) architecture = config.hf_architecture("ForSequenceClassification");
   json config_json = saved.to_hf_json(architecture);
   if (reward) {
     config_json["id2label"] = {{"0", "LABEL_0"}};

@@ -81,16 +81,26 @@ AttentionImpl::AttentionImpl(const ModelConfig& config)
       "o_proj",
       torch::nn::Linear(
           LinearOptions(num_heads_ * head_dim_, hidden).bias(config.attention_output_bias)));
+  if (config.qk_norm) {
+    q_norm = register_module("q_norm", RmsNorm(head_dim_, config.rms_norm_eps));
+    k_norm = register_module("k_norm", RmsNorm(head_dim_, config.rms_norm_eps));
+  }
+}
+
+std::pair<at::Tensor, at::Tensor> AttentionImpl::apply_qk_norm(const at::Tensor& q,
+                                                               const at::Tensor& k) {
+  if (q_norm.is_empty()) return {q, k};
+  return {q_norm(q), k_norm(k)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> AttentionImpl::project(const at::Tensor& x,
                                                                       const at::Tensor& cos,
                                                                       const at::Tensor& sin) {
   const int64_t batch = x.size(0), length = x.size(1);
-  at::Tensor q =
-      q_proj(x).view({batch, length, num_heads_, head_dim_}).transpose(1, 2);  // (B, nh, T, D)
-  at::Tensor k =
-      k_proj(x).view({batch, length, num_kv_heads_, head_dim_}).transpose(1, 2);  // (B, nkv, T, D)
+  auto [q, k] = apply_qk_norm(q_proj(x).view({batch, length, num_heads_, head_dim_}),
+                              k_proj(x).view({batch, length, num_kv_heads_, head_dim_}));
+  q = q.transpose(1, 2);  // (B, nh, T, D)
+  k = k.transpose(1, 2);  // (B, nkv, T, D)
   at::Tensor v =
       v_proj(x).view({batch, length, num_kv_heads_, head_dim_}).transpose(1, 2);  // (B, nkv, T, D)
   return {apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v};

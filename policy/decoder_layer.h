@@ -1,4 +1,4 @@
-// The blocks of a Llama/Qwen2 decoder (Touvron et al. 2023, "LLaMA"): RMSNorm,
+// The blocks of a Llama/Qwen2/Qwen3 decoder (Touvron et al. 2023, "LLaMA"): RMSNorm,
 // rotary position embedding, grouped-query attention and the SwiGLU MLP, each a
 // module whose parameter names are Hugging Face's so a checkpoint loads by
 // name. Built and owned by Transformer; not thread-safe during forward.
@@ -69,6 +69,9 @@ class AttentionImpl : public torch::nn::Module {
   // x (B, T, H) -> projected q (B, nh, T, D), k and v (B, nkv, T, D), rotated.
   std::tuple<at::Tensor, at::Tensor, at::Tensor> project(const at::Tensor& x, const at::Tensor& cos,
                                                          const at::Tensor& sin);
+  // Qwen3's RMSNorm of every head of q (..., nh, D) and k (..., nkv, D), applied
+  // after the projection and before RoPE; q and k as they are without qk_norm.
+  std::pair<at::Tensor, at::Tensor> apply_qk_norm(const at::Tensor& q, const at::Tensor& k);
   // Attention over keys/values (B, nkv, S, D) for queries (B, nh, T, D) with a
   // boolean mask (B, 1, T, S) (true = attend) or, when undefined, causal; returns
   // (B, T, H) after o_proj. `fold_groups` computes GQA by folding each group's
@@ -77,6 +80,7 @@ class AttentionImpl : public torch::nn::Module {
                     const at::Tensor& mask, bool fold_groups);
 
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RmsNorm q_norm{nullptr}, k_norm{nullptr};  // weight (D) each; registered only with qk_norm
 
  private:
   int64_t num_heads_;

@@ -108,6 +108,15 @@ RopeScaling read_rope_scaling(const json& object, const std::string& source,
   return scaling;
 }
 
+// The model_type values r1kit builds.
+const std::set<std::string> kModelTypes = {"llama", "qwen2", "qwen3"};
+// Mixture-of-experts model types whose name does not say "moe".
+const std::set<std::string> kMixtureOfExpertsTypes = {"mixtral", "deepseek_v2", "deepseek_v3",
+                                                      "dbrx",    "jamba",       "qwen3_next"};
+// Keys that give a mixture-of-experts layer its expert count (Qwen-MoE,
+// Mixtral, DeepSeek), refused even under a dense model_type.
+constexpr const char* kExpertCountKeys[] = {"num_experts", "num_local_experts", "n_routed_experts"};
+
 }  // namespace
 
 void ModelConfig::validate(const std::string& source) const {
@@ -145,19 +154,30 @@ ModelConfig ModelConfig::from_hf_json(const json& object, const std::string& sou
   KeyReader reader(object, source);
   ModelConfig config;
   config.model_type = reader.text("model_type", "");
-  if (config.model_type != "llama" && config.model_type != "qwen2") {
-    reader.fail("model_type",
-                "unsupported model type \"" + config.model_type + "\" (supported: llama, qwen2)");
+  if (!kModelTypes.count(config.model_type)) {
+    const bool experts = config.model_type.find("moe") != std::string::npos ||
+                         kMixtureOfExpertsTypes.count(config.model_type);
+    reader.fail("model_type", "unsupported model type \"" + config.model_type + "\"" +
+                                  (experts ? ": mixture-of-experts models are not supported" : "") +
+                                  " (supported: llama, qwen2, qwen3)");
+  }
+  for (const char* key : kExpertCountKeys) {
+    if (reader.has(key) && object[key] != 0)
+      reader.fail(key, "mixture-of-experts layers are not supported (a dense " + config.model_type +
+                           " model has no expert count)");
   }
   const bool qwen2 = config.model_type == "qwen2";
+  const bool qwen3 = config.model_type == "qwen3";
   config.vocab_size = reader.integer("vocab_size");
   config.hidden_size = reader.integer("hidden_size");
   config.intermediate_size = reader.integer("intermediate_size");
   config.num_hidden_layers = reader.integer("num_hidden_layers");
   config.num_attention_heads = reader.integer("num_attention_heads");
   config.num_key_value_heads = reader.integer("num_key_value_heads", config.num_attention_heads);
-  config.head_dim = reader.integer("head_dim", 0);
-  config.max_position_embeddings = reader.integer("max_position_embeddings", qwen2 ? 32768 : 2048);
+  // transformers' Qwen3Config defaults head_dim to 128, not hidden_size / heads.
+  config.head_dim = reader.integer("head_dim", qwen3 ? 128 : 0);
+  config.max_position_embeddings =
+      reader.integer("max_position_embeddings", qwen2 || qwen3 ? 32768 : 2048);
   config.rms_norm_eps = reader.number("rms_norm_eps", 1e-6);
   const std::string activation = reader.text("hidden_act", "silu");
   if (activation != "silu")
@@ -175,9 +195,12 @@ ModelConfig ModelConfig::from_hf_json(const json& object, const std::string& sou
     config.rope_scaling = read_rope_scaling(*scaling, source, "rope_scaling.");
   }
 
-  if (qwen2) {
-    config.attention_bias = true;
-    config.attention_output_bias = false;
+  if (qwen2 || qwen3) {
+    // Qwen2 has q/k/v biases and none on o_proj; Qwen3 one attention_bias for
+    // all four (false in the released models) and RMSNorm on q and k heads.
+    config.attention_bias = qwen2 || reader.boolean("attention_bias", false);
+    config.attention_output_bias = qwen3 && config.attention_bias;
+    config.qk_norm = qwen3;
     if (reader.boolean("use_sliding_window", false)) {
       reader.fail("use_sliding_window", "sliding-window attention is not supported");
     }
@@ -209,12 +232,21 @@ ModelConfig ModelConfig::from_hf_json(const json& object, const std::string& sou
   return config;
 }
 
+std::string ModelConfig::hf_architecture(const std::string& suffix) const {
+  if (model_type == "qwen2") return "Qwen2" + suffix;
+  if (model_type == "qwen3") return "Qwen3" + suffix;
+  return "Llama" + suffix;
+}
+
 json ModelConfig::to_hf_json(const std::string& architecture) const {
   const ModelConfig& config = *this;
   const bool qwen2 = config.model_type == "qwen2";
+  const bool qwen3 = config.model_type == "qwen3";
+  // Neither config.json spelling can say otherwise: transformers would build another model.
+  TORCH_CHECK(config.qk_norm == qwen3, "qk_norm is ", config.qk_norm, " for model_type ",
+              config.model_type, "; transformers has it for qwen3 only");
   json out = config.extra.is_object() ? config.extra : json::object();
-  out["architectures"] = {architecture.empty() ? (qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM")
-                                               : architecture};
+  out["architectures"] = {architecture.empty() ? config.hf_architecture() : architecture};
   out["model_type"] = config.model_type;
   out["vocab_size"] = config.vocab_size;
   out["hidden_size"] = config.hidden_size;
@@ -243,10 +275,15 @@ json ModelConfig::to_hf_json(const std::string& architecture) const {
   if (qwen2) {
     out["use_sliding_window"] = false;
   } else {
-    TORCH_CHECK(config.attention_output_bias == config.attention_bias,
-                "llama configs have one attention_bias for q/k/v and o_proj");
+    TORCH_CHECK(config.attention_output_bias == config.attention_bias, config.model_type,
+                " configs have one attention_bias for q/k/v and o_proj");
     out["attention_bias"] = config.attention_bias;
-    out["mlp_bias"] = config.mlp_bias;
+    if (qwen3) {
+      TORCH_CHECK(!config.mlp_bias, "qwen3 configs have no mlp_bias");
+      out["use_sliding_window"] = false;
+    } else {
+      out["mlp_bias"] = config.mlp_bias;
+    }
   }
   out["tie_word_embeddings"] = config.tie_word_embeddings;
   out["bos_token_id"] = config.bos_token_id >= 0 ? json(config.bos_token_id) : json(nullptr);

@@ -1,6 +1,7 @@
-// The shape of a Llama/Qwen2-family transformer, mirroring Hugging Face's
-// config.json (model_type "llama" and "qwen2"), read from and written back to
-// that JSON so a checkpoint moves between r1kit and transformers unchanged.
+// The shape of a Llama/Qwen2/Qwen3-family transformer, mirroring Hugging
+// Face's config.json (model_type "llama", "qwen2" and "qwen3"), read from and
+// written back to that JSON so a checkpoint moves between r1kit and
+// transformers unchanged.
 // A plain value type: validated once when read, read-only afterwards.
 #pragma once
 
@@ -21,7 +22,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string model_type = "llama";        // "llama" or "qwen2"
+  std::string model_type = "llama";        // "llama", "qwen2" or "qwen3"
   int64_t vocab_size = 32000;              // rows of the embedding and lm_head
   int64_t hidden_size = 4096;              // H, the residual width
   int64_t intermediate_size = 11008;       // the SwiGLU inner width
@@ -34,7 +35,8 @@ struct ModelConfig {
   double rope_theta = 10000.0;             // RoPE base
   RopeScaling rope_scaling;                // none by default
   bool attention_bias = false;             // bias on q/k/v projections (qwen2: always true)
-  bool attention_output_bias = false;      // bias on o_proj (llama: = attention_bias; qwen2: false)
+  bool attention_output_bias = false;      // bias on o_proj (qwen2: false; else attention_bias)
+  bool qk_norm = false;                    // RMSNorm on each q and k head before RoPE (qwen3)
   bool mlp_bias = false;                   // bias on gate/up/down (llama's mlp_bias)
   bool tie_word_embeddings = false;        // lm_head shares the embedding matrix
   int64_t bos_token_id = -1;               // -1 = none
@@ -55,14 +57,18 @@ struct ModelConfig {
 
   // Reads a Hugging Face config.json object (transformers 4 or 5 layout).
   // `source` (usually the file path) names the file in errors, which also name
-  // the key. Unsupported features (another model_type, sliding-window
-  // attention, unknown rope_scaling, an activation other than silu) are errors,
-  // never silently ignored.
+  // the key. Unsupported features (another model_type, mixture-of-experts keys,
+  // sliding-window attention, unknown rope_scaling, an activation other than
+  // silu) are errors, never silently ignored.
   static ModelConfig from_hf_json(const nlohmann::json& json, const std::string& source);
 
-  // The config.json that transformers loads as LlamaForCausalLM /
-  // Qwen2ForCausalLM (or `architecture` when given, e.g.
-  // "LlamaForSequenceClassification"); older transformers and vLLM read it too.
+  // The transformers class for this model_type with `suffix`:
+  // hf_architecture("ForSequenceClassification") = "Qwen3ForSequenceClassification".
+  std::string hf_architecture(const std::string& suffix = "ForCausalLM") const;
+
+  // The config.json that transformers loads as hf_architecture() (or
+  // `architecture` when given, e.g. "LlamaForSequenceClassification"); older
+  // transformers and vLLM read it too.
   nlohmann::json to_hf_json(const std::string& architecture = "") const;
 };
 

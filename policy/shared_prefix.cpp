@@ -205,11 +205,14 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
   auto [cos, sin] = model.rotary_cos_sin(batch.positions.unsqueeze(0), x.scalar_type());
   cos = cos.squeeze(0);  // (N, D)
   sin = sin.squeeze(0);
-  // (N, heads, D) rotated at each token's own position.
-  auto rotate = [&](const at::Tensor& projected, int64_t count) {
-    return rotary_trainable(projected.reshape({packed, count, head_dim}), cos, sin);
-  };
   const double eps = config.rms_norm_eps;
+  // (N, heads, D) normalised per head when the model has qk_norm (Qwen3), then
+  // rotated at each token's own position.
+  auto rotate = [&](const at::Tensor& projected, int64_t count, const RmsNorm& norm) {
+    at::Tensor heads_of = projected.reshape({packed, count, head_dim});
+    if (!norm.is_empty()) heads_of = rms_norm_trainable(heads_of, norm->weight, eps);
+    return rotary_trainable(heads_of, cos, sin);
+  };
   for (const auto& module : *model.model->layers) {
     auto& layer = *module->as<DecoderLayerImpl>();
     AttentionImpl& attention = *layer.self_attn;
@@ -225,8 +228,8 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
     // gradients).
     const std::vector<at::Tensor> parts =
         qkv.split_with_sizes({heads * head_dim, kv_heads * head_dim, kv_heads * head_dim}, 1);
-    const at::Tensor q = rotate(parts[0], heads);
-    const at::Tensor k = rotate(parts[1], kv_heads);
+    const at::Tensor q = rotate(parts[0], heads, attention.q_norm);
+    const at::Tensor k = rotate(parts[1], kv_heads, attention.k_norm);
     const at::Tensor v = parts[2].reshape({packed, kv_heads, head_dim});
     const at::Tensor prompt_out =
         attend(q.index_select(0, prompt_index).view({groups, P, heads, head_dim}),

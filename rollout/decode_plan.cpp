@@ -184,6 +184,13 @@ DecodePlan::DecodePlan(TransformerImpl& model, at::ScalarType dtype)
     packed.gate_up = project(at::cat({mlp.gate_proj->weight, mlp.up_proj->weight}, 0),
                              fused({bias_of(mlp.gate_proj), bias_of(mlp.up_proj)}), post_norm);
     packed.down = project(mlp.down_proj->weight, bias_of(mlp.down_proj));
+    if (!attention.q_norm.is_empty()) {
+      const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
+      packed.qk_norm = at::cat({attention.q_norm->weight.detach().expand({heads, -1}),
+                                attention.k_norm->weight.detach().expand({kv_heads, -1})})
+                           .to(dtype_)
+                           .contiguous();
+    }
     layers_.push_back(std::move(packed));
   }
   lm_head_ = project(model.output_weight(), at::Tensor(), model.model->norm->weight);
@@ -279,8 +286,12 @@ at::Tensor DecodePlan::forward(const at::Tensor& tokens, KvCache& cache,
     const at::Tensor qkv = layer.qkv.apply(h);  // (N, (nh + 2 nkv) D)
     // Rotary embedding (RoFormer) on q and k together: x cos + rotate_half(x) sin,
     // with rotate_half(x) = swap_halves(x) * [-1, +1].
-    const at::Tensor qk = qkv.narrow(1, 0, (heads + kv_heads) * head_dim)
-                              .view({tokens_total, heads + kv_heads, head_dim});
+    at::Tensor qk = qkv.narrow(1, 0, (heads + kv_heads) * head_dim)
+                        .view({tokens_total, heads + kv_heads, head_dim});
+    if (layer.qk_norm.defined()) {  // Qwen3, as its RMSNorm: normalised, rounded, then scaled
+      qk = normalize(qk.reshape({-1, head_dim})).view({tokens_total, heads + kv_heads, head_dim}) *
+           layer.qk_norm;
+    }
     const at::Tensor rotated = rotate(qk, cos, sin);  // (N, nh + nkv, D)
     at::Tensor k_new = rotated.narrow(1, heads, kv_heads);
     at::Tensor v_new = qkv.narrow(1, (heads + kv_heads) * head_dim, kv_heads * head_dim)

@@ -57,6 +57,10 @@ class DecodePlan {
     Projection o;        // (H, nh * D)
     Projection gate_up;  // (2 * I, H), post_attention_layernorm folded in
     Projection down;     // (H, I)
+    // (nh + nkv, D): q_norm's weight for every query head, then k_norm's for
+    // every key head, in the compute dtype; undefined without qk_norm. Applied
+    // per head after qkv and before RoPE, so it cannot fold into a matmul.
+    at::Tensor qk_norm;
   };
 
   // x (N, H) -> x / rms(x) in the compute dtype; the norm's weight is folded

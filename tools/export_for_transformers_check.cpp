@@ -2,11 +2,12 @@
 // loads in transformers, to show that a folder r1kit writes is read there the
 // same way (see that script's docstring for the handshake):
 //   build/export_for_transformers_check DIR
-// For each fixture model (tests/fixtures/tiny-llama, tiny-qwen2) a model that
-// is not the fixture itself, r1kit's random init saved in shards, plus
-// expected_logits.safetensors = {tokens, attention_mask, logits} computed by
-// r1kit after reloading it; and DIR/tiny-qwen2-reward, a reward model whose
-// file holds the scores at the last real token of right-padded rows.
+// For each fixture model (tests/fixtures/tiny-llama, tiny-qwen2, tiny-qwen3,
+// tiny-qwen3-untied) a model that is not the fixture itself, r1kit's random
+// init saved in shards, plus expected_logits.safetensors = {tokens,
+// attention_mask, logits} computed by r1kit after reloading it; and
+// DIR/tiny-qwen2-reward, a reward model whose file holds the scores at the
+// last real token of right-padded rows.
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
@@ -68,7 +69,8 @@ int main(int argc, char** argv) {
   try {
     const std::filesystem::path root = argv[1];
     c10::InferenceMode inference;
-    for (const char* name : {"tiny-llama", "tiny-qwen2"}) r1kit::export_causal_lm(root, name);
+    for (const char* name : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-qwen3-untied"})
+      r1kit::export_causal_lm(root, name);
     r1kit::export_reward_model(root);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "export_for_transformers_check: %s\n", e.what());

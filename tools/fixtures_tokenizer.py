@@ -228,7 +228,7 @@ def write_tokenizer_fixtures(fixtures_dir):
               "unk_token": None, "chat_template": CHAT_TEMPLATE, "model_max_length": 4096,
               "tokenizer_class": "PreTrainedTokenizerFast"}
     write_json(root / "bpe512" / "tokenizer_config.json", config, indent=2)
-    for model in ("tiny-llama", "tiny-qwen2"):
+    for model in ("tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-qwen3-untied"):
         (fixtures_dir / model).mkdir(parents=True, exist_ok=True)
         for name in ("tokenizer.json", "tokenizer_config.json"):
             shutil.copyfile(root / "bpe512" / name, fixtures_dir / model / name)

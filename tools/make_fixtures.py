@@ -4,10 +4,17 @@
     python tools/make_fixtures.py                # write tests/fixtures/*
     python tools/make_fixtures.py --check DIR    # load an r1kit-written folder in transformers
 
-Writes two tiny random Hugging Face models (float32, no tokenizer; the
-tokenizer fixtures come from tools/fixtures_tokenizer.py when it exists):
-  tiny-llama/  LlamaForCausalLM, untied lm_head, Llama-3 rope scaling
-  tiny-qwen2/  Qwen2ForCausalLM, q/k/v bias, tied embeddings
+    python tools/make_fixtures.py --only qwen3 qwen3-untied   # just those models
+
+Writes four tiny random Hugging Face models (float32; the tokenizer fixtures
+come from tools/fixtures_tokenizer.py when it exists, and each model folder
+gets a copy of tokenizers/bpe512):
+  tiny-llama/         LlamaForCausalLM, untied lm_head, Llama-3 rope scaling
+  tiny-qwen2/         Qwen2ForCausalLM, q/k/v bias, tied embeddings
+  tiny-qwen3/         Qwen3ForCausalLM, q_norm/k_norm, head_dim 32 != hidden / heads,
+                      tied embeddings (as Qwen3 0.6B to 4B)
+  tiny-qwen3-untied/  the same with an untied lm_head (as Qwen3 8B), one key/value
+                      head for four query heads and linear rope scaling
 each with expected.safetensors holding
   tokens_right, mask_right, logits_right   (3, 10) padded on the right, (3, 10, V) logits
   tokens_left,  mask_left,  logits_left    the same sequences padded on the left
@@ -25,6 +32,7 @@ and exits non-zero when it exceeds --tolerance.
 import argparse
 import importlib.util
 import pathlib
+import shutil
 import sys
 
 import torch
@@ -40,8 +48,12 @@ def positions_from_mask(mask):
     return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+# The fixture models and the seed of each.
+MODELS = {"llama": 1234, "qwen2": 5678, "qwen3": 9012, "qwen3-untied": 3456}
+
+
 def tiny_config(kind):
-    from transformers import LlamaConfig, Qwen2Config
+    from transformers import LlamaConfig, Qwen2Config, Qwen3Config
 
     common = dict(
         vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -55,8 +67,16 @@ def tiny_config(kind):
                              "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                              "original_max_position_embeddings": 64},
         )
-    return Qwen2Config(**common, tie_word_embeddings=True,
-                       rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+    if kind == "qwen2":
+        return Qwen2Config(**common, tie_word_embeddings=True,
+                           rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+    # Qwen3: head_dim set apart from hidden_size / heads (16 here), as in the released models.
+    if kind == "qwen3":
+        return Qwen3Config(**common, head_dim=32, tie_word_embeddings=True,
+                           rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+    common["num_key_value_heads"] = 1
+    return Qwen3Config(**common, head_dim=32, tie_word_embeddings=False,
+                       rope_parameters={"rope_type": "linear", "rope_theta": 1000000.0, "factor": 2.0})
 
 
 def build_model(kind, seed):
@@ -117,6 +137,10 @@ def write_model_fixture(kind, seed):
     folder.mkdir(parents=True, exist_ok=True)
     model = build_model(kind, seed)
     model.save_pretrained(folder, safe_serialization=True)
+    tokenizer = FIXTURES / "tokenizers" / "bpe512"
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (tokenizer / name).exists():
+            shutil.copyfile(tokenizer / name, folder / name)
     generator = torch.Generator().manual_seed(seed + 1)
     right, mask_right, left, mask_left = padded_batch(generator)
     expected = {
@@ -180,13 +204,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", metavar="DIR", help="compare an r1kit-written model folder with transformers")
     parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--only", nargs="+", choices=sorted(MODELS), metavar="MODEL",
+                        help=f"write only these models (of {', '.join(MODELS)}), not the tokenizers")
     args = parser.parse_args()
     if args.check:
         return check(args.check, args.tolerance)
     torch.set_num_threads(1)
-    write_model_fixture("llama", seed=1234)
-    write_model_fixture("qwen2", seed=5678)
-    write_tokenizer_fixtures_if_present()
+    for kind in args.only or MODELS:
+        write_model_fixture(kind, seed=MODELS[kind])
+    if not args.only:
+        write_tokenizer_fixtures_if_present()
     return 0
 
 

@@ -105,7 +105,7 @@ TEST_P(SharedPrefixParity, GradientsEqualThePaddedForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, SharedPrefixParity, ::testing::ValuesIn(kFixtureModels),
-                         [](const auto& info) { return std::string(info.param).substr(5); });
+                         [](const auto& info) { return testing::fixture_test_name(info.param); });
 
 // The dtype a GPU runs, on CPU: the fused kernels step aside and the plain
 // expressions run in bfloat16, with gradients for every parameter.

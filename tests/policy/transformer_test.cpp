@@ -170,7 +170,7 @@ TEST_P(TransformerParity, CachedForwardRejectsOverflowAndRepeatedRows) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, TransformerParity, ::testing::ValuesIn(kFixtureModels),
-                         [](const auto& info) { return std::string(info.param).substr(5); });
+                         [](const auto& info) { return testing::fixture_test_name(info.param); });
 
 TEST(Transformer, ParameterNamesAreHuggingFaceNames) {
   ModelConfig config = load_pretrained(fixture_path("tiny-qwen2"))->config();
@@ -195,7 +195,8 @@ TEST(Transformer, DecayGroupsSplitEveryParameterOnce) {
     const auto no_decay = model->no_decay_parameters();
     const int64_t layers = model->config().num_hidden_layers;
     const int64_t biases = model->config().attention_bias ? 3 * layers : 0;
-    EXPECT_EQ(static_cast<int64_t>(no_decay.size()), 2 * layers + 1 + biases) << name;
+    const int64_t qk_norms = model->config().qk_norm ? 2 * layers : 0;
+    EXPECT_EQ(static_cast<int64_t>(no_decay.size()), 2 * layers + 1 + biases + qk_norms) << name;
     EXPECT_EQ(decay.size() + no_decay.size(), model->parameters().size()) << name;
     for (const at::Tensor& tensor : no_decay) EXPECT_EQ(tensor.dim(), 1) << name;
     for (const at::Tensor& tensor : decay) EXPECT_EQ(tensor.dim(), 2) << name;

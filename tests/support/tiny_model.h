@@ -20,9 +20,20 @@ namespace r1kit::testing {
 // arithmetic, a few letters, space, newline, ':' and '?'.
 inline constexpr char kTinyAlphabet[] = "0123456789+-*= abcdefgh\n:?";
 
-// The committed fixture models: a Llama (untied lm_head, Llama-3 RoPE scaling)
-// and a Qwen2 (q/k/v biases, tied embeddings), each with the bpe512 tokenizer.
-inline constexpr const char* kFixtureModels[] = {"tiny-llama", "tiny-qwen2"};
+// The committed fixture models: a Llama (untied lm_head, Llama-3 RoPE scaling),
+// a Qwen2 (q/k/v biases, tied embeddings) and two Qwen3 (q/k norms, head_dim
+// apart from hidden / heads; tied, and untied with linear RoPE scaling), each
+// with the bpe512 tokenizer.
+inline constexpr const char* kFixtureModels[] = {"tiny-llama", "tiny-qwen2", "tiny-qwen3",
+                                                 "tiny-qwen3-untied"};
+
+// A fixture model's name as a GoogleTest parameter name: "tiny-qwen3-untied" -> "qwen3_untied".
+inline std::string fixture_test_name(const std::string& model) {
+  std::string name = model.substr(std::string("tiny-").size());
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
 
 // tests/fixtures/<relative>: a fixture model ("tiny-llama") or tokenizer
 // ("tokenizers/bpe512"). Inline, like the next one, so a suite that only reads

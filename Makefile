@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build test demo bench-rollout bench-grpo bench fixtures clean
+.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench fixtures clean
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,10 @@ bench-rollout: build
 bench-grpo: build
 	@bash scripts/setup.sh tools
 	@bash bench/grpo.sh $(BUILD)
+
+bench-real: build
+	@bash scripts/setup.sh tools
+	@bash bench/real.sh $(BUILD)
 
 fixtures: setup
 	@bash scripts/setup.sh tools

@@ -1,6 +1,7 @@
 #include "common/run_dir.h"
 
 #include "common/error.h"
+#include "common/process_memory.h"
 
 namespace r1kit {
 
@@ -25,7 +26,9 @@ void RunDir::write_config(const nlohmann::json& resolved_recipe) {
 
 void RunDir::log_metrics(const nlohmann::json& step_metrics) {
   if (!writes_) return;
-  metrics_ << step_metrics.dump() << '\n';
+  nlohmann::json line = step_metrics;
+  if (line.is_object()) add_memory_metrics(line);
+  metrics_ << line.dump() << '\n';
   metrics_.flush();
 }
 

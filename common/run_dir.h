@@ -27,7 +27,8 @@ class RunDir {
 
   // Writes config.json (pretty-printed, atomically).
   void write_config(const nlohmann::json& resolved_recipe);
-  // Appends one line to metrics.jsonl.
+  // Appends one line to metrics.jsonl, with the process's peak memory so far
+  // (memory/peak_rss_gb; on CUDA also memory/max_allocated_gb).
   void log_metrics(const nlohmann::json& step_metrics);
   // Appends one line per sample to samples.jsonl.
   void log_samples(const std::vector<nlohmann::json>& samples);

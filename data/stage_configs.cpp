@@ -14,6 +14,7 @@ void PretrainConfig::visit(ConfigVisitor& v) {
   v.field("prefetch_batches", prefetch_batches, {.min = 0.0});
   v.field("save_steps", save_steps, {.min = 0.0});
   v.field("save_total_limit", save_total_limit, {.min = 0.0});
+  v.field("gradient_checkpointing", gradient_checkpointing);
   if (eval_fraction >= 1.0)
     v.fail("eval_fraction", "must be below 1: nothing would be left to train on");
 }
@@ -35,6 +36,7 @@ void SftConfig::visit(ConfigVisitor& v) {
   v.field("strict", strict);
   v.field("save_steps", save_steps, {.min = 0.0});
   v.field("save_total_limit", save_total_limit, {.min = 0.0});
+  v.field("gradient_checkpointing", gradient_checkpointing);
   if (max_steps == 0) v.fail("max_steps", "must be positive, or -1 for num_train_epochs");
   if (max_tokens_per_batch < max_length) {
     v.fail("max_tokens_per_batch", "(" + std::to_string(max_tokens_per_batch) +

@@ -23,6 +23,10 @@ struct PretrainConfig {
   int64_t prefetch_batches = 2;  // batches read ahead on a background thread; 0 = none
   int64_t save_steps = 0;        // checkpoint every this many steps; 0 = at the end only (HF)
   int64_t save_total_limit = 2;  // newest checkpoints kept; 0 = keep all (HF)
+  // Activation checkpointing per decoder layer: each layer's activations are
+  // recomputed in the backward instead of kept (about a third more compute,
+  // a fraction of the activation memory); same gradients (HF).
+  bool gradient_checkpointing = false;
 
   void visit(ConfigVisitor& v);
 };
@@ -47,6 +51,10 @@ struct SftConfig {
   bool strict = false;                    // a malformed line is an error instead of a skipped line
   int64_t save_steps = 0;        // checkpoint every this many steps; 0 = at the end only (HF)
   int64_t save_total_limit = 2;  // newest checkpoints kept; 0 = keep all (HF)
+  // Activation checkpointing per decoder layer: each layer's activations are
+  // recomputed in the backward instead of kept (about a third more compute,
+  // a fraction of the activation memory); same gradients (HF).
+  bool gradient_checkpointing = false;
 
   void visit(ConfigVisitor& v);
 };

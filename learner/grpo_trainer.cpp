@@ -48,6 +48,7 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   const TrainerConfig& trainer = recipe.trainer;
   policy_ = load_policy(recipe.model, static_cast<uint64_t>(recipe.seed), recipe.source);
   policy_.model->train();
+  policy_.model->set_gradient_checkpointing(trainer.gradient_checkpointing);
   if (trainer.bf16 && policy_.dtype != at::kFloat) {
     throw_config_error(
         recipe.source +

@@ -34,23 +34,6 @@ void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss,
   for (size_t k = 0; k < where.size(); ++k) gradients[where[k]] = std::move(computed[k]);
 }
 
-// Token entropy (B, T) that is only logged (entropy_coeff 0): no autograd
-// graph, and rows in chunks of at most kEntropyChunkValues logits, so
-// softmax's float32 temporaries stay small beside the logits the loss still
-// holds (one row at a time for a large vocabulary, all rows for a small one).
-constexpr int64_t kEntropyChunkValues = int64_t{1} << 22;
-
-at::Tensor logged_entropy(const at::Tensor& logits, double temperature) {
-  at::NoGradGuard no_grad;
-  const int64_t rows_per_chunk =
-      std::max<int64_t>(1, kEntropyChunkValues / std::max<int64_t>(1, logits[0].numel()));
-  std::vector<at::Tensor> chunks;
-  for (int64_t b = 0; b < logits.size(0); b += rows_per_chunk)
-    chunks.push_back(token_entropy(
-        logits.narrow(0, b, std::min(rows_per_chunk, logits.size(0) - b)).detach(), temperature));
-  return at::cat(chunks, 0);
-}
-
 PromptAndCompletion row_of(const TrainingSample& sample) {
   return PromptAndCompletion{sample.tokens, sample.prompt_length};
 }
@@ -242,14 +225,26 @@ Learner::MiniBatchPlan Learner::plan_mini_batch(const std::vector<TrainingSample
   return plan;
 }
 
-// Logits of every target of micro-batch `index`: (B, C, V) on the
-// shared-prompt path, (B, L-1, V) for padded rows.
-at::Tensor Learner::target_logits(Transformer& network, const MiniBatchPlan& plan, int64_t index) {
+// Final hidden states of every target of micro-batch `index`: (B, C, H) on the
+// shared-prompt path, (B, L-1, H) for padded rows.
+at::Tensor Learner::target_hidden(Transformer& network, const MiniBatchPlan& plan, int64_t index) {
   AutocastGuard autocast(device_, at::kBFloat16, trainer_.bf16);
-  if (plan.shared) return shared_prefix_logits(*network, plan.packed[index]);
+  if (plan.shared) return shared_prefix_hidden(*network, plan.packed[index]);
   const MicroBatch& batch = plan.batches[index];
-  at::Tensor all = network->forward(batch.tokens, batch.attention_mask);
+  at::Tensor all = network->forward_hidden(batch.tokens, batch.attention_mask);
   return all.narrow(1, 0, all.size(1) - 1);
+}
+
+// Log-probs (and entropy) of `targets` under `network`, in logit blocks
+// (learner/hidden_logprobs.h): never the whole micro-batch's logits at once.
+HiddenLogprobs Learner::target_logprobs(Transformer& network, const MiniBatchPlan& plan,
+                                        int64_t index, const at::Tensor& targets,
+                                        bool with_entropy) {
+  const at::Tensor hidden = target_hidden(network, plan, index);
+  const std::optional<at::ScalarType> matmul_dtype =
+      trainer_.bf16 ? std::optional(at::kBFloat16) : std::nullopt;
+  return hidden_logprobs(hidden, network->output_weight(), targets, config_.temperature,
+                         with_entropy, matmul_dtype);
 }
 
 std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int64_t index) {
@@ -263,20 +258,19 @@ std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int6
     batch.attention_mask = batch.attention_mask.to(device_);
     targets = batch.tokens.narrow(1, 1, batch.tokens.size(1) - 1);  // (B, L-1)
   }
-  // Outside autocast: log-probs and entropy are float32 whatever the forward ran in.
-  at::Tensor logits = target_logits(policy_, plan, index);
+  // Log-probs and entropy are float32 whatever the forward ran in. The entropy
+  // is only logged (no gradient) unless it has a coefficient in the loss.
+  HiddenLogprobs policy = target_logprobs(policy_, plan, index, targets, /*with_entropy=*/true);
   PolicyLossInputs inputs;
-  inputs.logprobs = token_logprobs(logits, targets, config_.temperature);
+  inputs.logprobs = policy.logprobs;
   inputs.old_logprobs = batch.old_logprobs.to(device_);
   inputs.advantages =
       (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages).to(device_);
   inputs.mask = batch.loss_mask.to(device_);
-  inputs.entropy = config_.entropy_coeff != 0.0 ? token_entropy(logits, config_.temperature)
-                                                : logged_entropy(logits, config_.temperature);
+  inputs.entropy = config_.entropy_coeff != 0.0 ? policy.entropy : policy.entropy.detach();
   if (reference_) {
     at::NoGradGuard no_grad;
-    inputs.ref_logprobs =
-        token_logprobs(target_logits(reference_, plan, index), targets, config_.temperature);
+    inputs.ref_logprobs = target_logprobs(reference_, plan, index, targets, false).logprobs;
   }
   PolicyLossOutput output = policy_loss(inputs, config_, plan.normalizer);
   plan.sums[index] = output.sums;

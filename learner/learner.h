@@ -13,6 +13,7 @@
 
 #include "learner/distributed.h"
 #include "learner/grpo_config.h"
+#include "learner/hidden_logprobs.h"
 #include "learner/learner_lanes.h"
 #include "learner/micro_batch.h"
 #include "learner/optimizer.h"
@@ -73,7 +74,9 @@ class Learner {
   MiniBatchPlan plan_mini_batch(const std::vector<TrainingSample>& samples, size_t begin,
                                 size_t end, double& skipped_rows);
   std::vector<at::Tensor> micro_batch_gradients(MiniBatchPlan& plan, int64_t index);
-  at::Tensor target_logits(Transformer& network, const MiniBatchPlan& plan, int64_t index);
+  at::Tensor target_hidden(Transformer& network, const MiniBatchPlan& plan, int64_t index);
+  HiddenLogprobs target_logprobs(Transformer& network, const MiniBatchPlan& plan, int64_t index,
+                                 const at::Tensor& targets, bool with_entropy);
   void step_optimizer(LearnerStats& stats);
 
   std::shared_ptr<PolicyWeights> weights_;

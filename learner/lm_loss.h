@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "policy/transformer.h"
+
 namespace r1kit {
 
 struct LmLoss {
@@ -26,5 +28,16 @@ LmLoss lm_loss(const at::Tensor& logits, const at::Tensor& targets, const at::Te
 // mask marks target tokens, e.g. response tokens, as SftBatch builds it).
 LmLoss causal_lm_loss(const at::Tensor& logits, const at::Tensor& tokens,
                       const at::Tensor& loss_mask);
+
+// lm_loss from the final hidden states (B, T, H) and the output projection
+// (V, H) instead of logits, in logit blocks (learner/hidden_logprobs.h): the
+// (B, T, V) logits never exist at once. Same value and gradients.
+LmLoss lm_loss_from_hidden(const at::Tensor& hidden, const at::Tensor& output_weight,
+                           const at::Tensor& targets, const at::Tensor& weights);
+
+// causal_lm_loss of a forward of `model` over tokens (B, T) with
+// attention_mask (B, T), computed from its hidden states (lm_loss_from_hidden).
+LmLoss causal_lm_loss(TransformerImpl& model, const at::Tensor& tokens,
+                      const at::Tensor& attention_mask, const at::Tensor& loss_mask);
 
 }  // namespace r1kit

@@ -34,7 +34,8 @@ double pretrain_eval_loss(Transformer& model, TokenLoader& eval, int64_t batches
     at::Tensor window = eval.next().to(device);  // (B, seq_len + 1)
     at::Tensor inputs = window.narrow(1, 0, seq_len), targets = window.narrow(1, 1, seq_len);
     at::Tensor ones = at::ones_like(inputs);
-    LmLoss loss = lm_loss(model->forward(inputs, ones), targets, ones);
+    LmLoss loss = lm_loss_from_hidden(model->forward_hidden(inputs, ones), model->output_weight(),
+                                      targets, ones);
     sum += loss.sum.item<double>();
     tokens += loss.tokens;
   }
@@ -53,6 +54,7 @@ class PretrainRun {
         seed_(static_cast<uint64_t>(recipe.seed)) {
     seed_torch(seed_);
     policy_ = load_policy(recipe.model, seed_, recipe.source);
+    policy_.model->set_gradient_checkpointing(config_.gradient_checkpointing);
     open_data();
     optimizer_ = std::make_unique<Optimizer>(policy_.model->decay_parameters(),
                                              policy_.model->no_decay_parameters(), recipe.optimizer,
@@ -167,7 +169,8 @@ class PretrainRun {
       at::Tensor window = loader_->next().to(policy_.device);  // (B, seq_len + 1)
       at::Tensor inputs = window.narrow(1, 0, seq_len), targets = window.narrow(1, 1, seq_len);
       at::Tensor ones = at::ones_like(inputs);
-      LmLoss loss = lm_loss(model->forward(inputs, ones), targets, ones);  // logits (B, seq_len, V)
+      LmLoss loss = lm_loss_from_hidden(model->forward_hidden(inputs, ones), model->output_weight(),
+                                        targets, ones);
       (loss.loss /
        static_cast<double>(config_.gradient_accumulation_steps * distributed_->world_size()))
           .backward();

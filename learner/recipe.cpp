@@ -29,6 +29,7 @@ void TrainerConfig::visit(ConfigVisitor& v) {
   v.field("tensorboard", tensorboard);
   v.field("bf16", bf16);
   v.field("shared_prompt_forward", shared_prompt_forward);
+  v.field("gradient_checkpointing", gradient_checkpointing);
   v.field("rollout_dtype", rollout_dtype, {.choices = {"float32", "bfloat16"}});
 }
 

@@ -41,7 +41,7 @@ double sft_eval_loss(Transformer& model, const std::vector<SftExample>& eval,
   for (const auto& rows : plan_sft_batches(eval, config.max_tokens_per_batch, nullptr)) {
     SftBatch batch = collate_sft(eval, rows, pad_id);
     at::Tensor input = batch.tokens.to(device), mask = batch.attention_mask.to(device);
-    LmLoss loss = causal_lm_loss(model->forward(input, mask), input, batch.loss_mask.to(device));
+    LmLoss loss = causal_lm_loss(*model, input, mask, batch.loss_mask.to(device));
     sum += loss.sum.item<double>();
     tokens += loss.tokens;
   }
@@ -68,6 +68,7 @@ class SftRun {
         seed_(static_cast<uint64_t>(recipe.seed)) {
     seed_torch(seed_);
     policy_ = load_policy(recipe.model, seed_, recipe.source);
+    policy_.model->set_gradient_checkpointing(config_.gradient_checkpointing);
     const Tokenizer& tokenizer = *policy_.tokenizer;
     pad_id_ = tokenizer.pad_id().value_or(tokenizer.eos_id().value_or(0));
     load_data();
@@ -185,8 +186,7 @@ class SftRun {
     for (const SftBatch& batch : micro) {
       at::Tensor input = batch.tokens.to(policy_.device),
                  mask = batch.attention_mask.to(policy_.device);
-      LmLoss loss = causal_lm_loss(policy_.model->forward(input, mask), input,
-                                   batch.loss_mask.to(policy_.device));
+      LmLoss loss = causal_lm_loss(*policy_.model, input, mask, batch.loss_mask.to(policy_.device));
       (loss.sum / static_cast<double>(std::max<int64_t>(step_tokens, 1))).backward();
       loss_sum += loss.sum.item<double>();
     }

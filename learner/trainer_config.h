@@ -39,6 +39,10 @@ struct TrainerConfig {
   // (policy/shared_prefix.h); false = one padded row per completion (TRL). Same
   // log-probs and gradients either way; PPO's policy and value model use padded rows.
   bool shared_prompt_forward = true;
+  // Activation checkpointing per decoder layer: each layer's activations are
+  // recomputed in the backward instead of kept (about a third more compute,
+  // a fraction of the activation memory); same gradients (HF).
+  bool gradient_checkpointing = false;
   // Rollout engine dtype: "float32" (logprobs equal the learner's to ~1e-6) or
   // "bfloat16" (weights cast once per update; about 2-3x faster decode on CPUs
   // with AMX and on GPUs; logprobs then differ from a float32 learner by ~0.02

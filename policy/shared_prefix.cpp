@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "policy/activation_checkpoint.h"
 #include "policy/training_kernels.h"
 
 namespace r1kit {
@@ -192,7 +193,7 @@ SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion
   return out;
 }
 
-at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch& batch) {
+at::Tensor shared_prefix_hidden(TransformerImpl& model, const SharedPrefixBatch& batch) {
   const ModelConfig& config = model.config();
   const int64_t heads = config.num_attention_heads, kv_heads = config.num_key_value_heads;
   const int64_t head_dim = config.head_size();
@@ -202,19 +203,20 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
 
   at::Tensor x = model.model->embed_tokens(batch.tokens);  // (N, H)
   const int64_t packed = x.size(0);
-  auto [cos, sin] = model.rotary_cos_sin(batch.positions.unsqueeze(0), x.scalar_type());
-  cos = cos.squeeze(0);  // (N, D)
-  sin = sin.squeeze(0);
+  auto rotary = model.rotary_cos_sin(batch.positions.unsqueeze(0), x.scalar_type());
+  const at::Tensor cos = rotary.first.squeeze(0);  // (N, D)
+  const at::Tensor sin = rotary.second.squeeze(0);
   const double eps = config.rms_norm_eps;
-  // (N, heads, D) normalised per head when the model has qk_norm (Qwen3), then
-  // rotated at each token's own position.
-  auto rotate = [&](const at::Tensor& projected, int64_t count, const RmsNorm& norm) {
-    at::Tensor heads_of = projected.reshape({packed, count, head_dim});
-    if (!norm.is_empty()) heads_of = rms_norm_trainable(heads_of, norm->weight, eps);
-    return rotary_trainable(heads_of, cos, sin);
-  };
-  for (const auto& module : *model.model->layers) {
-    auto& layer = *module->as<DecoderLayerImpl>();
+  // One decoder layer over the packed tokens. Everything is captured by value:
+  // with activation checkpointing the backward runs it again after this returns.
+  auto layer_forward = [=, &config](DecoderLayerImpl& layer, const at::Tensor& x) {
+    // (N, heads, D) normalised per head when the model has qk_norm (Qwen3), then
+    // rotated at each token's own position.
+    auto rotate = [&](const at::Tensor& projected, int64_t count, const RmsNorm& norm) {
+      at::Tensor heads_of = projected.reshape({packed, count, head_dim});
+      if (!norm.is_empty()) heads_of = rms_norm_trainable(heads_of, norm->weight, eps);
+      return rotary_trainable(heads_of, cos, sin);
+    };
     AttentionImpl& attention = *layer.self_attn;
     const at::Tensor normed = rms_norm_trainable(x, layer.input_layernorm->weight, eps);
     // q, k and v in one matmul over the concatenated weights: the input is read once.
@@ -258,11 +260,28 @@ at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch&
         normed_h, at::cat({mlp.gate_proj->weight, mlp.up_proj->weight}),
         config.mlp_bias ? at::cat({mlp.gate_proj->bias, mlp.up_proj->bias}) : at::Tensor());
     const std::vector<at::Tensor> halves = gate_up.split(inner, 1);
-    x = h + mlp.down_proj(swiglu_trainable(halves[0], halves[1]));
+    return h + mlp.down_proj(swiglu_trainable(halves[0], halves[1]));
+  };
+  for (const auto& module : *model.model->layers) {
+    auto& layer = *module->as<DecoderLayerImpl>();
+    if (!model.gradient_checkpointing()) {
+      x = layer_forward(layer, x);
+      continue;
+    }
+    x = checkpointed(
+        [module, layer_forward](const at::Tensor& input) {
+          return layer_forward(*module->as<DecoderLayerImpl>(), input);
+        },
+        x, module->parameters());
   }
   const at::Tensor hidden = rms_norm_trainable(x.index_select(0, batch.predecessor_index.flatten()),
                                                model.model->norm->weight, eps);
-  return model.logits_from_hidden(hidden).view({rows, C, -1});
+  return hidden.view({rows, C, -1});
+}
+
+at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch& batch) {
+  const at::Tensor hidden = shared_prefix_hidden(model, batch);  // (B, C, H)
+  return model.logits_from_hidden(hidden);
 }
 
 }  // namespace r1kit

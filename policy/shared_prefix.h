@@ -64,8 +64,14 @@ inline constexpr int64_t kMaxCompletionBuckets = 4;
 // Throws std::invalid_argument for an empty prompt or completion.
 SharedPrefixBatch make_shared_prefix_batch(const std::vector<PromptAndCompletion>& rows);
 
-// Logits float32 (B, C, V) of every completion target: those of a padded
-// forward of each row at the positions before its completion tokens.
+// The final-normed hidden states (B, C, H) whose logits predict every
+// completion target: those of a padded forward of each row at the positions
+// before its completion tokens. Checkpoints each layer when the model says so
+// (TransformerImpl::gradient_checkpointing).
+at::Tensor shared_prefix_hidden(TransformerImpl& model, const SharedPrefixBatch& batch);
+
+// Logits float32 (B, C, V) of every completion target: logits_from_hidden of
+// shared_prefix_hidden.
 at::Tensor shared_prefix_logits(TransformerImpl& model, const SharedPrefixBatch& batch);
 
 }  // namespace r1kit

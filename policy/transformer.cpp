@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "policy/activation_checkpoint.h"
+
 namespace r1kit {
 
 using at::indexing::Slice;
@@ -54,8 +56,17 @@ at::Tensor TransformerImpl::forward_hidden(const at::Tensor& tokens,
       positions.defined() ? positions : positions_from_mask(attention_mask);
   at::Tensor x = model->embed_tokens(tokens);  // (B, T, H)
   auto [cos, sin] = rotary_.cos_sin(position_ids, x.scalar_type());
-  for (const auto& layer : *model->layers)
-    x = layer->as<DecoderLayerImpl>()->forward(x, cos, sin, mask);
+  for (const auto& layer : *model->layers) {
+    if (!gradient_checkpointing_) {
+      x = layer->as<DecoderLayerImpl>()->forward(x, cos, sin, mask);
+      continue;
+    }
+    // Captured by value: the backward runs the layer again after this returns.
+    auto block = [layer, cos = cos, sin = sin, mask](const at::Tensor& input) {
+      return layer->as<DecoderLayerImpl>()->forward(input, cos, sin, mask);
+    };
+    x = checkpointed(block, x, layer->parameters());
+  }
   return model->norm(x);
 }
 

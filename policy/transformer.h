@@ -72,6 +72,12 @@ class TransformerImpl : public torch::nn::Module {
                             const at::Tensor& lengths, bool last_only);
 
   const ModelConfig& config() const { return config_; }
+  // Activation checkpointing per decoder layer for the training forwards
+  // (forward_hidden, shared_prefix_hidden): each layer keeps only its input and
+  // runs again in the backward (policy/activation_checkpoint.h). Hugging
+  // Face's gradient_checkpointing; off by default. No effect without grad mode.
+  void set_gradient_checkpointing(bool enabled) { gradient_checkpointing_ = enabled; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
   bool has_lm_head() const { return config_.tie_word_embeddings || !lm_head.is_empty(); }
   // The output projection's weight (V, H): lm_head's, or the embedding when tied.
   at::Tensor output_weight() const;
@@ -89,6 +95,7 @@ class TransformerImpl : public torch::nn::Module {
  private:
   ModelConfig config_;
   RotaryEmbedding rotary_;
+  bool gradient_checkpointing_ = false;
 };
 TORCH_MODULE(Transformer);
 

@@ -166,9 +166,13 @@ DecodePlan::DecodePlan(TransformerImpl& model, at::ScalarType dtype)
         pack = false;  // this build lacks the ops or oneDNN refuses: MKL for every matmul
       }
     }
+    // Packed, the plain copy is never read again: one copy of the weights, not two.
+    if (projection.packed.defined()) projection.weight = at::Tensor();
     return projection;
   };
-  embedding_ = model.model->embed_tokens->weight.detach().to(dtype_).contiguous();
+  // The model's own table: forward casts the rows it looks up, so no copy of
+  // the (V, H) table exists (a publish never runs while an engine reads it).
+  embedding_ = model.model->embed_tokens->weight.detach();
   for (const auto& module : *model.model->layers) {
     auto& layer = *module->as<DecoderLayerImpl>();
     const AttentionImpl& attention = *layer.self_attn;
@@ -279,7 +283,7 @@ at::Tensor DecodePlan::forward(const at::Tensor& tokens, KvCache& cache,
     if (!contiguous_rows) rows_tensor = long_tensor(rows, device_);
   }
 
-  at::Tensor x = embedding_.index_select(0, tokens.reshape({-1}).to(device_));  // (N, H)
+  at::Tensor x = embedding_.index_select(0, tokens.reshape({-1}).to(device_)).to(dtype_);  // (N, H)
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
     const at::Tensor h = normalize(x);

@@ -3,6 +3,9 @@
 // matmul that follows it, all in the rollout compute dtype (float32 or
 // bfloat16). Built once per published weight version (PolicyWeights keeps it)
 // and then read-only: forward() is const and safe from several engines at once.
+// It holds at most one copy of each weight matrix (the plain matrix, or its
+// oneDNN packing; CPUs with AMX also keep the tile layout) and reads the
+// embedding table from the model, so it lives no longer than the version.
 // forward() computes what Transformer::forward_cached computes, with a handful
 // of large ATen calls and fused kernels per layer instead of dozens of small
 // ones; in bfloat16 on CPU the matmuls use oneDNN with pre-packed weights.
@@ -43,7 +46,7 @@ class DecodePlan {
  private:
   // One matmul: y = x W^T + b, optionally + a residual.
   struct Projection {
-    at::Tensor weight;  // (out, in) contiguous, in the compute dtype
+    at::Tensor weight;  // (out, in) contiguous, in the compute dtype; undefined once packed
     at::Tensor bias;    // (out) or undefined
     at::Tensor packed;  // weight pre-packed for oneDNN (bfloat16 on CPU), or undefined
     at::Tensor amx;  // weight in AMX tile layout (bfloat16 on CPUs with AMX, no bias), or undefined
@@ -72,7 +75,7 @@ class DecodePlan {
   at::Device device_;
   mutable RotaryEmbedding rotary_;  // caches inv_freq on the device it last saw
   at::Tensor rotary_sign_;          // (D): -1 for the first half, +1 for the second
-  at::Tensor embedding_;            // (V, H)
+  at::Tensor embedding_;            // (V, H): the model's table itself, any dtype
   std::vector<Layer> layers_;
   Projection lm_head_;  // (V, H), the final norm folded in
 };

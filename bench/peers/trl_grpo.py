@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""TRL's GRPOTrainer on the tiny policy folder and the task JSONL that
-bench/grpo.sh gave r1kit: the same prompts per step, group size, completion
+"""TRL's GRPOTrainer on the policy folder and the task JSONL that bench/grpo.sh
+or bench/real.sh gave r1kit: the same prompts per step, group size, completion
 length, temperature, beta, loss type (TRL's default) and learning rate, on the
-CPU. Each optimizer step is timed with a TrainerCallback; the JSON output holds
-the seconds of every step and the reward of every step.
+CPU, fully fine-tuned or with a peft LoRA adapter. Each optimizer step is timed
+with a TrainerCallback and each generate call by wrapping the model's
+generate; the JSON output holds the seconds of every step, the generation
+seconds of every step, the reward of every step and the process's peak
+resident memory.
 
     python bench/peers/trl_grpo.py MODEL_DIR TASKS_JSONL --steps 10 --json out.json
 """
 import argparse
 import json
 import re
+import resource
 import time
 import warnings
 
@@ -56,15 +60,32 @@ def math_answer(prompts, completions, completion_ids, answer, tokenizer, **_):
 
 
 class StepTimer(TrainerCallback):
+    """Seconds of every optimizer step and, of those, seconds spent in generate."""
+
     def __init__(self):
         self.seconds = []
+        self.generate_seconds = []
         self._start = None
+        self._generating = 0.0
+
+    def wrap_generate(self, model):
+        generate = model.generate
+
+        def timed_generate(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return generate(*args, **kwargs)
+            finally:
+                self._generating += time.perf_counter() - start
+        model.generate = timed_generate
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._start = time.perf_counter()
+        self._generating = 0.0
 
     def on_step_end(self, args, state, control, **kwargs):
         self.seconds.append(time.perf_counter() - self._start)
+        self.generate_seconds.append(self._generating)
 
 
 def main():
@@ -79,6 +100,13 @@ def main():
     parser.add_argument("--max-completion-length", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--beta", type=float, default=0.0)
+    parser.add_argument("--max-prompt-length", type=int, default=None)
+    parser.add_argument("--lora-r", type=int, default=0, help="0 = full fine-tuning")
+    parser.add_argument("--lora-alpha", type=int, default=32)
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--keep-post-processor", action="store_true",
+                        help="leave tokenizer.json's post-processor on (special tokens as transformers adds them)")
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
 
@@ -89,8 +117,13 @@ def main():
     # r1kit's plain prompt template encodes the prompt text as it is, without the
     # tokenizer.json post-processor (no <bos>); TRL would add it. Same ids on both
     # sides: drop the post-processor here.
-    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
+    if not args.keep_post_processor:
+        tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
     model = AutoModelForCausalLM.from_pretrained(args.model_dir, dtype=torch.float32)
+    if args.lora_r > 0:
+        from peft import LoraConfig, get_peft_model
+        model = get_peft_model(model, LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=0.0,
+                                                 target_modules="all-linear", task_type="CAUSAL_LM"))
 
     completions_per_step = args.prompts_per_step * args.num_generations
     config = GRPOConfig(
@@ -102,7 +135,8 @@ def main():
         num_generations=args.num_generations,
         max_completion_length=args.max_completion_length,
         temperature=1.0,
-        beta=0.0,
+        beta=args.beta,
+        max_prompt_length=args.max_prompt_length,
         learning_rate=args.learning_rate,
         lr_scheduler_type="constant",
         warmup_steps=0,
@@ -115,8 +149,9 @@ def main():
         eval_strategy="no",
         seed=args.seed,
         log_completions=False,
-        # TRL turns activation checkpointing on by default (memory for compute); off here, r1kit's default.
-        gradient_checkpointing=False,
+        # TRL turns activation checkpointing on by default (memory for compute); r1kit's default is off,
+        # so the benches choose it for both sides.
+        gradient_checkpointing=args.gradient_checkpointing,
         disable_tqdm=True,
     )
 
@@ -125,6 +160,7 @@ def main():
     reward.__name__ = "math_answer"
 
     timer = StepTimer()
+    timer.wrap_generate(model)
     trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[timer])
     trainer.remove_callback(PrinterCallback)  # bench/grpo.sh prints the per-step table itself
@@ -134,8 +170,10 @@ def main():
     trainer.train()
     rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
     with open(args.json, "w") as f:
-        json.dump({"step_seconds": timer.seconds, "reward": rewards, "loss_type": config.loss_type,
-                   "threads": torch.get_num_threads()}, f, indent=1)
+        json.dump({"step_seconds": timer.seconds, "generate_seconds": timer.generate_seconds,
+                   "reward": rewards, "loss_type": config.loss_type, "threads": torch.get_num_threads(),
+                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9},
+                  f, indent=1)
 
 
 if __name__ == "__main__":

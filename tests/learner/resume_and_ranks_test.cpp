@@ -36,12 +36,12 @@ fs::path write_recipe(const fs::path& root, const std::string& name, nlohmann::j
   return path;
 }
 
-// Metrics lines without the wall-clock fields.
+// Metrics lines without the wall-clock and process-memory fields.
 std::vector<nlohmann::json> comparable_metrics(const fs::path& run) {
   std::vector<nlohmann::json> lines;
   for (auto line : read_jsonl(run / "metrics.jsonl")) {
-    for (const char* key :
-         {"time/generate", "time/score", "time/learn", "time/step", "tokens_per_second"})
+    for (const char* key : {"time/generate", "time/score", "time/learn", "time/step",
+                            "tokens_per_second", "memory/peak_rss_gb", "memory/max_allocated_gb"})
       line.erase(key);
     lines.push_back(line);
   }

@@ -17,6 +17,7 @@ void ModelSource::visit(ConfigVisitor& v) {
   v.field("tokenizer", tokenizer);
   v.field("device", device, {.choices = {"auto", "cpu", "cuda"}});
   v.field("dtype", dtype, {.choices = {"auto", "float32", "bfloat16"}});
+  v.section("lora", lora);
 }
 
 int64_t cuda_device_index(const char* local_rank, int64_t device_count) {
@@ -84,6 +85,8 @@ LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::str
                        std::to_string(loaded.tokenizer->vocab_size()) + " (" + tokenizer_path +
                        ")");
   }
+  if (model.lora.enabled())
+    attach_lora(*loaded.model, model.lora, seed, source + ": model.lora", model.path);
   return loaded;
 }
 

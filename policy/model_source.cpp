@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "policy/checkpoint.h"
 #include "policy/decoder_layer.h"
+#include "policy/peft_adapter.h"
 
 namespace r1kit {
 
@@ -64,6 +65,12 @@ LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::str
   if (model.path.empty() && model.tokenizer.empty()) {
     throw_config_error(source +
                        ": model.tokenizer: a model built from model.config needs a tokenizer");
+  }
+  if (!model.path.empty() && is_peft_adapter_folder(model.path) &&
+      !std::filesystem::exists(std::filesystem::path(model.path) / "config.json")) {
+    throw_config_error(source + ": model.path: " + model.path +
+                       " is a PEFT adapter folder: set model.path to its base model and "
+                       "model.lora.path to it, or merge it with `r1kit export --merge`");
   }
   LoadedPolicy loaded;
   loaded.device = resolve_device(model.device);

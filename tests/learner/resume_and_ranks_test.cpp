@@ -125,6 +125,12 @@ TEST(Resume, KilledAndResumedLoraRunEqualsUninterruptedRun) {
   recipe["trainer"]["eval_samples"] = 2;
   expect_resume_equals_whole_run(root.path(), recipe, /*kill_after=*/2,
                                  "adapter_model.safetensors");
+  double largest_b = 0;
+  for (const auto& [name, tensor] : final_weights(root / "whole", "adapter_model.safetensors")) {
+    if (name.find(".lora_B.") != std::string::npos)
+      largest_b = std::max(largest_b, tensor.abs().max().item<double>());
+  }
+  EXPECT_GT(largest_b, 0.0) << "the adapters never trained; the comparison would be empty";
 }
 
 // PPO's critic (backbone, v_head and its AdamW state) is in the checkpoint, so

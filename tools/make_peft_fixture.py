@@ -70,6 +70,7 @@ def write_fixture(name, base_name, seed, **lora):
     config_path = folder / "adapter_config.json"
     config = json.loads(config_path.read_text())
     config["base_model_name_or_path"] = f"tests/fixtures/{base_name}"  # not this machine's path
+    config["target_modules"] = sorted(config["target_modules"])  # peft writes a set's order
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     base_expected = load_file(str(base_folder / "expected.safetensors"))
     tokens, mask = base_expected["tokens_right"], base_expected["mask_right"]

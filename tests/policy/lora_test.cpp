@@ -266,7 +266,10 @@ TEST(Lora, RecipeSectionReadsAndRejectsBadTargets) {
   EXPECT_EQ(config.r, 16);
   EXPECT_DOUBLE_EQ(config.scale(), 32.0 / 4.0);
   EXPECT_TRUE(config.enabled());
-  EXPECT_FALSE(read_config<LoraConfig>(nlohmann::json::object(), "recipe.json").enabled());
+  const LoraConfig defaults = read_config<LoraConfig>(nlohmann::json::object(), "recipe.json");
+  EXPECT_FALSE(defaults.enabled());
+  EXPECT_DOUBLE_EQ(defaults.alpha, 8.0);  // PEFT's lora_alpha
+  EXPECT_EQ(defaults.target_modules, nlohmann::json::array({"q_proj", "v_proj"}));
   try {
     read_config<LoraConfig>({{"target_modules", 3}}, "recipe.json");
     FAIL() << "a number as target_modules was accepted";

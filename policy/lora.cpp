@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -133,6 +134,11 @@ void attach_lora(TransformerImpl& model, LoraConfig config, uint64_t seed, const
   TORCH_CHECK(!has_lora(model), "attach_lora: the model already has adapters");
   if (!config.path.empty()) config = with_adapter_config(config, config.path);
   if (config.r <= 0) throw_config_error(key + ".r: LoRA needs a rank r > 0");
+  // Errors name the key, or the adapter_config.json the value came from.
+  const std::string prefix =
+      config.path.empty()
+          ? key + "."
+          : (std::filesystem::path(config.path) / kAdapterConfigFile).string() + ": ";
   const auto layers = linear_layers(model);
   const std::string known = "its linear layers: " + join(distinct_last_parts(layers));
 
@@ -146,13 +152,13 @@ void attach_lora(TransformerImpl& model, LoraConfig config, uint64_t seed, const
     try {
       pattern = std::regex(targets.get<std::string>());
     } catch (const std::regex_error& error) {
-      throw_config_error(key + ".target_modules: \"" + targets.get<std::string>() +
+      throw_config_error(prefix + "target_modules: \"" + targets.get<std::string>() +
                          "\" is not a regular expression: " + error.what());
     }
     for (size_t i = 0; i < layers.size(); ++i)
       adapt[i] = std::regex_match(layers[i].first, pattern);
     if (std::find(adapt.begin(), adapt.end(), true) == adapt.end()) {
-      throw_config_error(key + ".target_modules: \"" + targets.get<std::string>() +
+      throw_config_error(prefix + "target_modules: \"" + targets.get<std::string>() +
                          "\" matches no module of the model (" + known + ")");
     }
   } else {
@@ -164,15 +170,15 @@ void attach_lora(TransformerImpl& model, LoraConfig config, uint64_t seed, const
         adapt[i] = found = true;
       }
       if (!found) {
-        throw_config_error(key + ".target_modules: \"" + name +
+        throw_config_error(prefix + "target_modules: \"" + name +
                            "\" matches no module of the model (" + known + ")");
       }
     }
   }
   for (size_t i = 0; i < layers.size(); ++i) {
     if (adapt[i] && last_part(layers[i].first) == "lm_head") {
-      throw_config_error(key +
-                         ".target_modules: an adapter on lm_head is not supported; list it in "
+      throw_config_error(prefix +
+                         "target_modules: an adapter on lm_head is not supported; list it in "
                          "modules_to_save to train it in full");
     }
   }
@@ -192,7 +198,7 @@ void attach_lora(TransformerImpl& model, LoraConfig config, uint64_t seed, const
       std::string hint;
       if (name == "lm_head" && model.config().tie_word_embeddings)
         hint = "; this model ties lm_head to embed_tokens: name embed_tokens";
-      throw_config_error(key + ".modules_to_save: \"" + name +
+      throw_config_error(prefix + "modules_to_save: \"" + name +
                          "\" matches no module of the model (its modules: embed_tokens, " +
                          join(distinct_last_parts(layers)) + ", norm, ...)" + hint);
     }
@@ -200,8 +206,8 @@ void attach_lora(TransformerImpl& model, LoraConfig config, uint64_t seed, const
   for (const auto& [path, module] : saved) {
     for (size_t i = 0; i < layers.size(); ++i) {
       if (adapt[i] && (layers[i].first == path || layers[i].first.starts_with(path + "."))) {
-        throw_config_error(key + ": " + layers[i].first +
-                           " is both in target_modules and in modules_to_save");
+        throw_config_error(prefix + "modules_to_save: " + path + " also holds " + layers[i].first +
+                           " of target_modules");
       }
     }
   }

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/run_dir.h"
 #include "common/safetensors.h"
+#include "learner/learner.h"
 #include "policy/lora.h"
 #include "policy/peft_adapter.h"
 #include "tests/learner/learner_test_util.h"
@@ -40,6 +41,7 @@ TEST(LoraGrpo, StepsTrainOnlyTheAdaptersAgainstTheBase) {
   testing::TrainerOnRecipe run(lora_recipe(root.path()), root.path());
   GrpoTrainer& trainer = run.trainer;
   ASSERT_TRUE(has_lora(*trainer.policy()));
+  EXPECT_FALSE(reference_needs_copy(trainer.policy(), run.recipe.grpo));
   const auto before = snapshot(trainer.policy());
   const nlohmann::json first = trainer.step(1);
   const nlohmann::json second = trainer.step(2);
@@ -60,6 +62,25 @@ TEST(LoraGrpo, StepsTrainOnlyTheAdaptersAgainstTheBase) {
   EXPECT_GT(second.at("kl").get<double>(), 0.0);
   // Step 2 samples from the trained adapters merged into the decode plan: on-policy ratio 1.
   EXPECT_NEAR(second.at("ratio_mean").get<double>(), 1.0, 1e-4);
+}
+
+// A module to save changes the base, so the reference is a frozen copy of the
+// merged policy: equal to the policy while B = 0, and lm_head trains in full.
+TEST(LoraGrpo, ModulesToSaveTrainInFullAgainstACopiedReference) {
+  const testing::TempFolder root;
+  nlohmann::json json = lora_recipe(root.path());
+  json["model"]["lora"]["modules_to_save"] = {"lm_head"};
+  testing::TrainerOnRecipe run(json, root.path());
+  GrpoTrainer& trainer = run.trainer;
+  EXPECT_TRUE(reference_needs_copy(trainer.policy(), run.recipe.grpo));
+  const auto before = snapshot(trainer.policy());
+  const nlohmann::json first = trainer.step(1);
+  trainer.step(2);
+  EXPECT_EQ(first.at("kl").get<double>(), 0.0);
+  EXPECT_TRUE(trainer.policy()->lm_head->weight.requires_grad());
+  EXPECT_FALSE(at::equal(trainer.policy()->lm_head->weight, before.at("lm_head.weight")));
+  EXPECT_TRUE(at::equal(trainer.policy()->model->embed_tokens->weight,
+                        before.at("model.embed_tokens.weight")));
 }
 
 TEST(LoraGrpo, CheckpointsAndFinalAreAdapterFolders) {

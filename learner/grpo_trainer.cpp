@@ -59,7 +59,7 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   // Models that draw from torch's generator at construction come first, in
   // this order: the reference, then the value model's new head.
   Transformer reference{nullptr};
-  if (grpo.uses_reference_model()) reference = frozen_copy(policy_.model);
+  if (reference_needs_copy(policy_.model, grpo)) reference = frozen_copy(policy_.model);
   weights_ = std::make_shared<PolicyWeights>(policy_.model);
   rollout_ =
       std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer, trainer.num_rollout_workers,

@@ -10,6 +10,7 @@
 #include "learner/logprobs.h"
 #include "learner/value_model.h"
 #include "policy/checkpoint.h"
+#include "policy/lora.h"
 #include "policy/shared_prefix.h"
 
 namespace r1kit {
@@ -40,11 +41,17 @@ PromptAndCompletion row_of(const TrainingSample& sample) {
 
 }  // namespace
 
+bool reference_needs_copy(Transformer& policy, const GrpoConfig& config) {
+  LoraStateImpl* lora = lora_state(*policy);
+  return config.uses_reference_model() &&
+         (!lora || !lora->saved.empty() || config.ref_model_sync_steps > 0);
+}
+
 Transformer frozen_copy(Transformer& model) {
   Transformer copy(model->config());
   auto target = copy->named_parameters();
   at::NoGradGuard no_grad;
-  for (const auto& item : model->named_parameters()) target[item.key()].copy_(item.value());
+  for (const auto& [name, value] : merged_parameters(*model)) target[name].copy_(value);
   copy->to(model->model->embed_tokens->weight.device(),
            model->model->embed_tokens->weight.scalar_type());
   for (auto& parameter : copy->parameters()) parameter.set_requires_grad(false);
@@ -94,6 +101,7 @@ Learner::Learner(std::shared_ptr<PolicyWeights> weights, Transformer reference, 
       distributed_(distributed),
       value_model_(value_model),
       reference_(std::move(reference)),
+      reference_is_base_(!reference_ && config.uses_reference_model() && has_lora(*policy_)),
       lanes_(device) {
   optimizer_ = std::make_unique<Optimizer>(
       policy_->decay_parameters(), policy_->no_decay_parameters(), optimizer,
@@ -268,9 +276,11 @@ std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int6
       (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages).to(device_);
   inputs.mask = batch.loss_mask.to(device_);
   inputs.entropy = config_.entropy_coeff != 0.0 ? policy.entropy : policy.entropy.detach();
-  if (reference_) {
+  if (reference_ || reference_is_base_) {
     at::NoGradGuard no_grad;
-    inputs.ref_logprobs = target_logprobs(reference_, plan, index, targets, false).logprobs;
+    LoraDisabled base_model;  // without a copy the reference is the policy's LoRA base
+    inputs.ref_logprobs =
+        target_logprobs(reference_ ? reference_ : policy_, plan, index, targets, false).logprobs;
   }
   PolicyLossOutput output = policy_loss(inputs, config_, plan.normalizer);
   plan.sums[index] = output.sums;
@@ -289,6 +299,7 @@ std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int6
 void Learner::step_optimizer(LearnerStats& stats) {
   std::vector<at::Tensor> gradients;
   for (auto& parameter : policy_->parameters()) {
+    if (!parameter.requires_grad()) continue;  // frozen (a LoRA base): no gradient, no state
     if (!parameter.grad().defined()) parameter.mutable_grad() = at::zeros_like(parameter);
     gradients.push_back(parameter.grad());
   }

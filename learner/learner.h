@@ -28,8 +28,14 @@ namespace r1kit {
 class ValueModel;
 
 // A copy of `model` with its own tensors and no gradients: the frozen
-// reference policy. (Constructing it draws from torch's generator.)
+// reference policy, LoRA adapters merged in. (Constructing it draws from
+// torch's generator.)
 Transformer frozen_copy(Transformer& model);
+
+// Whether GRPO's reference must be a frozen_copy of `policy`: beta > 0, unless
+// the policy has LoRA adapters, no modules_to_save and no ref_model_sync_steps;
+// then the reference is the base itself (adapters off), with no copy.
+bool reference_needs_copy(Transformer& policy, const GrpoConfig& config);
 
 // What one update() did, over every rank.
 struct LearnerStats {
@@ -48,7 +54,8 @@ class Learner {
  public:
   // Trains weights->model, publishing each optimiser step through `weights`
   // so the rollout engine samples from the new weights. `reference` (a
-  // frozen_copy of the policy) is null when beta is 0. `value_model` (PPO)
+  // frozen_copy of the policy) is null when beta is 0 or when the policy's
+  // LoRA base is the reference (reference_needs_copy). `value_model` (PPO)
   // may be null; it must outlive the learner.
   Learner(std::shared_ptr<PolicyWeights> weights, Transformer reference, at::Device device,
           const GrpoConfig& config, const TrainerConfig& trainer, const OptimizerConfig& optimizer,
@@ -86,8 +93,9 @@ class Learner {
   const TrainerConfig& trainer_;
   Distributed& distributed_;
   ValueModel* value_model_;
-  Transformer reference_;  // frozen; null when beta is 0
-  LearnerLanes lanes_;     // micro-batches side by side, one per core on CPU
+  Transformer reference_;   // frozen; null when beta is 0 or the LoRA base is the reference
+  bool reference_is_base_;  // beta > 0 with no copy: the policy with adapters off
+  LearnerLanes lanes_;      // micro-batches side by side, one per core on CPU
   std::unique_ptr<Optimizer> optimizer_;
   int64_t optimizer_steps_ = 0;  // this update's, for the mean gradient norm
 };

@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/run_dir.h"
 #include "policy/checkpoint.h"
+#include "policy/peft_adapter.h"
 
 namespace r1kit {
 
@@ -57,7 +58,10 @@ fs::path save_run_checkpoint(const fs::path& run_folder, const RunCheckpoint& ch
   if (error) throw_io_error(temporary.string() + ": cannot create: " + error.message());
 
   Transformer policy = checkpoint.policy;
-  save_pretrained(policy, temporary / "model");
+  if (has_lora(*policy))
+    save_peft_adapter(*policy, temporary / "model");  // the base stays where model.path says
+  else
+    save_pretrained(policy, temporary / "model");
   if (checkpoint.tokenizer) checkpoint.tokenizer->save_folder(temporary / "model");
   if (checkpoint.optimizer) checkpoint.optimizer->save(temporary / "optimizer");
   for (const auto& [name, model] : checkpoint.extra_models) {
@@ -90,6 +94,10 @@ std::optional<fs::path> latest_run_checkpoint(const fs::path& run_folder) {
 }
 
 void load_weights_into(Transformer& model, const fs::path& folder) {
+  if (has_lora(*model)) {
+    load_peft_adapter_into(*model, folder);
+    return;
+  }
   Transformer loaded = load_pretrained(folder, model->model->embed_tokens->weight.device(),
                                        model->model->embed_tokens->weight.scalar_type());
   auto target = model->named_parameters();
@@ -195,9 +203,13 @@ std::optional<std::filesystem::path> resume_checkpoint(const std::filesystem::pa
 std::filesystem::path save_final_model(const std::filesystem::path& run_folder, Transformer& model,
                                        const Tokenizer& tokenizer, ScalarHead head) {
   std::filesystem::path folder = run_folder / "final";
-  SaveOptions options;
-  options.head = head;
-  save_pretrained(model, folder, options);
+  if (has_lora(*model)) {
+    save_peft_adapter(*model, folder);
+  } else {
+    SaveOptions options;
+    options.head = head;
+    save_pretrained(model, folder, options);
+  }
   tokenizer.save_folder(folder);
   return folder;
 }

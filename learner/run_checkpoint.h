@@ -1,6 +1,6 @@
 // Checkpoints of a training run: checkpoints/step-N/ holds the policy as a
-// Hugging Face folder (model/), the optimiser state (optimizer/), optional
-// extra models with their heads and optimisers (e.g. the reference, PPO's
+// Hugging Face folder (model/; a PEFT adapter folder when the policy has LoRA), the optimiser state
+// (optimizer/), optional extra models with their heads and optimisers (e.g. the reference, PPO's
 // value model), and trainer_state.json (step, generator
 // states, data position, the recipe). Written to step-N.tmp and renamed, the
 // newest `keep` kept. Rank 0 writes; every rank reads. Functions only.
@@ -46,12 +46,14 @@ std::optional<std::filesystem::path> latest_run_checkpoint(const std::filesystem
 std::optional<std::filesystem::path> resume_checkpoint(const std::filesystem::path& run_folder);
 
 // Writes the finished model with its tokenizer as an HF folder, <run_folder>/final
-// (`head` too when given); returns the folder.
+// (`head` too when given), or as a PEFT adapter folder when it has LoRA
+// adapters; returns the folder.
 std::filesystem::path save_final_model(const std::filesystem::path& run_folder, Transformer& model,
                                        const Tokenizer& tokenizer, ScalarHead head = nullptr);
 
 // Copies the weights of the HF folder `folder` into `model` in place (same
-// architecture), so tensors shared with a rollout engine stay shared.
+// architecture), so tensors shared with a rollout engine stay shared; for a
+// model with LoRA, the adapters of the PEFT folder `folder`.
 void load_weights_into(Transformer& model, const std::filesystem::path& folder);
 // The same for a backbone and its scalar head (a value model); a folder without
 // the head is a data error.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <mutex>
 
+#include "policy/lora.h"
+
 namespace r1kit {
 
 void disable_cudnn_attention() {
@@ -97,12 +99,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> AttentionImpl::project(const at::
                                                                       const at::Tensor& cos,
                                                                       const at::Tensor& sin) {
   const int64_t batch = x.size(0), length = x.size(1);
-  auto [q, k] = apply_qk_norm(q_proj(x).view({batch, length, num_heads_, head_dim_}),
-                              k_proj(x).view({batch, length, num_kv_heads_, head_dim_}));
+  auto [q, k] = apply_qk_norm(lora_project(q_proj, x).view({batch, length, num_heads_, head_dim_}),
+                              lora_project(k_proj, x).view({batch, length, num_kv_heads_, head_dim_}));
   q = q.transpose(1, 2);  // (B, nh, T, D)
   k = k.transpose(1, 2);  // (B, nkv, T, D)
-  at::Tensor v =
-      v_proj(x).view({batch, length, num_kv_heads_, head_dim_}).transpose(1, 2);  // (B, nkv, T, D)
+  at::Tensor v = lora_project(v_proj, x)
+                     .view({batch, length, num_kv_heads_, head_dim_})
+                     .transpose(1, 2);  // (B, nkv, T, D)
   return {apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v};
 }
 
@@ -133,7 +136,7 @@ at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const
     out = causal ? at::scaled_dot_product_attention(q, full_k, full_v, {}, 0.0, /*is_causal=*/true)
                  : at::scaled_dot_product_attention(q, full_k, full_v, mask);  // (B, nh, T, D)
   }
-  return o_proj(out.transpose(1, 2).reshape({batch, length, num_heads_ * head_dim_}));
+  return lora_project(o_proj, out.transpose(1, 2).reshape({batch, length, num_heads_ * head_dim_}));
 }
 
 MlpImpl::MlpImpl(const ModelConfig& config) {
@@ -148,7 +151,7 @@ MlpImpl::MlpImpl(const ModelConfig& config) {
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  return lora_project(down_proj, at::silu(lora_project(gate_proj, x)) * lora_project(up_proj, x));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config) {

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "policy/checkpoint.h"
 #include "policy/decoder_layer.h"
+#include "policy/peft_adapter.h"
 
 namespace r1kit {
 
@@ -17,6 +18,7 @@ void ModelSource::visit(ConfigVisitor& v) {
   v.field("tokenizer", tokenizer);
   v.field("device", device, {.choices = {"auto", "cpu", "cuda"}});
   v.field("dtype", dtype, {.choices = {"auto", "float32", "bfloat16"}});
+  v.section("lora", lora);
 }
 
 int64_t cuda_device_index(const char* local_rank, int64_t device_count) {
@@ -64,6 +66,12 @@ LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::str
     throw_config_error(source +
                        ": model.tokenizer: a model built from model.config needs a tokenizer");
   }
+  if (!model.path.empty() && is_peft_adapter_folder(model.path) &&
+      !std::filesystem::exists(std::filesystem::path(model.path) / "config.json")) {
+    throw_config_error(source + ": model.path: " + model.path +
+                       " is a PEFT adapter folder: set model.path to its base model and "
+                       "model.lora.path to it, or merge it with `r1kit export --merge`");
+  }
   LoadedPolicy loaded;
   loaded.device = resolve_device(model.device);
   loaded.dtype = resolve_dtype(model.dtype, loaded.device);
@@ -84,6 +92,8 @@ LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::str
                        std::to_string(loaded.tokenizer->vocab_size()) + " (" + tokenizer_path +
                        ")");
   }
+  if (model.lora.enabled())
+    attach_lora(*loaded.model, model.lora, seed, source + ": model.lora", model.path);
   return loaded;
 }
 

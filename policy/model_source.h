@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "policy/lora.h"
 #include "policy/tokenizer.h"
 #include "policy/transformer.h"
 
@@ -21,6 +22,7 @@ struct ModelSource {
   std::string tokenizer;  // folder or tokenizer.json; "" = `path`
   std::string device = "auto";  // cpu, cuda or auto (cuda when available)
   std::string dtype = "auto";   // float32, bfloat16 or auto (float32 on CPU, bfloat16 on CUDA)
+  LoraConfig lora;              // LoRA adapters (PEFT's LoraConfig); r = 0: the whole model trains
 
   void visit(ConfigVisitor& v);
 };
@@ -33,8 +35,8 @@ struct LoadedPolicy {
 };
 
 // Loads (or, without a path, randomly initialises with `seed`) the policy and
-// its tokenizer. A config whose vocab_size is smaller than the tokenizer's is
-// an error naming both. `source` names the recipe in errors.
+// its tokenizer, with LoRA adapters when model.lora is on (base frozen). A config whose vocab_size
+// is smaller than the tokenizer's is an error naming both. `source` names the recipe in errors.
 LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::string& source);
 
 at::Device resolve_device(const std::string& name);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "policy/activation_checkpoint.h"
+#include "policy/lora.h"
 #include "policy/training_kernels.h"
 
 namespace r1kit {
@@ -220,12 +221,15 @@ at::Tensor shared_prefix_hidden(TransformerImpl& model, const SharedPrefixBatch&
     AttentionImpl& attention = *layer.self_attn;
     const at::Tensor normed = rms_norm_trainable(x, layer.input_layernorm->weight, eps);
     // q, k and v in one matmul over the concatenated weights: the input is read once.
-    const at::Tensor qkv = at::linear(
+    at::Tensor qkv = at::linear(
         normed,
         at::cat({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight}),
         config.attention_bias
             ? at::cat({attention.q_proj->bias, attention.k_proj->bias, attention.v_proj->bias})
             : at::Tensor());
+    const at::Tensor qkv_lora =
+        lora_fused_delta({&attention.q_proj, &attention.k_proj, &attention.v_proj}, normed);
+    if (qkv_lora.defined()) qkv = qkv + qkv_lora;
     // One split (its backward is one cat), not three narrows (three zero-filled full-size
     // gradients).
     const std::vector<at::Tensor> parts =
@@ -252,15 +256,17 @@ at::Tensor shared_prefix_hidden(TransformerImpl& model, const SharedPrefixBatch&
     }
     const at::Tensor mixed =
         at::cat(outputs);  // (N, nh * D): prompts, then the buckets, as N is packed
-    const at::Tensor h = x + attention.o_proj(mixed);
+    const at::Tensor h = x + lora_project(attention.o_proj, mixed);
     MlpImpl& mlp = *layer.mlp;
     const at::Tensor normed_h = rms_norm_trainable(h, layer.post_attention_layernorm->weight, eps);
     const int64_t inner = mlp.gate_proj->weight.size(0);
-    const at::Tensor gate_up = at::linear(
+    at::Tensor gate_up = at::linear(
         normed_h, at::cat({mlp.gate_proj->weight, mlp.up_proj->weight}),
         config.mlp_bias ? at::cat({mlp.gate_proj->bias, mlp.up_proj->bias}) : at::Tensor());
+    const at::Tensor gate_up_lora = lora_fused_delta({&mlp.gate_proj, &mlp.up_proj}, normed_h);
+    if (gate_up_lora.defined()) gate_up = gate_up + gate_up_lora;
     const std::vector<at::Tensor> halves = gate_up.split(inner, 1);
-    return h + mlp.down_proj(swiglu_trainable(halves[0], halves[1]));
+    return h + lora_project(mlp.down_proj, swiglu_trainable(halves[0], halves[1]));
   };
   for (const auto& module : *model.model->layers) {
     auto& layer = *module->as<DecoderLayerImpl>();

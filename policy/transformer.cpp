@@ -179,6 +179,7 @@ std::vector<at::Tensor> TransformerImpl::decay_parameters() {
   std::vector<at::Tensor> out;
   for (const auto& item : named_parameters()) {
     const std::string& name = item.key();
+    if (!item.value().requires_grad()) continue;
     if (name.find("norm.") == std::string::npos && !name.ends_with(".bias"))
       out.push_back(item.value());
   }
@@ -189,6 +190,7 @@ std::vector<at::Tensor> TransformerImpl::no_decay_parameters() {
   std::vector<at::Tensor> out;
   for (const auto& item : named_parameters()) {
     const std::string& name = item.key();
+    if (!item.value().requires_grad()) continue;
     if (name.find("norm.") != std::string::npos || name.ends_with(".bias"))
       out.push_back(item.value());
   }

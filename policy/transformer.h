@@ -82,7 +82,8 @@ class TransformerImpl : public torch::nn::Module {
   // The output projection's weight (V, H): lm_head's, or the embedding when tied.
   at::Tensor output_weight() const;
 
-  // Parameters for AdamW's weight decay, split as Hugging Face's Trainer does:
+  // Trainable parameters (frozen ones, e.g. a LoRA base, left out) for AdamW's
+  // weight decay, split as Hugging Face's Trainer does:
   // decayed = every Linear and Embedding weight (embeddings included; a tied
   // lm_head is the embedding, listed once); not decayed = RMSNorm weights and
   // all biases.

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "policy/lora.h"
 #include "rollout/amx_linear.h"
 #include "rollout/decode_attention.h"
 #include "rollout/fused_ops.h"
@@ -136,6 +137,7 @@ DecodePlan::DecodePlan(TransformerImpl& model, at::ScalarType dtype)
               "DecodePlan: compute dtype must be float32 or bfloat16, got ", dtype);
   TORCH_CHECK(model.has_lm_head(), "DecodePlan needs a model with an output projection");
   at::NoGradGuard no_grad;
+  // LoRA adapters are merged into their weights here, once per weight version.
   // Folding works in float32 and casts once, so bfloat16 rounds each weight once.
   auto prepare = [&](const at::Tensor& weight, const at::Tensor& norm = {}) {
     at::Tensor w = weight.detach().to(at::kFloat);
@@ -181,13 +183,16 @@ DecodePlan::DecodePlan(TransformerImpl& model, at::ScalarType dtype)
     const at::Tensor post_norm = layer.post_attention_layernorm->weight;
     Layer packed;
     packed.qkv = project(
-        at::cat({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight}, 0),
+        at::cat({lora_merged_weight(attention.q_proj), lora_merged_weight(attention.k_proj),
+                 lora_merged_weight(attention.v_proj)},
+                0),
         fused({bias_of(attention.q_proj), bias_of(attention.k_proj), bias_of(attention.v_proj)}),
         input_norm);
-    packed.o = project(attention.o_proj->weight, bias_of(attention.o_proj));
-    packed.gate_up = project(at::cat({mlp.gate_proj->weight, mlp.up_proj->weight}, 0),
-                             fused({bias_of(mlp.gate_proj), bias_of(mlp.up_proj)}), post_norm);
-    packed.down = project(mlp.down_proj->weight, bias_of(mlp.down_proj));
+    packed.o = project(lora_merged_weight(attention.o_proj), bias_of(attention.o_proj));
+    packed.gate_up =
+        project(at::cat({lora_merged_weight(mlp.gate_proj), lora_merged_weight(mlp.up_proj)}, 0),
+                fused({bias_of(mlp.gate_proj), bias_of(mlp.up_proj)}), post_norm);
+    packed.down = project(lora_merged_weight(mlp.down_proj), bias_of(mlp.down_proj));
     if (!attention.q_norm.is_empty()) {
       const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
       packed.qk_norm = at::cat({attention.q_norm->weight.detach().expand({heads, -1}),

@@ -20,6 +20,7 @@ each with expected.safetensors holding
   tokens_left,  mask_left,  logits_left    the same sequences padded on the left
   prompt_0, prompt_1, greedy_0, greedy_1   two prompts and their 12 greedy tokens
 Logits use position_ids = cumsum(mask) - 1 clamped at 0 (r1kit's default).
+Then the PEFT LoRA adapters on both models, tiny-*-lora/ (tools/make_peft_fixture.py).
 
 --check handshake: build/export_for_transformers_check OUT
 (tools/export_for_transformers_check.cpp) saves model folders OUT/<name>, each
@@ -170,6 +171,14 @@ def write_tokenizer_fixtures_if_present():
     module.write_tokenizer_fixtures(FIXTURES)
 
 
+def write_peft_fixtures():
+    """The LoRA adapter fixtures on the models above (tools/make_peft_fixture.py)."""
+    spec = importlib.util.spec_from_file_location("make_peft_fixture", ROOT / "tools" / "make_peft_fixture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_fixtures()
+
+
 @torch.no_grad()
 def check(folder, tolerance):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -214,6 +223,7 @@ def main():
         write_model_fixture(kind, seed=MODELS[kind])
     if not args.only:
         write_tokenizer_fixtures_if_present()
+        write_peft_fixtures()
     return 0
 
 

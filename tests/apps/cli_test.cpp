@@ -20,7 +20,7 @@ TEST(Cli, HelpListsEverySubcommand) {
   auto result = run_r1kit("--help");
   EXPECT_EQ(result.exit_code, 0);
   for (const char* name :
-       {"train", "eval", "generate", "reward", "bench", "plot", "launch", "data"})
+       {"train", "eval", "generate", "reward", "bench", "plot", "launch", "data", "export"})
     EXPECT_NE(result.output.find(name), std::string::npos) << name;
 }
 
@@ -30,8 +30,9 @@ TEST(Cli, UnknownSubcommandIsOneLineAndExitTwo) {
   EXPECT_EQ(count_lines(result.output), 1u) << result.output;
   EXPECT_NE(result.output.find("did you mean \"train\""), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("unknown command \"trian\""), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("known: bench, data, eval, generate, launch, plot, reward, train"),
-            std::string::npos)
+  EXPECT_NE(
+      result.output.find("known: bench, data, eval, export, generate, launch, plot, reward, train"),
+      std::string::npos)
       << result.output;
 }
 

@@ -65,8 +65,8 @@ void expect_same_weights(const std::map<std::string, at::Tensor>& expected,
 
 // Runs `recipe` whole into root/whole, and into root/killed with a SIGKILL once
 // checkpoints/step-<kill_after> exists, then --resume; the two must agree.
-void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe,
-                                    int64_t kill_after) {
+void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe, int64_t kill_after,
+                                    const std::string& weights_file = "model.safetensors") {
   recipe["output_dir"] = (root / "whole").string();
   fs::path whole = write_recipe(root, "whole", recipe);
   recipe["output_dir"] = (root / "killed").string();
@@ -95,7 +95,8 @@ void expect_resume_equals_whole_run(const fs::path& root, nlohmann::json recipe,
   ASSERT_EQ(run_command("train " + killed.string() + " --resume"), 0);
 
   EXPECT_EQ(comparable_metrics(root / "killed"), comparable_metrics(root / "whole"));
-  expect_same_weights(final_weights(root / "whole"), final_weights(root / "killed"));
+  expect_same_weights(final_weights(root / "whole", weights_file),
+                      final_weights(root / "killed", weights_file));
 }
 
 TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
@@ -107,6 +108,29 @@ TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
   recipe["trainer"]["save_total_limit"] = 0;
   recipe["trainer"]["eval_samples"] = 2;
   expect_resume_equals_whole_run(root.path(), recipe, /*kill_after=*/4);
+}
+
+// With LoRA the checkpoints hold the adapters (a PEFT folder) and their AdamW
+// state; the base comes from model.path again, and the reference is the base.
+TEST(Resume, KilledAndResumedLoraRunEqualsUninterruptedRun) {
+  const testing::TempFolder root;
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
+  recipe["model"]["lora"] = {{"r", 4}, {"target_modules", "all-linear"}};
+  recipe["grpo"]["beta"] = 0.04;
+  recipe["optimizer"]["learning_rate"] = 0.05;
+  recipe["trainer"]["max_steps"] = 6;
+  recipe["trainer"]["save_steps"] = 2;
+  recipe["trainer"]["save_total_limit"] = 0;
+  recipe["trainer"]["eval_samples"] = 2;
+  expect_resume_equals_whole_run(root.path(), recipe, /*kill_after=*/2,
+                                 "adapter_model.safetensors");
+  double largest_b = 0;
+  for (const auto& [name, tensor] : final_weights(root / "whole", "adapter_model.safetensors")) {
+    if (name.find(".lora_B.") != std::string::npos)
+      largest_b = std::max(largest_b, tensor.abs().max().item<double>());
+  }
+  EXPECT_GT(largest_b, 0.0) << "the adapters never trained; the comparison would be empty";
 }
 
 // PPO's critic (backbone, v_head and its AdamW state) is in the checkpoint, so

@@ -1,8 +1,7 @@
-// What a model folder says about generating from it, read the way transformers
-// reads it: the ids that end a sequence (config.json's and
-// generation_config.json's eos_token_id, each an int or a list, and the
-// tokenizer's eos) and generation_config.json's sampling defaults. Pure
-// functions of their arguments; any thread.
+// What a model folder says about generating from it, read as transformers reads
+// it: the ids that end a sequence (the tokenizer's eos, config.json's and
+// generation_config.json's eos_token_id, an int or a list) and
+// generation_config.json's sampling defaults. Pure functions; any thread.
 #pragma once
 
 #include <cstdint>

@@ -54,6 +54,9 @@ Action setup(CLI::App& app) {
   prepare_app->add_option("--max-chars", prepare->max_chars, "drop longer documents; 0 = no limit")
       ->capture_default_str();
   prepare_app->add_flag("!--no-dedup", prepare->deduplicate, "keep exact duplicates");
+  prepare_app->add_flag(
+      "!--no-special-tokens", prepare->add_special_tokens,
+      "do not put the tokenizer's post-processor tokens (a BOS) around documents");
   prepare_app->add_option("--threads", prepare->num_threads, "tokenisation threads; 0 = all cores");
 
   auto generate = std::make_shared<GenerateDataArguments>();

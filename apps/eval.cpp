@@ -45,6 +45,7 @@ int run_eval(const EvalArguments& args) {
       recipe_evaluation_options(recipe.grpo, recipe.trainer, recipe.seed, *environment,
                                 policy.model->config().max_position_embeddings);
   if (args.max_tasks > 0) options.max_tasks = args.max_tasks;
+  options.add_special_tokens = recipe.environment.add_special_tokens;
   if (args.pass_at_k > 0) options.pass_at_k = args.pass_at_k;
   options.accuracy_reward =
       find_accuracy_reward(rewards, recipe.trainer.accuracy_reward, recipe.source);

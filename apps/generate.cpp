@@ -1,7 +1,9 @@
 // `r1kit generate --model DIR --prompt TEXT ...`: samples from a Hugging Face
 // model folder for prompts given on the command line or in a JSONL file,
 // streams a single completion's text to the terminal as it is decoded, and
-// writes every completion as one JSON line.
+// writes every completion as one JSON line. Prompts get the tokenizer's special
+// tokens (a BOS) as transformers' tokenizer(text) gives them; sampling knobs the
+// command line leaves unset come from the model's generation_config.json.
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
@@ -11,6 +13,7 @@
 #include "common/jsonl.h"
 #include "policy/model_source.h"
 #include "rollout/engine.h"
+#include "rollout/generation_config.h"
 
 namespace r1kit::apps {
 namespace {
@@ -24,6 +27,10 @@ struct GenerateArguments {
   SamplingParams sampling;
   EngineOptions engine;
   bool no_stream = false;
+  bool add_special_tokens = true;
+  // The sampling knobs given on the command line, by SamplingParams key: they
+  // win over generation_config.json.
+  std::vector<std::pair<std::string, CLI::Option*>> sampling_flags;
 };
 
 std::vector<std::string> read_prompts(const GenerateArguments& args) {
@@ -46,8 +53,21 @@ std::vector<std::string> read_prompts(const GenerateArguments& args) {
 int run_generate(GenerateArguments& args) {
   std::vector<std::string> texts = read_prompts(args);
   LoadedPolicy policy = load_policy(args.model, 0, "--model");
+  std::vector<std::string> given;
+  for (const auto& [key, option] : args.sampling_flags) {
+    if (option->count() > 0) given.push_back(key);
+  }
+  std::vector<std::string> defaults =
+      apply_generation_config(policy.model->config().generation_config, given, args.sampling,
+                              args.model.path + "/generation_config.json");
+  if (!defaults.empty()) {
+    std::string keys;
+    for (const auto& key : defaults) keys += (keys.empty() ? "" : ", ") + key;
+    std::cerr << "generation_config.json sets " << keys << "\n";
+  }
   std::vector<std::vector<int64_t>> prompts;
-  for (const auto& text : texts) prompts.push_back(policy.tokenizer->encode(text));
+  for (const auto& text : texts)
+    prompts.push_back(policy.tokenizer->encode(text, args.add_special_tokens));
   auto weights = std::make_shared<PolicyWeights>(policy.model);
   RolloutEngine engine(weights, policy.tokenizer.get(), args.engine);
   const bool stream = !args.no_stream && texts.size() == 1 && args.sampling.n == 1;
@@ -101,19 +121,28 @@ Action setup(CLI::App& app) {
   app.add_option("--prompt-field", args->prompt_field, "field of --prompts-file holding the prompt")
       ->capture_default_str();
   app.add_option("--output,-o", args->output, "write completions as JSONL here");
-  app.add_option("--temperature", s.temperature, "softmax temperature; 0 = greedy")
-      ->capture_default_str();
-  app.add_option("--top-p", s.top_p, "nucleus filter; 1 = off")->capture_default_str();
-  app.add_option("--top-k", s.top_k, "keep the k most likely tokens; 0 = off")
-      ->capture_default_str();
+  auto& flags = args->sampling_flags;
+  flags.emplace_back("temperature",
+                     app.add_option("--temperature", s.temperature,
+                                    "softmax temperature; 0 = greedy (default: the model's "
+                                    "generation_config.json, else 1)"));
+  flags.emplace_back("top_p", app.add_option("--top-p", s.top_p,
+                                             "nucleus filter; 1 = off (default: "
+                                             "generation_config.json, else 1)"));
+  flags.emplace_back("top_k", app.add_option("--top-k", s.top_k,
+                                             "keep the k most likely tokens; 0 = off "
+                                             "(default: generation_config.json, else 0)"));
   app.add_option("--min-p", s.min_p, "drop tokens below min_p * p(max); 0 = off")
       ->capture_default_str();
-  app.add_option("--repetition-penalty", s.repetition_penalty,
-                 "divide the logits of tokens seen so far by it (multiply when negative); 1 = off")
-      ->capture_default_str();
+  flags.emplace_back(
+      "repetition_penalty",
+      app.add_option("--repetition-penalty", s.repetition_penalty,
+                     "divide the logits of tokens seen so far by it (multiply when negative); "
+                     "1 = off (default: generation_config.json, else 1)"));
   app.add_option("--ban-token-id", s.banned_token_ids, "never sample this token id (repeatable)");
   app.add_flag("--mask-padded-vocab", s.mask_padded_vocab,
-               "never sample ids past the tokenizer's vocabulary (a padded model vocabulary)");
+               "never sample ids past the tokenizer's vocabulary (always on when the model's "
+               "vocabulary is larger than the tokenizer's)");
   app.add_option("--logits-processor", s.logits_processors,
                  "logits processors in order, by name (repeatable; must include temperature); "
                  "default: repetition_penalty banned_token_ids mask_padded_vocab temperature "
@@ -132,6 +161,9 @@ Action setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--device", args->model.device, "cpu, cuda or auto")->capture_default_str();
   app.add_flag("--no-stream", args->no_stream, "do not stream text to the terminal");
+  app.add_flag("!--no-special-tokens", args->add_special_tokens,
+               "encode prompts without the tokenizer's special tokens (a BOS); for prompts "
+               "whose chat template already writes them");
   return [args] { return run_generate(*args); };
 }
 

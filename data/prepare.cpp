@@ -27,6 +27,7 @@ void DataPrepareConfig::visit(ConfigVisitor& v) {
   v.field("max_chars", max_chars, {.min = 0.0});
   v.field("normalize", normalize);
   v.field("deduplicate", deduplicate);
+  v.field("add_special_tokens", add_special_tokens);
   v.field("max_shard_tokens", max_shard_tokens, {.min = 1.0});
   v.field("num_threads", num_threads, {.min = 0.0});
   v.field("max_examples", max_examples, {.min = 0.0});
@@ -291,7 +292,7 @@ DataPrepareReport prepare_corpus(const DataPrepareConfig& config, const std::str
     }
     ids.assign(kept.size(), {});
     parallel_for(pool, kept.size(), [&](size_t k) {
-      ids[k] = tokenizer->encode(clean[kept[k]].text);
+      ids[k] = tokenizer->encode(clean[kept[k]].text, config.add_special_tokens);
       ids[k].push_back(eos);
     });
     for (const auto& document : ids) {

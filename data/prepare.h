@@ -30,6 +30,10 @@ struct DataPrepareConfig {
   int64_t max_chars = 0;    // longer documents drop as too_long; 0 = no limit
   bool normalize = true;    // Unicode NFC (ICU) while cleaning
   bool deduplicate = true;  // drop exact repeats of a cleaned document
+  // Put the tokenizer's post-processor tokens around each document, before its
+  // eos (a Llama-3 <|begin_of_text|> in front), as transformers' tokenizer(text)
+  // does by default (HF add_special_tokens); false = the text's ids and eos only.
+  bool add_special_tokens = true;
   int64_t max_shard_tokens = 100'000'000;  // tokens per shard file (documents are never split)
   int64_t num_threads = 0;                 // tokenisation threads; 0 = hardware threads
   int64_t max_examples = 5;  // file:line examples kept per drop reason in the manifest

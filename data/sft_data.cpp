@@ -21,6 +21,12 @@ void append(SftExample& example, const Tokenizer& tokenizer, const std::string& 
   example.loss_mask.insert(example.loss_mask.end(), ids.size(), mask);
 }
 
+// Appends ids with one mask value.
+void append_ids(SftExample& example, const std::vector<int64_t>& ids, uint8_t mask) {
+  example.ids.insert(example.ids.end(), ids.begin(), ids.end());
+  example.loss_mask.insert(example.loss_mask.end(), ids.size(), mask);
+}
+
 const std::string& string_at(const nlohmann::json& object, const std::string& key,
                              const std::string& where) {
   auto it = object.find(key);
@@ -83,7 +89,8 @@ uint64_t mix64(uint64_t x) {
 
 }  // namespace
 
-SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& tokenizer) {
+SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& tokenizer,
+                              bool add_special_tokens) {
   if (!line.is_object()) throw_data_error("not a JSON object");
   if (line.contains("messages"))
     return render_chat(read_messages(line["messages"], "messages", {}), tokenizer);
@@ -97,10 +104,14 @@ SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& token
   }
   if (!tokenizer.eos_id()) throw_data_error("the tokenizer has no eos token to end the response");
   SftExample example;
+  const PostProcessor& post_processor = tokenizer.post_processor();
+  if (add_special_tokens) append_ids(example, post_processor.prefix(), 0);
   append(example, tokenizer, string_at(line, "prompt", ""), 0);
   append(example, tokenizer, string_at(line, response_key, ""), 1);
   example.ids.push_back(*tokenizer.eos_id());
   example.loss_mask.push_back(1);
+  // TRL counts what follows the prompt as completion: a suffix is learned.
+  if (add_special_tokens) append_ids(example, post_processor.suffix(), 1);
   return example;
 }
 
@@ -130,7 +141,7 @@ SftDataset load_sft_jsonl(const std::string& path, const Tokenizer& tokenizer,
     const nlohmann::json& line = parsed->value;
     SftExample example;
     try {
-      example = render_sft_example(line, tokenizer);
+      example = render_sft_example(line, tokenizer, options.add_special_tokens);
     } catch (const Error& e) {
       skip(e.what());
       continue;

@@ -5,7 +5,7 @@
 // Functions only; a loaded SftDataset is read-only and may be shared.
 //
 // Line formats (the first that matches):
-//   {"prompt": "...", "response" | "completion": "..."}   text = prompt + response + eos
+//   {"prompt": "...", "response" | "completion": "..."}   text = [bos] prompt response eos
 //   {"messages": [{"role": ..., "content": ...}, ...]}     ChatML, loss on assistant turns
 //   {"prompt": [messages], "completion": [messages]}       TRL's conversational form, as messages
 // ChatML renders each turn as "<|im_start|>{role}\n{content}<|im_end|>\n"; an
@@ -40,6 +40,7 @@ struct SftDataOptions {
   int64_t max_length = 1024;            // tokens per example, prompt included
   std::string truncation = "truncate";  // truncate (keep the first max_length tokens) or drop
   bool strict = false;                  // a bad line is an error instead of a skip
+  bool add_special_tokens = true;       // see render_sft_example
 };
 
 struct SftDataset {
@@ -49,7 +50,11 @@ struct SftDataset {
 };
 
 // Renders one parsed line; throws Error(kData) saying what is wrong (no file or line).
-SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& tokenizer);
+// With `add_special_tokens`, a prompt/response line gets the tokenizer's
+// post-processor tokens around it (before the prompt, after the eos), as TRL's
+// SFTTrainer tokenizes prompt + completion; chat lines are rendered without them.
+SftExample render_sft_example(const nlohmann::json& line, const Tokenizer& tokenizer,
+                              bool add_special_tokens = true);
 
 // Reads every line of `path` (blank lines ignored). A malformed line is
 // skipped and reported as "path:line: why" (logged as a warning), or with

@@ -34,6 +34,7 @@ void SftConfig::visit(ConfigVisitor& v) {
   v.field("early_stopping_patience", early_stopping_patience, {.min = 0.0});
   v.field("early_stopping_threshold", early_stopping_threshold, {.min = 0.0});
   v.field("strict", strict);
+  v.field("add_special_tokens", add_special_tokens);
   v.field("save_steps", save_steps, {.min = 0.0});
   v.field("save_total_limit", save_total_limit, {.min = 0.0});
   v.field("gradient_checkpointing", gradient_checkpointing);

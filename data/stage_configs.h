@@ -49,6 +49,10 @@ struct SftConfig {
       0;  // stop after this many evaluations without improvement; 0 = never (HF)
   double early_stopping_threshold = 0.0;  // an eval loss must drop by more than this to count (HF)
   bool strict = false;                    // a malformed line is an error instead of a skipped line
+  // Prompt/response lines get the tokenizer's post-processor tokens (a Llama-3
+  // <|begin_of_text|> in front), as transformers' tokenizer(text) and TRL's
+  // SFTTrainer do; chat lines never (their template writes its own markers).
+  bool add_special_tokens = true;
   int64_t save_steps = 0;        // checkpoint every this many steps; 0 = at the end only (HF)
   int64_t save_total_limit = 2;  // newest checkpoints kept; 0 = keep all (HF)
   // Activation checkpointing per decoder layer: each layer's activations are

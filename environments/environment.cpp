@@ -12,6 +12,7 @@ void EnvironmentConfig::visit(ConfigVisitor& v) {
   v.field("options", options);
   v.field("prompt_template", prompt_template);
   v.field("system_prompt", system_prompt);
+  v.field("add_special_tokens", add_special_tokens);
   if (!options.is_object()) v.fail("options", "expected an object, got " + options.dump());
 }
 

@@ -86,6 +86,10 @@ struct EnvironmentConfig {
   nlohmann::json options = nlohmann::json::object();  // handed to the environment's constructor
   std::string prompt_template = "r1_zero";            // registry name: r1_zero, chatml, plain
   std::string system_prompt;                          // chatml's system message; "" = none
+  // Put the tokenizer's post-processor tokens around each rendered prompt (a
+  // Llama-3 <|begin_of_text|>; Qwen2 adds none), as transformers' tokenizer(text)
+  // does by default (HF add_special_tokens); false = the rendered text's ids only.
+  bool add_special_tokens = true;
 
   void visit(ConfigVisitor& v);
 };

@@ -73,8 +73,8 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
   result.tasks = static_cast<int64_t>(tasks.size());
   if (tasks.empty()) return result;
   std::vector<std::string> rendered;
-  auto prompts =
-      encode_prompts(tasks, prompt_template, tokenizer, options.max_prompt_length, &rendered);
+  auto prompts = encode_prompts(tasks, prompt_template, tokenizer, options.max_prompt_length,
+                                &rendered, options.add_special_tokens);
 
   SamplingParams greedy = options.sampling;
   greedy.temperature = 0.0;

@@ -25,6 +25,7 @@ struct EvaluationOptions {
   int64_t max_tasks = 0;            // held-out tasks used; 0 = all
   int64_t max_prompt_length = 512;  // prompt tokens kept (left-truncated)
   int64_t pass_at_k = 0;            // sampled completions per task for pass@k; 0 = off
+  bool add_special_tokens = true;   // prompts get the post-processor's tokens (encode_prompts)
   // Budget, stop strings, temperature, filters and penalties (rollout_sampling_params):
   // the greedy run sets temperature 0 and n 1, the pass@k run n = pass_at_k and seed.
   SamplingParams sampling;

@@ -46,7 +46,8 @@ struct GrpoConfig {
   // Token ids never sampled (logit -inf); empty = none (transformers: suppress_tokens).
   std::vector<int64_t> banned_token_ids;
   // Never sample ids >= the tokenizer's vocabulary size, for a model vocabulary
-  // padded past it; false = off (vLLM cuts them off always).
+  // padded past it. The engine turns it on by itself whenever the model's
+  // vocabulary is larger than the tokenizer's (vLLM cuts them off always).
   bool mask_padded_vocab = false;
   // The logits processors by name, in order (rollout/logits_processor.h); must list
   // temperature; empty = repetition_penalty, banned_token_ids, mask_padded_vocab,

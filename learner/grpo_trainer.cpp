@@ -123,6 +123,7 @@ EvaluationResult GrpoTrainer::evaluate() {
       recipe_evaluation_options(recipe_.grpo, recipe_.trainer, recipe_.seed, *environment_,
                                 policy_.model->config().max_position_embeddings);
   options.accuracy_reward = accuracy_reward_;
+  options.add_special_tokens = recipe_.environment.add_special_tokens;
   return evaluate_policy(*rollout_, environment_->eval_tasks(), *prompt_template_,
                          *policy_.tokenizer, *rewards_, *reward_pool_, options);
 }

@@ -8,12 +8,13 @@ std::vector<std::vector<int64_t>> encode_prompts(const std::vector<Task>& tasks,
                                                  const PromptTemplate& prompt_template,
                                                  const Tokenizer& tokenizer,
                                                  int64_t max_prompt_length,
-                                                 std::vector<std::string>* rendered) {
+                                                 std::vector<std::string>* rendered,
+                                                 bool add_special_tokens) {
   std::vector<std::vector<int64_t>> prompts;
   prompts.reserve(tasks.size());
   for (const auto& task : tasks) {
     std::string text = prompt_template.render(task);
-    std::vector<int64_t> ids = tokenizer.encode(text);
+    std::vector<int64_t> ids = tokenizer.encode(text, add_special_tokens);
     if (static_cast<int64_t>(ids.size()) > max_prompt_length) {
       ids.erase(ids.begin(), ids.end() - max_prompt_length);
     }

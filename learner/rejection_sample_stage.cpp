@@ -100,8 +100,9 @@ void run_rejection_sample_stage(const Recipe& recipe, RunDir& run_dir,
     const int64_t count = std::min(config.prompts_per_batch, config.num_prompts - prompts_done);
     std::vector<Task> tasks = environment->next_tasks(static_cast<size_t>(count), environment_rng);
     std::vector<std::string> rendered;
-    auto prompts = encode_prompts(tasks, *prompt_template, *policy.tokenizer,
-                                  config.max_prompt_length, &rendered);
+    auto prompts =
+        encode_prompts(tasks, *prompt_template, *policy.tokenizer, config.max_prompt_length,
+                       &rendered, recipe.environment.add_special_tokens);
     SamplingParams params = config.sampling;
     params.seed = static_cast<int64_t>(
         make_rng(seed, "rejection_sample/batch-" + std::to_string(batch))() >> 1);

@@ -150,7 +150,7 @@ RolloutCollector::Round RolloutCollector::sample_round(int64_t step, int64_t rou
       environment_.next_tasks(recipe_.trainer.prompts_per_step, environment_rng_);
   round.tasks.assign(tasks.begin() + first_local_, tasks.begin() + first_local_ + prompts_local_);
   round.prompts = encode_prompts(round.tasks, prompt_template_, tokenizer_, grpo.max_prompt_length,
-                                 &round.rendered);
+                                 &round.rendered, recipe_.environment.add_special_tokens);
   SamplingParams params = rollout_sampling_params(grpo);
   params.n = grpo.num_generations;
   params.seed = round_seed(recipe_.seed, step, round_index);

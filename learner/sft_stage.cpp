@@ -115,7 +115,8 @@ class SftRun {
   void load_data() {
     SftDataOptions data_options{.max_length = config_.max_length,
                                 .truncation = config_.truncation,
-                                .strict = config_.strict};
+                                .strict = config_.strict,
+                                .add_special_tokens = config_.add_special_tokens};
     train_ = load_sft_jsonl(config_.train_file, *policy_.tokenizer, data_options);
     if (!config_.eval_file.empty()) {
       eval_ = load_sft_jsonl(config_.eval_file, *policy_.tokenizer, data_options).examples;

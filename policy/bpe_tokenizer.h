@@ -46,6 +46,7 @@ class BpeTokenizer : public Tokenizer {
   std::string token_bytes(int64_t id) const override;
   void save(const std::filesystem::path& tokenizer_json) const override;
   std::string kind() const override { return "bpe"; }
+  const PostProcessor& post_processor() const override { return post_processor_; }
 
   int64_t num_merges() const { return static_cast<int64_t>(merge_pairs_.size()); }
   // The first id the post-processor puts before the text (the usual <bos>).

@@ -46,6 +46,7 @@ class CharTokenizer : public Tokenizer {
   std::string token_bytes(int64_t id) const override { return id_to_token(id); }
   void save(const std::filesystem::path& tokenizer_json) const override;
   std::string kind() const override { return "char"; }
+  const PostProcessor& post_processor() const override { return post_processor_; }
 
   // The tokenizer.json document save() writes.
   nlohmann::json to_json() const;

@@ -4,6 +4,7 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "common/logging.h"
 #include "policy/bpe_tokenizer.h"
 #include "policy/char_tokenizer.h"
 #include "policy/tokenizer_utf8.h"
@@ -135,8 +136,15 @@ StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_token
     : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
 
 std::string StreamDecoder::push(int64_t id) {
-  if (skip_special_tokens_ && tokenizer_.is_special(id)) return "";
-  pending_ += tokenizer_.token_bytes(id);
+  try {
+    if (skip_special_tokens_ && tokenizer_.is_special(id)) return "";
+    pending_ += tokenizer_.token_bytes(id);
+  } catch (const Error& e) {
+    // `tokenizers` leaves ids it cannot decode out of the text: one bad id
+    // must not cost the whole batch its completions.
+    if (undecodable_ids_++ == 0) log_warning() << e.what() << "; left out of the decoded text";
+    return "";
+  }
   size_t complete = utf8_complete_prefix(pending_);
   std::string text = utf8_repair(std::string_view(pending_).substr(0, complete));
   pending_.erase(0, complete);

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/tokenizer_json.h"
+
 namespace r1kit {
 
 // The special tokens a model knows by role, from tokenizer_config.json (or
@@ -57,6 +59,8 @@ class Tokenizer {
   virtual void save(const std::filesystem::path& tokenizer_json) const = 0;
   // "bpe" or "char".
   virtual std::string kind() const = 0;
+  // tokenizer.json's post_processor: what add_special_tokens puts around a text.
+  virtual const PostProcessor& post_processor() const = 0;
 
   // Writes tokenizer.json and tokenizer_config.json (roles, chat template)
   // into `folder`, which must exist.
@@ -103,6 +107,9 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& json,
 // text that became complete, holding back bytes of a UTF-8 character that is
 // still cut short, so stop strings and terminal output see whole characters.
 // The concatenation of all pushes and finish() equals tokenizer.decode(ids).
+// An id the tokenizer cannot decode (a padded model vocabulary) is left out of
+// the text with a warning (once per decoder), as `tokenizers`' decode leaves
+// out ids it does not know, where decode() throws.
 // One per sequence; not thread-safe; the tokenizer must outlive it.
 class StreamDecoder {
  public:
@@ -116,11 +123,14 @@ class StreamDecoder {
   std::string finish();
   // Bytes currently held back (0-3).
   size_t pending_bytes() const { return pending_.size(); }
+  // Ids pushed so far that the tokenizer could not decode (left out of the text).
+  int64_t undecodable_ids() const { return undecodable_ids_; }
 
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
   std::string pending_;
+  int64_t undecodable_ids_ = 0;
 };
 
 }  // namespace r1kit

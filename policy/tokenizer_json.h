@@ -82,6 +82,10 @@ class PostProcessor {
 
   void apply(std::vector<int64_t>& ids) const;
   const nlohmann::json& json() const { return json_; }
+  // The ids put before and after a single sequence ({<|begin_of_text|>} and {}
+  // for Llama-3; both empty for Qwen2's ByteLevel post-processor).
+  const std::vector<int64_t>& prefix() const { return prefix_; }
+  const std::vector<int64_t>& suffix() const { return suffix_; }
   // The first id it puts before the text, the usual beginning-of-sequence token.
   std::optional<int64_t> leading_id() const;
 

@@ -12,6 +12,7 @@
 #include "common/elapsed.h"
 #include "common/error.h"
 #include "common/thread_limit.h"
+#include "rollout/generation_config.h"
 #include "rollout/sampler.h"
 
 namespace r1kit {
@@ -127,8 +128,7 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
 
   std::vector<int64_t> stop_ids = params.stop_token_ids;
   if (params.stop_at_eos) {
-    if (tokenizer_ && tokenizer_->eos_id()) stop_ids.push_back(*tokenizer_->eos_id());
-    for (int64_t id : config.eos_token_ids) stop_ids.push_back(id);
+    for (int64_t id : end_of_sequence_ids(config, tokenizer_)) stop_ids.push_back(id);
   }
   if (!params.stop_strings.empty() && !tokenizer_) {
     throw_usage_error("stop_strings need a tokenizer to decode text");
@@ -136,7 +136,10 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
   if (params.mask_padded_vocab && !tokenizer_) {
     throw_usage_error("mask_padded_vocab needs a tokenizer to know its vocabulary size");
   }
-  const Sampler sampler(params);
+  // Padding rows of the model's vocabulary are never sampled.
+  const Sampler sampler(
+      tokenizer_ ? masked_padded_vocab(params, config.vocab_size, tokenizer_->vocab_size())
+                 : params);
   size_t longest_stop = 0;
   for (const auto& stop : params.stop_strings) longest_stop = std::max(longest_stop, stop.size());
 

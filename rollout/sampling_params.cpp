@@ -1,5 +1,7 @@
 #include "rollout/sampling_params.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "rollout/logits_processor.h"
 
@@ -55,6 +57,18 @@ void SamplingParams::validate(int64_t vocab_size) const {
   for (const auto& text : stop_strings) {
     if (text.empty()) fail("stop_strings must not contain an empty string");
   }
+}
+
+SamplingParams masked_padded_vocab(SamplingParams params, int64_t model_vocab_size,
+                                   int64_t tokenizer_vocab_size) {
+  if (tokenizer_vocab_size <= 0 || tokenizer_vocab_size >= model_vocab_size) return params;
+  params.mask_padded_vocab = true;
+  std::vector<std::string>& order = params.logits_processors;
+  if (!order.empty() && std::find(order.begin(), order.end(), "mask_padded_vocab") == order.end()) {
+    auto temperature = std::find(order.begin(), order.end(), "temperature");
+    order.insert(temperature, "mask_padded_vocab");
+  }
+  return params;
 }
 
 }  // namespace r1kit

@@ -24,7 +24,9 @@ struct SamplingParams {
   double repetition_penalty = 1.0;
   std::vector<int64_t> banned_token_ids;  // never sampled (logit -inf); empty = none
   // Never sample ids >= the tokenizer's vocabulary size (a model vocabulary
-  // padded past the tokenizer's); false = disabled.
+  // padded past the tokenizer's). The engine turns it on by itself whenever the
+  // model's vocabulary is larger than its tokenizer's (masked_padded_vocab
+  // below), so false only means "not asked for".
   bool mask_padded_vocab = false;
   // The logits processors by name, in order (rollout/logits_processor.h); must
   // list temperature; empty = the default order, repetition_penalty,
@@ -43,5 +45,13 @@ struct SamplingParams {
   // processor name or an id outside the vocabulary.
   void validate(int64_t vocab_size) const;
 };
+
+// `params` for a model of `model_vocab_size` rows whose tokenizer decodes
+// `tokenizer_vocab_size` ids: when the model's vocabulary is the larger (Qwen2.5:
+// 151,936 rows for 151,665 tokens), mask_padded_vocab is on and, when a custom
+// logits_processors order leaves it out, listed just before temperature, so
+// padding ids are never drawn, greedy or not. Otherwise `params` unchanged.
+SamplingParams masked_padded_vocab(SamplingParams params, int64_t model_vocab_size,
+                                   int64_t tokenizer_vocab_size);
 
 }  // namespace r1kit

@@ -160,6 +160,18 @@ def variants(qwen2, gpt2):
     tok.add_special_tokens([AddedToken("<|mask|>", lstrip=True, rstrip=True)])
     out["bpe_llama3"] = json.loads(tok.to_str())
 
+    # Post-processors as real checkpoints ship them: Llama-3's is a Sequence of
+    # ByteLevel and a TemplateProcessing that puts the BOS in front; Qwen2's is a
+    # lone ByteLevel that adds no token.
+    sequence = copy.deepcopy(out["bpe_llama3"])
+    sequence["post_processor"] = {"type": "Sequence", "processors": [
+        json.loads(processors.ByteLevel(trim_offsets=False).__getstate__()),
+        llama3["post_processor"]]}
+    out["bpe_llama3_sequence"] = json.loads(Tokenizer.from_str(json.dumps(sequence)).to_str())
+    bytelevel = copy.deepcopy(qwen2)
+    bytelevel["post_processor"] = json.loads(processors.ByteLevel(trim_offsets=False).__getstate__())
+    out["bpe512_bytelevel"] = json.loads(Tokenizer.from_str(json.dumps(bytelevel)).to_str())
+
     noprefix = copy.deepcopy(gpt2)
     noprefix["pre_tokenizer"]["add_prefix_space"] = False
     out["bpe_gpt2_noprefix"] = noprefix
@@ -222,8 +234,8 @@ def write_tokenizer_fixtures(fixtures_dir):
     for name, tok_json in variants(qwen2, gpt2).items():
         write_json(root / name / "tokenizer.json", tok_json)
         write_json(root / name / "expected.json",
-                   expectations(tok_json, tok_json.get("post_processor", {}) is not None and
-                                (tok_json.get("post_processor") or {}).get("type") == "TemplateProcessing"))
+                   expectations(tok_json, (tok_json.get("post_processor") or {}).get("type") in
+                                ("TemplateProcessing", "Sequence", "ByteLevel")))
     config = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
               "unk_token": None, "chat_template": CHAT_TEMPLATE, "model_max_length": 4096,
               "tokenizer_class": "PreTrainedTokenizerFast"}

@@ -73,13 +73,38 @@ for model in $models; do
     [[ "$checkpointing" == true ]] && trl_flags+=(--gradient-checkpointing)
     "$python" bench/peers/trl_grpo.py "$out/$model" "$out/tasks.jsonl" --output-dir "$out/trl-run" \
       --steps "$steps" --prompts-per-step 4 --num-generations 4 --max-completion-length 128 \
-      --max-prompt-length 128 --beta 0.04 --learning-rate "$learning_rate" --lora-r "$lora" \
+      --beta 0.04 --learning-rate "$learning_rate" --lora-r "$lora" \
       "${trl_flags[@]}" --json "$out/trl-$model-$mode.json" > "$out/trl-$model-$mode.log" 2>&1 ||
       { tail -20 "$out/trl-$model-$mode.log"; exit 1; }
   done
 done
 
-# (d) The table and the ratios.
+# (d) The shipped real-size recipes run two steps on the stand-ins, with
+# GSM8K-style lines ("question", "answer" ending in "#### n") in place of GSM8K.
+"$python" - "$out/gsm8k-style.jsonl" <<'PY'
+import json, random, sys
+rng = random.Random(0)
+with open(sys.argv[1], "w") as f:
+    for _ in range(64):
+        a, b = rng.randint(2, 40), rng.randint(2, 40)
+        question = f"Ann has {a} apples and buys {b} more. How many apples does she have now?"
+        total = a + b
+        f.write(json.dumps({"question": question, "answer": f"{a} + {b} = {total}\n#### {total}"}) + "\n")
+PY
+for config in qwen2.5-0.5b-gsm8k:qwen2.5-0.5b qwen3-0.6b-lora-gsm8k:qwen3-0.6b; do
+  recipe="${config%%:*}" model="${config##*:}"
+  [[ " $models " == *" $model "* ]] || continue
+  echo "bench-real: configs/$recipe.json, two steps on the $model stand-in"
+  "$build/r1kit" train "configs/$recipe.json" --set output_dir="$out/config-$recipe" \
+    --set model.path="$out/$model" --set environment.options.path="$out/gsm8k-style.jsonl" \
+    --set environment.options.eval_path="$out/gsm8k-style.jsonl" --set trainer.max_steps=2 \
+    --set trainer.prompts_per_step=2 --set grpo.num_generations=4 --set grpo.max_completion_length=64 \
+    --set trainer.eval_samples=2 --set trainer.save_steps=0 > "$out/config-$recipe.log" 2>&1 ||
+    { tail -20 "$out/config-$recipe.log"; exit 1; }
+  grep -c '"time/step"' "$out/config-$recipe/metrics.jsonl" | sed "s|^|  steps logged: |"
+done
+
+# (e) The table and the ratios.
 "$python" - "$out" "$models" "$modes" <<'PY'
 import json, sys
 out, models, modes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()

@@ -2,6 +2,10 @@
 
 #include <sys/resource.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #ifdef R1KIT_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -24,6 +28,12 @@ std::optional<double> cuda_peak_allocated_gb() {
   return static_cast<double>(stats.allocated_bytes[aggregate].peak) / 1e9;
 #else
   return std::nullopt;
+#endif
+}
+
+void release_free_heap_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
 #endif
 }
 

@@ -16,6 +16,11 @@ double peak_resident_gb();
 // GB; nullopt in a build without CUDA or a process that has not used CUDA.
 std::optional<double> cuda_peak_allocated_gb();
 
+// Hands the heap's free pages back to the kernel (glibc's malloc_trim): between
+// the phases of a step, so memory one phase freed is not kept resident by the
+// allocator's arenas through the next. Does nothing elsewhere.
+void release_free_heap_memory();
+
 // Sets memory/peak_rss_gb and, on CUDA, memory/max_allocated_gb in `line`.
 void add_memory_metrics(nlohmann::json& line);
 

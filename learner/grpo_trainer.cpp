@@ -5,6 +5,7 @@
 #include "common/elapsed.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "common/process_memory.h"
 #include "common/progress.h"
 #include "common/seed.h"
 #include "learner/run_checkpoint.h"
@@ -97,13 +98,17 @@ nlohmann::json GrpoTrainer::step(int64_t step_index) {
   StepMetrics metrics;
   const auto step_start = SteadyClock::now();
   // 1-5. Environment -> template -> rollout (G per prompt, multi-turn) -> rewards.
+  learner_->release_gradients();
   RolloutBatch batch = collector_->collect(step_index, metrics);
+  weights_->release_decode_plans();  // the update publishes new weights: no plan outlives it
+  release_free_heap_memory();
   // 6. Advantages: group-relative, or GAE through the value model.
   for (const AdvantageRound& round : batch.rounds) advantages_->assign(round, batch.samples);
   // 7. Learner: micro-batched loss, gradients summed over ranks, optimiser step;
   // 8. which the rollout engine sees at once (colocated: the same tensors).
   const auto learn_start = SteadyClock::now();
   learner_->update(batch.samples).write(metrics);
+  release_free_heap_memory();
   if (value_model_) value_model_->write(metrics);
   metrics.set("time/learn", seconds_since(learn_start));
   learner_->sync_reference(step_index);

@@ -35,6 +35,15 @@ void gradients_into(std::vector<at::Tensor>& gradients, const at::Tensor& loss,
   for (size_t k = 0; k < where.size(); ++k) gradients[where[k]] = std::move(computed[k]);
 }
 
+// Bytes of one full set of gradients of the parameters that train.
+int64_t trainable_bytes(const std::vector<at::Tensor>& parameters) {
+  int64_t bytes = 0;
+  for (const at::Tensor& parameter : parameters) {
+    if (parameter.requires_grad()) bytes += parameter.numel() * parameter.element_size();
+  }
+  return bytes;
+}
+
 PromptAndCompletion row_of(const TrainingSample& sample) {
   return PromptAndCompletion{sample.tokens, sample.prompt_length};
 }
@@ -102,7 +111,8 @@ Learner::Learner(std::shared_ptr<PolicyWeights> weights, Transformer reference, 
       value_model_(value_model),
       reference_(std::move(reference)),
       reference_is_base_(!reference_ && config.uses_reference_model() && has_lora(*policy_)),
-      lanes_(device) {
+      lanes_(device, trainable_bytes(policy_->parameters()) +
+                         (value_model ? trainable_bytes(value_model->parameters()) : 0)) {
   optimizer_ = std::make_unique<Optimizer>(
       policy_->decay_parameters(), policy_->no_decay_parameters(), optimizer,
       trainer.max_steps * config.num_iterations * config.num_mini_batches);
@@ -312,6 +322,8 @@ void Learner::step_optimizer(LearnerStats& stats) {
   ++optimizer_steps_;
   if (step.skipped) log_warning() << "non-finite gradient norm: update skipped";
 }
+
+void Learner::release_gradients() { optimizer_->zero_grad(); }
 
 void Learner::sync_reference(int64_t step) {
   if (reference_ && config_.ref_model_sync_steps > 0 && step % config_.ref_model_sync_steps == 0)

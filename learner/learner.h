@@ -67,6 +67,10 @@ class Learner {
   // of times (the collectives line up).
   LearnerStats update(const std::vector<TrainingSample>& samples);
 
+  // Frees the last update's gradients (they stay in .grad until then); the
+  // trainer calls it before each rollout so they take no memory while it runs.
+  void release_gradients();
+
   // Copies the policy into the reference every grpo.ref_model_sync_steps steps.
   void sync_reference(int64_t step);
 

@@ -31,10 +31,11 @@ void add_gradients(const std::vector<at::Tensor>& parameters, std::vector<at::Te
 
 }  // namespace
 
-LearnerLanes::LearnerLanes(const at::Device& device) {
+LearnerLanes::LearnerLanes(const at::Device& device, int64_t gradient_bytes) {
   if (!device.is_cpu()) return;
   const int64_t threads = at::get_num_threads();
   lanes_ = std::clamp<int64_t>(threads, 1, kMaxLanes);
+  while (lanes_ > 1 && lanes_ * gradient_bytes > kLaneGradientBudget) --lanes_;
   threads_per_lane_ = std::max<int64_t>(1, threads / lanes_);
   if (lanes_ > 1) pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(lanes_ - 1));
 }

@@ -19,8 +19,12 @@ class ThreadPool;
 
 class LearnerLanes {
  public:
-  // One lane on GPU; on CPU one per ATen thread, at most kMaxLanes.
-  explicit LearnerLanes(const at::Device& device);
+  // One lane on GPU; on CPU one per ATen thread, at most kMaxLanes, and no
+  // more than keep their gradients (`gradient_bytes` each: every lane holds a
+  // full set until it is added in) within kLaneGradientBudget. A model of
+  // real size gets one lane whose ops use every thread.
+  explicit LearnerLanes(const at::Device& device, int64_t gradient_bytes = 0);
+  static constexpr int64_t kLaneGradientBudget = int64_t{1} << 30;
   ~LearnerLanes();
   static constexpr int64_t kMaxLanes = 8;
 

@@ -99,8 +99,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> AttentionImpl::project(const at::
                                                                       const at::Tensor& cos,
                                                                       const at::Tensor& sin) {
   const int64_t batch = x.size(0), length = x.size(1);
-  auto [q, k] = apply_qk_norm(lora_project(q_proj, x).view({batch, length, num_heads_, head_dim_}),
-                              lora_project(k_proj, x).view({batch, length, num_kv_heads_, head_dim_}));
+  auto [q, k] =
+      apply_qk_norm(lora_project(q_proj, x).view({batch, length, num_heads_, head_dim_}),
+                    lora_project(k_proj, x).view({batch, length, num_kv_heads_, head_dim_}));
   q = q.transpose(1, 2);  // (B, nh, T, D)
   k = k.transpose(1, 2);  // (B, nkv, T, D)
   at::Tensor v = lora_project(v_proj, x)

@@ -68,6 +68,11 @@ void PolicyWeights::publish(const std::function<void(Transformer&)>& update) {
   version.fetch_add(1);
 }
 
+void PolicyWeights::release_decode_plans() {
+  std::lock_guard plans_lock(plans_mutex_);
+  plans_.clear();
+}
+
 std::shared_ptr<const DecodePlan> PolicyWeights::decode_plan(at::ScalarType dtype) {
   std::lock_guard plans_lock(plans_mutex_);
   auto& plan = plans_[dtype];

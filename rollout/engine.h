@@ -48,6 +48,11 @@ struct PolicyWeights {
   // after each publish. Call with `mutex` held shared (as generate does).
   std::shared_ptr<const DecodePlan> decode_plan(at::ScalarType dtype);
 
+  // Drops the decode plans now; the next generate builds them again. Called
+  // between the rollouts and the update, so their copy of the weights is not
+  // held while the learner needs the memory. Thread-safe.
+  void release_decode_plans();
+
  private:
   std::mutex plans_mutex_;  // guards plans_ between samplers
   std::map<at::ScalarType, std::shared_ptr<const DecodePlan>> plans_;  // by compute dtype

@@ -111,7 +111,7 @@ def main():
                      eos_token_id=tokenizer.token_to_id("<|im_end|>"), torch_dtype="float32")
     config = AutoConfig.for_model(**published)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     for name in ("tokenizer.json", "tokenizer_config.json"):

@@ -101,7 +101,6 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--beta", type=float, default=0.0)
-    parser.add_argument("--max-prompt-length", type=int, default=None)
     parser.add_argument("--lora-r", type=int, default=0, help="0 = full fine-tuning")
     parser.add_argument("--lora-alpha", type=int, default=32)
     parser.add_argument("--gradient-checkpointing", action="store_true")
@@ -136,7 +135,6 @@ def main():
         max_completion_length=args.max_completion_length,
         temperature=1.0,
         beta=args.beta,
-        max_prompt_length=args.max_prompt_length,
         learning_rate=args.learning_rate,
         lr_scheduler_type="constant",
         warmup_steps=0,

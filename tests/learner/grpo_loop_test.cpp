@@ -171,7 +171,7 @@ TEST(GrpoLoop, SharedPromptForwardAndSkippedZeroAdvantagesGiveThePaddedUpdate) {
     testing::TrainerOnRecipe run(json, root / name);
     nlohmann::json metrics;
     for (int64_t step = 1; step <= steps; ++step) metrics = run.trainer.step(step);
-    // The step's (clipped) gradients stay in .grad until the next update.
+    // The step's (clipped) gradients stay in .grad until the next step's rollout.
     std::map<std::string, at::Tensor> gradients;
     for (const auto& item : run.trainer.policy()->named_parameters())
       gradients[item.key()] = item.value().grad().clone();

@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace r1kit {
@@ -82,6 +83,19 @@ TEST(LearnerLanes, AFailingMicroBatchIsRethrownAfterTheOthersFinish) {
                std::runtime_error);
   // Every lane of the failing round ran to its end before the error surfaced.
   EXPECT_GE(finished.load(), static_cast<int>(std::min<int64_t>(lanes.size(), 4)) - 1);
+}
+
+// Every lane holds a full set of gradients until it is added in: a model whose
+// gradients would not fit twice in the budget gets one lane using every thread.
+TEST(LearnerLanes, LargeModelsGetOneLane) {
+  const int64_t threads = at::get_num_threads();
+  const int64_t lanes = std::min(threads, LearnerLanes::kMaxLanes);
+  EXPECT_EQ(LearnerLanes(at::kCPU).size(), lanes);
+  EXPECT_EQ(LearnerLanes(at::kCPU, int64_t{4} << 20).size(), lanes);  // a 1M-parameter model
+  EXPECT_EQ(LearnerLanes(at::kCPU, LearnerLanes::kLaneGradientBudget).size(), 1);
+  EXPECT_EQ(LearnerLanes(at::kCPU, LearnerLanes::kLaneGradientBudget / 2).size(),
+            std::min<int64_t>(lanes, 2));
+  EXPECT_EQ(LearnerLanes(at::Device(at::kCUDA, 0), 0).size(), 1);
 }
 
 }  // namespace

@@ -34,9 +34,7 @@ struct AdapterFixture {
 const AdapterFixture kAdapterFixtures[] = {{"tiny-qwen2-lora", "tiny-qwen2"},
                                            {"tiny-llama-lora", "tiny-llama"}};
 
-double max_difference(const at::Tensor& a, const at::Tensor& b, const at::Tensor& mask) {
-  return (a - b).abs().index({mask.to(at::kBool)}).max().item<double>();
-}
+using testing::max_difference;
 
 Transformer with_adapter(const AdapterFixture& fixture) {
   Transformer model = load_pretrained(fixture_path(fixture.base));

@@ -20,10 +20,7 @@ using testing::fixture_expected_values;
 using testing::fixture_path;
 using testing::kFixtureModels;
 
-// Largest |a - b| over the positions where mask (B, T) is 1.
-double max_difference(const at::Tensor& a, const at::Tensor& b, const at::Tensor& mask) {
-  return (a - b).abs().index({mask.to(at::kBool)}).max().item<double>();
-}
+using testing::max_difference;
 
 TEST(Qwen3, HeadNormsAreParametersOnlyWhereTheConfigSaysSo) {
   for (const char* name : kFixtureModels) {

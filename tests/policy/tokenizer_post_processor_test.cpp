@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "policy/char_tokenizer.h"
 #include "policy/tokenizer.h"
+#include "tests/support/fixture_files.h"
 #include "tests/support/temp_folder.h"
 #include "tests/support/tiny_model.h"
 
@@ -18,23 +19,14 @@ namespace {
 
 const std::filesystem::path kFixtures = testing::fixture_path("tokenizers");
 
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
-nlohmann::json read(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
+using testing::from_hex;
+using testing::read_json;
 
 TEST(TokenizerPostProcessor, SpecialTokensMatchTokenizersForLlama3AndQwen2Layouts) {
   for (const std::string name : {"bpe_llama3", "bpe_llama3_sequence", "bpe512_bytelevel"}) {
     SCOPED_TRACE(name);
     auto tokenizer = load_tokenizer(kFixtures / name);
-    nlohmann::json expected = read(kFixtures / name / "expected.json");
+    nlohmann::json expected = read_json(kFixtures / name / "expected.json");
     int64_t checked = 0;
     for (const nlohmann::json& c : expected["cases"]) {
       SCOPED_TRACE(c["name"].get<std::string>());

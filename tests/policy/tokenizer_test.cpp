@@ -13,6 +13,7 @@
 #include "policy/bpe_tokenizer.h"
 #include "policy/char_tokenizer.h"
 #include "policy/tokenizer_utf8.h"
+#include "tests/support/fixture_files.h"
 #include "tests/support/temp_folder.h"
 #include "tests/support/tiny_model.h"
 
@@ -25,24 +26,15 @@ const std::filesystem::path kFixtures = testing::fixture_path("tokenizers");
 const std::vector<std::string> kBpeFixtures = {"bpe512", "bpe512_gpt2", "bpe_llama3",
                                                "bpe_gpt2_noprefix"};
 
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
-nlohmann::json read(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
+using testing::from_hex;
+using testing::read_json;
 
 TEST(BpeTokenizer, IdsAndDecodesMatchTokenizersOnHardStrings) {
   for (const std::string& name : kBpeFixtures) {
     SCOPED_TRACE(name);
     auto tokenizer = load_tokenizer(kFixtures / name);
     EXPECT_EQ(tokenizer->kind(), "bpe");
-    nlohmann::json expected = read(kFixtures / name / "expected.json");
+    nlohmann::json expected = read_json(kFixtures / name / "expected.json");
     for (const nlohmann::json& c : expected["cases"]) {
       SCOPED_TRACE(c["name"].get<std::string>());
       std::string text = from_hex(c["text_hex"]);
@@ -66,7 +58,7 @@ TEST(BpeTokenizer, DecodeInvertsEncodeOnValidUtf8) {
   for (const std::string& name : kBpeFixtures) {
     SCOPED_TRACE(name);
     auto tokenizer = load_tokenizer(kFixtures / name);
-    nlohmann::json expected = read(kFixtures / name / "expected.json");
+    nlohmann::json expected = read_json(kFixtures / name / "expected.json");
     int checked = 0;
     for (const nlohmann::json& c : expected["cases"]) {
       std::string text = from_hex(c["text_hex"]);
@@ -128,7 +120,7 @@ TEST(BpeTokenizer, SaveThenLoadGivesSameIds) {
     auto again = load_tokenizer(dir);
     EXPECT_EQ(again->eos_id(), tokenizer->eos_id());
     EXPECT_EQ(again->chat_template(), tokenizer->chat_template());
-    for (const nlohmann::json& c : read(kFixtures / name / "expected.json")["cases"]) {
+    for (const nlohmann::json& c : read_json(kFixtures / name / "expected.json")["cases"]) {
       std::string text = from_hex(c["text_hex"]);
       EXPECT_EQ(again->encode(text, true), tokenizer->encode(text, true))
           << name << " " << c["name"];
@@ -138,7 +130,7 @@ TEST(BpeTokenizer, SaveThenLoadGivesSameIds) {
 
 TEST(BpeTokenizer, ConcurrentEncodeIsConsistent) {
   auto tokenizer = load_tokenizer(kFixtures / "bpe512");
-  nlohmann::json cases = read(kFixtures / "bpe512" / "expected.json")["cases"];
+  nlohmann::json cases = read_json(kFixtures / "bpe512" / "expected.json")["cases"];
   std::vector<std::thread> threads;
   std::atomic<int> mismatches{0};
   for (int t = 0; t < 4; ++t) {
@@ -178,10 +170,10 @@ TEST(StreamDecoder, EmitsWholeCharactersAndSumsToDecode) {
 }
 
 TEST(CharTokenizer, MatchesTokenizersAndTheFixtureJson) {
-  nlohmann::json expected = read(kFixtures / "char" / "expected.json");
+  nlohmann::json expected = read_json(kFixtures / "char" / "expected.json");
   std::string alphabet = from_hex(expected["alphabet_hex"]);
   CharTokenizer built(alphabet, expected["extra_tokens"].get<std::vector<std::string>>());
-  EXPECT_EQ(built.to_json(), read(kFixtures / "char" / "tokenizer.json"));
+  EXPECT_EQ(built.to_json(), read_json(kFixtures / "char" / "tokenizer.json"));
   EXPECT_EQ(built.alphabet(), alphabet.substr(0, alphabet.size()));
   auto loaded = load_tokenizer(kFixtures / "char");
   EXPECT_EQ(loaded->kind(), "char");
@@ -229,7 +221,7 @@ void expect_load_error(const nlohmann::json& json, const std::string& needle) {
 }
 
 TEST(Tokenizer, MalformedFilesGiveErrorsNamingTheFile) {
-  nlohmann::json good = read(kFixtures / "bpe512" / "tokenizer.json");
+  nlohmann::json good = read_json(kFixtures / "bpe512" / "tokenizer.json");
   nlohmann::json no_model = good;
   no_model.erase("model");
   expect_load_error(no_model, "missing \"model\"");

@@ -15,11 +15,7 @@ using testing::fixture_expected_values;
 using testing::fixture_path;
 using testing::kFixtureModels;
 
-// Largest |a - b| over the positions where mask (B, T) is 1.
-double max_difference(const at::Tensor& a, const at::Tensor& b, const at::Tensor& mask) {
-  const at::Tensor real = mask.to(at::kBool);
-  return (a - b).abs().index({real}).max().item<double>();
-}
+using testing::max_difference;
 
 class TransformerParity : public ::testing::TestWithParam<const char*> {
  protected:

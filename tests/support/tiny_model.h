@@ -48,6 +48,12 @@ inline std::map<std::string, at::Tensor> fixture_expected_values(const std::stri
   return read_safetensors(fixture_path(model) / "expected.safetensors").tensors;
 }
 
+// Largest |a - b| over the positions where mask (B, T) is 1: logits against a
+// fixture's, padding left out.
+inline double max_difference(const at::Tensor& a, const at::Tensor& b, const at::Tensor& mask) {
+  return (a - b).abs().index({mask.to(at::kBool)}).max().item<double>();
+}
+
 // A 2-layer Llama of width 32 (4 query heads, 2 key/value heads, SwiGLU width
 // 64, untied lm_head) that trains in seconds on a CPU; no special token ids.
 ModelConfig tiny_model_config(int64_t vocab_size, int64_t max_position_embeddings = 64);

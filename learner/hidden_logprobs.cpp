@@ -35,11 +35,11 @@ Blocking make_blocking(int64_t vocabulary, int64_t block_values, double temperat
   return blocking;
 }
 
-// logits / temperature of one block, float32: hidden (n, H), weight (v, H) -> (n, v).
+// logits / temperature of one block, float32: hidden (n, H), weight (v, H),
+// both already in the matmul dtype -> (n, v).
 at::Tensor block_logits(const at::Tensor& hidden, const at::Tensor& weight,
                         const Blocking& blocking) {
-  at::Tensor logits =
-      at::mm(hidden.to(blocking.matmul_dtype), weight.to(blocking.matmul_dtype).t()).to(at::kFloat);
+  at::Tensor logits = at::mm(hidden, weight.t()).to(at::kFloat);
   if (blocking.scale != 1.0) logits.mul_(blocking.scale);
   return logits;
 }
@@ -51,13 +51,16 @@ class HiddenLogprobsFunction : public torch::autograd::Function<HiddenLogprobsFu
                                const at::Tensor& weight, const at::Tensor& targets,
                                Blocking blocking) {
     const int64_t count = hidden.size(0), vocabulary = weight.size(0);
+    // Cast once, not per block (aliases when the matmul dtype is theirs).
+    const at::Tensor low_hidden = hidden.to(blocking.matmul_dtype);
+    const at::Tensor low_weight = weight.to(blocking.matmul_dtype);
     const auto options = hidden.options().dtype(at::kFloat);
     at::Tensor log_normalizer = at::empty({count}, options);  // logsumexp of the scaled logits
     at::Tensor mean_logit = at::empty({count}, options);      // E_p[scaled logit]
     at::Tensor target_logit = at::empty({count}, options);
     for (int64_t n0 = 0; n0 < count; n0 += blocking.tokens) {
       const int64_t n = std::min(blocking.tokens, count - n0);
-      const at::Tensor block_hidden = hidden.narrow(0, n0, n);
+      const at::Tensor block_hidden = low_hidden.narrow(0, n0, n);
       const at::Tensor block_targets = targets.narrow(0, n0, n);
       // Online logsumexp over vocabulary slices (Milakov & Gimelshein 2018).
       at::Tensor running_max = at::full({n}, -std::numeric_limits<float>::infinity(), options);
@@ -66,7 +69,7 @@ class HiddenLogprobsFunction : public torch::autograd::Function<HiddenLogprobsFu
       at::Tensor picked = at::zeros({n}, options);
       for (int64_t v0 = 0; v0 < vocabulary; v0 += blocking.vocabulary) {
         const int64_t v = std::min(blocking.vocabulary, vocabulary - v0);
-        const at::Tensor logits = block_logits(block_hidden, weight.narrow(0, v0, v), blocking);
+        const at::Tensor logits = block_logits(block_hidden, low_weight.narrow(0, v0, v), blocking);
         const at::Tensor new_max = at::maximum(running_max, std::get<0>(logits.max(1)));
         const at::Tensor rescale = (running_max - new_max).exp_();
         const at::Tensor shifted_exp = (logits - new_max.unsqueeze(1)).exp_();
@@ -108,6 +111,9 @@ class HiddenLogprobsFunction : public torch::autograd::Function<HiddenLogprobsFu
     const bool want_hidden = context->needs_input_grad(0);
     const bool want_weight = context->needs_input_grad(1);
     const int64_t count = hidden.size(0), vocabulary = weight.size(0);
+    // Cast once, not per block (aliases when the matmul dtype is theirs).
+    const at::Tensor low_hidden = hidden.to(blocking.matmul_dtype);
+    const at::Tensor low_weight = weight.to(blocking.matmul_dtype);
     at::Tensor hidden_gradient, weight_gradient;  // accumulated in float32
     if (want_hidden)
       hidden_gradient = at::zeros(hidden.sizes(), hidden.options().dtype(at::kFloat));
@@ -115,12 +121,12 @@ class HiddenLogprobsFunction : public torch::autograd::Function<HiddenLogprobsFu
       weight_gradient = at::zeros(weight.sizes(), weight.options().dtype(at::kFloat));
     for (int64_t n0 = 0; n0 < count && (want_hidden || want_weight); n0 += blocking.tokens) {
       const int64_t n = std::min(blocking.tokens, count - n0);
-      const at::Tensor block_hidden = hidden.narrow(0, n0, n);
+      const at::Tensor block_hidden = low_hidden.narrow(0, n0, n);
       const at::Tensor block_targets = targets.narrow(0, n0, n);
       const at::Tensor block_normalizer = log_normalizer.narrow(0, n0, n).unsqueeze(1);
       for (int64_t v0 = 0; v0 < vocabulary; v0 += blocking.vocabulary) {
         const int64_t v = std::min(blocking.vocabulary, vocabulary - v0);
-        const at::Tensor block_weight = weight.narrow(0, v0, v);
+        const at::Tensor block_weight = low_weight.narrow(0, v0, v);
         const at::Tensor logits = block_logits(block_hidden, block_weight, blocking);
         const at::Tensor probs = (logits - block_normalizer).exp_();  // (n, v)
         at::Tensor logits_gradient = at::zeros_like(logits);
@@ -140,12 +146,10 @@ class HiddenLogprobsFunction : public torch::autograd::Function<HiddenLogprobsFu
         if (blocking.scale != 1.0) logits_gradient.mul_(blocking.scale);
         const at::Tensor low = logits_gradient.to(blocking.matmul_dtype);
         if (want_hidden) {
-          hidden_gradient.narrow(0, n0, n).add_(
-              at::mm(low, block_weight.to(blocking.matmul_dtype)).to(at::kFloat));
+          hidden_gradient.narrow(0, n0, n).add_(at::mm(low, block_weight).to(at::kFloat));
         }
         if (want_weight) {
-          weight_gradient.narrow(0, v0, v).add_(
-              at::mm(low.t(), block_hidden.to(blocking.matmul_dtype)).to(at::kFloat));
+          weight_gradient.narrow(0, v0, v).add_(at::mm(low.t(), block_hidden).to(at::kFloat));
         }
       }
     }

@@ -9,9 +9,20 @@
 #define R1KIT_HAS_NCCL 1
 #endif
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
+#include <map>
 
 #include "common/error.h"
 #include "common/logging.h"
@@ -31,7 +42,166 @@ int env_int(const char* name, int fallback) {
   return static_cast<int>(parsed);
 }
 
+// `text` with its line breaks turned into spaces: errors stay one line.
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+bool is_loopback(const sockaddr* address) {
+  if (address->sa_family == AF_INET) {
+    auto ip = ntohl(reinterpret_cast<const sockaddr_in*>(address)->sin_addr.s_addr);
+    return (ip >> 24) == 127;
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto& ip6 = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&ip6) || (IN6_IS_ADDR_V4MAPPED(&ip6) && ip6.s6_addr[12] == 127);
+  }
+  return false;
+}
+
+std::string numeric_address(const sockaddr* address, socklen_t length) {
+  char text[NI_MAXHOST] = {0};
+  if (getnameinfo(address, length, text, sizeof(text), nullptr, 0, NI_NUMERICHOST) != 0) return "";
+  return text;
+}
+
+// The TCP addresses `host` resolves to (empty when it does not resolve).
+std::vector<sockaddr_storage> resolve(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::vector<sockaddr_storage> addresses;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return addresses;
+  for (addrinfo* entry = found; entry; entry = entry->ai_next) {
+    sockaddr_storage address{};
+    std::memcpy(&address, entry->ai_addr, entry->ai_addrlen);
+    addresses.push_back(address);
+  }
+  freeaddrinfo(found);
+  return addresses;
+}
+
+socklen_t length_of(const sockaddr_storage& address) {
+  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+// Whether a socket can bind `address` (port 0): the address is local here.
+bool bindable(const sockaddr_storage& address) {
+  int fd = socket(address.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  bool bound = bind(fd, reinterpret_cast<const sockaddr*>(&address), length_of(address)) == 0;
+  close(fd);
+  return bound;
+}
+
+// The local address the kernel would send from to reach `address`:`port`
+// (a UDP connect sends nothing), or "" when there is no route.
+std::string source_address_towards(sockaddr_storage address, int port) {
+  if (address.ss_family == AF_INET)
+    reinterpret_cast<sockaddr_in*>(&address)->sin_port = htons(static_cast<uint16_t>(port));
+  else
+    reinterpret_cast<sockaddr_in6*>(&address)->sin6_port = htons(static_cast<uint16_t>(port));
+  int fd = socket(address.ss_family, SOCK_DGRAM, 0);
+  if (fd < 0) return "";
+  std::string source;
+  sockaddr_storage local{};
+  socklen_t local_length = sizeof(local);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&address), length_of(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) == 0 &&
+      !is_loopback(reinterpret_cast<const sockaddr*>(&local)))
+    source = numeric_address(reinterpret_cast<const sockaddr*>(&local), local_length);
+  close(fd);
+  return source;
+}
+
+// Interface name -> whether it has an IPv4 or IPv6 address.
+std::map<std::string, bool> network_interfaces() {
+  std::map<std::string, bool> interfaces;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return interfaces;
+  for (ifaddrs* entry = list; entry; entry = entry->ifa_next) {
+    bool has_address = entry->ifa_addr && (entry->ifa_addr->sa_family == AF_INET ||
+                                           entry->ifa_addr->sa_family == AF_INET6);
+    interfaces[entry->ifa_name] = interfaces[entry->ifa_name] || has_address;
+  }
+  freeifaddrs(list);
+  return interfaces;
+}
+
+std::vector<GlooEndpoint> endpoints_from_interface_list(const std::string& list) {
+  auto interfaces = network_interfaces();
+  std::string known;
+  for (const auto& [name, has_address] : interfaces) known += (known.empty() ? "" : ", ") + name;
+  std::vector<GlooEndpoint> endpoints;
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    size_t end = std::min(list.find(',', begin), list.size());
+    std::string name = list.substr(begin, end - begin);
+    std::string prefix = "GLOO_SOCKET_IFNAME=\"" + list + "\": ";
+    if (name.empty()) throw_usage_error(prefix + "an empty interface name in the list");
+    auto found = interfaces.find(name);
+    if (found == interfaces.end()) {
+      throw_usage_error(prefix + "this host has no network interface \"" + name +
+                        "\" (it has: " + known + ")");
+    }
+    if (!found->second)
+      throw_usage_error(prefix + "the network interface \"" + name + "\" has no IP address");
+    endpoints.push_back({name, "", "listed in GLOO_SOCKET_IFNAME"});
+    begin = end + 1;
+  }
+  return endpoints;
+}
+
 }  // namespace
+
+std::vector<GlooEndpoint> choose_gloo_endpoints(const std::string& master_address,
+                                                int master_port) {
+  const char* listed = std::getenv("GLOO_SOCKET_IFNAME");
+  if (listed && *listed) return endpoints_from_interface_list(listed);
+
+  auto master = resolve(master_address);
+  bool master_is_loopback =
+      !master.empty() && std::all_of(master.begin(), master.end(), [](const auto& address) {
+        return is_loopback(reinterpret_cast<const sockaddr*>(&address));
+      });
+  if (master_is_loopback)
+    return {{"", "127.0.0.1",
+             "MASTER_ADDR " + master_address + " is loopback, so every rank is on this host"}};
+
+  char host_name[HOST_NAME_MAX + 1] = {0};
+  std::string host = gethostname(host_name, sizeof(host_name) - 1) == 0 ? host_name : "";
+  std::string host_resolves_to = "does not resolve";
+  for (const auto& address : resolve(host)) {
+    auto* plain = reinterpret_cast<const sockaddr*>(&address);
+    if (is_loopback(plain)) {
+      host_resolves_to = "resolves to loopback";
+      continue;
+    }
+    if (!bindable(address)) {
+      host_resolves_to = "resolves to " + numeric_address(plain, length_of(address)) +
+                         ", not an address of this host";
+      continue;
+    }
+    return {
+        {"", numeric_address(plain, length_of(address)), "the address of the host name " + host}};
+  }
+  for (const auto& address : master) {
+    std::string source = source_address_towards(address, master_port);
+    if (!source.empty()) {
+      return {{"", source,
+               "the address this host reaches MASTER_ADDR " + master_address +
+                   " from (the host name " + host + " " + host_resolves_to + ")"}};
+    }
+  }
+  log_warning() << "the host name " << host << " " << host_resolves_to
+                << " and there is no route to MASTER_ADDR " << master_address
+                << ": Gloo listens on loopback, which ranks on other hosts cannot reach; "
+                   "set GLOO_SOCKET_IFNAME to the interface they can";
+  return {{"", "127.0.0.1", "no other address was found"}};
+}
 
 struct Distributed::Connection {
   c10::intrusive_ptr<c10d::Store> store;
@@ -75,6 +245,27 @@ std::unique_ptr<Distributed> Distributed::from_environment(at::Device device,
   std::string host = address && *address ? address : "127.0.0.1";
   int port = env_int("MASTER_PORT", 29500);
   auto distributed = std::unique_ptr<Distributed>(new Distributed(rank, world_size));
+  set_log_rank(rank);
+  // Chosen before the rendezvous, so a mistaken GLOO_SOCKET_IFNAME stops at once.
+  std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices;
+  if (!device.is_cuda()) {
+    for (const GlooEndpoint& endpoint : choose_gloo_endpoints(host, port)) {
+      const std::string& where = endpoint.interface.empty() ? endpoint.address : endpoint.interface;
+      try {
+        gloo_devices.push_back(
+            endpoint.interface.empty()
+                ? c10d::ProcessGroupGloo::createDeviceForHostname(endpoint.address)
+                : c10d::ProcessGroupGloo::createDeviceForInterface(endpoint.interface));
+      } catch (const std::exception& e) {
+        std::string what = one_line(e.what());
+        if (auto* torch_error = dynamic_cast<const c10::Error*>(&e))
+          what = one_line(torch_error->what_without_backtrace());
+        throw_io_error("rank " + std::to_string(rank) + ": Gloo cannot listen on " + where + ", " +
+                       endpoint.reason + ": " + what);
+      }
+      log_info() << "Gloo listens on " << where << ", " << endpoint.reason;
+    }
+  }
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
   try {
     c10d::TCPStoreOptions options;
@@ -99,16 +290,20 @@ std::unique_ptr<Distributed> Distributed::from_environment(at::Device device,
 #endif
     } else {
       auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
-      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+      gloo_options->devices = gloo_devices;
+      gloo_options->threads = 2 * static_cast<int>(gloo_devices.size());  // as torch sets it
       connection.backend = c10::make_intrusive<c10d::ProcessGroupGloo>(connection.store, rank,
                                                                        world_size, gloo_options);
       distributed->backend_name_ = "gloo";
     }
   } catch (const c10::Error& e) {
     throw_io_error("rank " + std::to_string(rank) + ": rendezvous at " + host + ":" +
-                   std::to_string(port) + " failed: " + e.what_without_backtrace());
+                   std::to_string(port) + " failed: " + one_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw_io_error("rank " + std::to_string(rank) + ": rendezvous at " + host + ":" +
+                   std::to_string(port) + " failed: " + one_line(e.what()));
   }
-  set_log_rank(rank);
   log_info() << "joined a group of " << world_size << " ranks (" << distributed->backend_name_
              << ") at " << host << ":" << port;
   return distributed;

@@ -2,8 +2,9 @@
 // environment variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), Gloo on
 // CPU, NCCL on CUDA (where torch was built with it), and the few collectives
 // the learner needs; CPU tensors given to an NCCL group travel through the GPU.
-// With WORLD_SIZE unset or 1 every call is a local no-op. One object per
-// process, used from the training thread only.
+// Gloo listens where choose_gloo_endpoints says, so ranks on other hosts can
+// reach it. With WORLD_SIZE unset or 1 every call is a local no-op. One object
+// per process, used from the training thread only.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -14,11 +15,31 @@
 
 namespace r1kit {
 
+// One address the Gloo backend listens on: a network interface, or else a
+// host name or numeric address to bind.
+struct GlooEndpoint {
+  std::string interface;  // from GLOO_SOCKET_IFNAME; empty otherwise
+  std::string address;    // numeric, when `interface` is empty
+  std::string reason;     // why it was chosen, for the log
+};
+
+// Where this rank's Gloo backend listens, as torch.distributed chooses it plus
+// one step for hosts whose name resolves to loopback (the Debian default):
+//   1. every interface GLOO_SOCKET_IFNAME lists (comma-separated);
+//   2. loopback when `master_address` is loopback (every rank is on this host);
+//   3. the first bindable, non-loopback address this host's name resolves to;
+//   4. the local address the kernel routes to `master_address`:`master_port`;
+//   5. loopback, with a warning that ranks on other hosts cannot reach it.
+// Throws a one-line usage error naming GLOO_SOCKET_IFNAME and the interface
+// when a listed interface does not exist here or has no address.
+std::vector<GlooEndpoint> choose_gloo_endpoints(const std::string& master_address, int master_port);
+
 class Distributed {
  public:
   // Reads the torchrun variables; rank 0 hosts the store. `device` is where
-  // the model trains: Gloo for the CPU, NCCL for CUDA. Throws a usage error
-  // naming the variable when one is malformed or naming the backend when this
+  // the model trains: Gloo for the CPU (listening on choose_gloo_endpoints),
+  // NCCL for CUDA. Throws a usage error naming the variable when one is
+  // malformed (GLOO_SOCKET_IFNAME included) or naming the backend when this
   // build lacks it, an I/O error when the rendezvous fails within `timeout_seconds`.
   static std::unique_ptr<Distributed> from_environment(at::Device device = at::kCPU,
                                                        double timeout_seconds = 300);

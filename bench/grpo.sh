@@ -22,24 +22,31 @@ fi
 # first steps (built once, then reused): a policy that solves some of the tasks,
 # so rewards differ within groups as in a real run. POLICY=random: a random
 # ~0.8M-parameter Llama with the same 104-token char tokenizer (every reward 0;
-# use it with SKIP_ZERO_ADVANTAGE=false). POLICY=<folder>: that Hugging Face folder.
+# use it with SKIP_ZERO_ADVANTAGE=false); POLICY=random-25m: the same with
+# hidden 512, 8 layers, 8 heads, 4 KV heads, intermediate 1536 (~25M).
+# POLICY=<folder>: that Hugging Face folder.
+# ASYNC=1 also runs r1kit with asynchronous rollouts (trainer.max_staleness 1)
+# in every repeat and prints its seconds per step beside the synchronous loop's.
 policy="${POLICY:-sft}"
 if [[ "$policy" == sft ]]; then
   "$build/r1kit" train configs/r1_arith.json --set seed=1 --set output_dir="$build/bench/grpo-policy" \
     --until sft --resume
   cp -r "$build/bench/grpo-policy/sft/final" "$out/model"
-elif [[ "$policy" != random ]]; then
+elif [[ "$policy" != random && "$policy" != random-25m ]]; then
   cp -r "$policy" "$out/model"
 else
-"$python" - "$out/model" configs/r1_arith/tokenizer.json <<'PY'
+"$python" - "$out/model" configs/r1_arith/tokenizer.json "$policy" <<'PY'
 import json, shutil, sys
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-folder, tokenizer_file = sys.argv[1], sys.argv[2]
+folder, tokenizer_file, size = sys.argv[1], sys.argv[2], sys.argv[3]
 torch.manual_seed(1)
-config = LlamaConfig(vocab_size=104, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
-                     num_key_value_heads=2, intermediate_size=384, max_position_embeddings=256,
-                     tie_word_embeddings=True, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+shape = {"random": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                        intermediate_size=384),
+         "random-25m": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
+                            intermediate_size=1536)}[size]
+config = LlamaConfig(vocab_size=104, max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=0,
+                     bos_token_id=1, eos_token_id=2, **shape)
 LlamaForCausalLM(config).save_pretrained(folder)
 shutil.copy(tokenizer_file, f"{folder}/tokenizer.json")
 with open(f"{folder}/tokenizer_config.json", "w") as f:
@@ -83,6 +90,10 @@ PY
 repeats="${REPEATS:-3}"
 for ((run = 1; run <= repeats; run++)); do
   "$build/r1kit" train "$out/grpo_recipe.json" --set output_dir="$out/r1kit-run-$run"
+  if [[ "${ASYNC:-0}" == 1 ]]; then
+    "$build/r1kit" train "$out/grpo_recipe.json" --set output_dir="$out/r1kit-async-run-$run" \
+      --set trainer.max_staleness=1
+  fi
   "$python" bench/peers/trl_grpo.py "$out/model" "$out/tasks.jsonl" --output-dir "$out/trl-run" \
     --steps "$steps" --prompts-per-step 8 --num-generations 8 --max-completion-length 32 \
     --learning-rate 1e-5 --json "$out/trl-$run.json"
@@ -90,18 +101,24 @@ done
 
 # (e) Seconds per step and reward curves side by side (the last run's), then
 # each run's mean over steps 2..N and the medians.
-"$python" - "$out" "$repeats" <<'PY'
+"$python" - "$out" "$repeats" "${ASYNC:-0}" <<'PY'
 import json, statistics, sys
-out, repeats = sys.argv[1], int(sys.argv[2])
+out, repeats, with_async = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 mean = lambda xs: sum(xs) / len(xs)
-ours_runs, peer_runs, skipped = [], [], []
-for run in range(1, repeats + 1):
-    lines = [json.loads(l) for l in open(f"{out}/r1kit-run-{run}/metrics.jsonl") if l.strip()]
+def timings(folder):
+    lines = [json.loads(l) for l in open(f"{folder}/metrics.jsonl") if l.strip()]
     train = [l for l in lines if "time/step" in l]
     later = train[1:] or train
-    ours_runs.append({"step": mean([l["time/step"] for l in later]),
-                      "generate": mean([l["time/generate"] for l in later]),
-                      "learn": mean([l["time/learn"] for l in later])})
+    return train, later, {"step": mean([l["time/step"] for l in later]),
+                          "generate": mean([l["time/generate"] for l in later]),
+                          "learn": mean([l["time/learn"] for l in later]),
+                          "learner_idle": mean([l.get("time/learner_idle", 0.0) for l in later])}
+ours_runs, peer_runs, skipped, async_runs = [], [], [], []
+for run in range(1, repeats + 1):
+    train, later, ours_run = timings(f"{out}/r1kit-run-{run}")
+    ours_runs.append(ours_run)
+    if with_async:
+        async_runs.append(timings(f"{out}/r1kit-async-run-{run}")[2])
     skipped.append(mean([l.get("learner/skipped_completions", 0.0) for l in later]))
     peer = json.load(open(f"{out}/trl-{run}.json"))
     peer_runs.append(mean(peer["step_seconds"][1:] or peer["step_seconds"]))
@@ -125,4 +142,16 @@ print(f"r1kit per step (medians): generate {statistics.median(r['generate'] for 
 print(f"r1kit_seconds_per_step: {ours:.4f}")
 print(f"trl_seconds_per_step: {theirs:.4f}")
 print(f"grpo_step_speedup_vs_trl: {theirs / ours:.2f}")
+if with_async:
+    # Asynchronous rollouts: generation and learning overlap, each on its
+    # share of the cores; the loop cannot beat the slower of the two.
+    median = lambda key: statistics.median(r[key] for r in async_runs)
+    step, bound = median("step"), statistics.median(max(r["generate"], r["learn"]) for r in async_runs)
+    print("async seconds per step by run: " + ", ".join(f"{r['step']:.4f}" for r in async_runs))
+    print(f"async per step (medians): generate {median('generate'):.4f} s, learn {median('learn'):.4f} s, "
+          f"learner idle {median('learner_idle'):.4f} s, max(generate, learn) {bound:.4f} s")
+    print(f"async_seconds_per_step: {step:.4f}")
+    print(f"async_over_max_generate_learn: {step / bound:.2f}")
+    print(f"async_speedup_vs_sync: {ours / step:.2f}")
+    print(f"async_speedup_vs_trl: {theirs / step:.2f}")
 PY

@@ -1,5 +1,9 @@
 #include "learner/grpo_trainer.h"
 
+#include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
 #include <cstdio>
 
 #include "common/elapsed.h"
@@ -8,9 +12,11 @@
 #include "common/process_memory.h"
 #include "common/progress.h"
 #include "common/seed.h"
+#include "common/thread_limit.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 #include "policy/checkpoint.h"
+#include "policy/lora.h"
 
 namespace r1kit {
 namespace {
@@ -33,6 +39,16 @@ void validate_rl_recipe(const Recipe& recipe, int world_size) {
   if (ppo && !grpo.uses_value_model()) {
     throw_config_error(recipe.source + ": grpo.adv_estimator: stage \"ppo\" uses \"gae\", got \"" +
                        grpo.adv_estimator + "\"");
+  }
+  if (recipe.trainer.max_staleness > 0 && ppo) {
+    throw_config_error(recipe.source +
+                       ": trainer.max_staleness: asynchronous rollouts are not supported with "
+                       "stage \"ppo\" (its value model scores the rollouts); use 0");
+  }
+  if (recipe.trainer.max_staleness > 0 && world_size > 1) {
+    throw_config_error(recipe.source +
+                       ": trainer.max_staleness: asynchronous rollouts run on one " +
+                       "rank; this run has " + std::to_string(world_size) + " (use 0)");
   }
   if (ppo && recipe.model.path.empty()) {
     throw_config_error(recipe.source +
@@ -62,10 +78,27 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   Transformer reference{nullptr};
   if (reference_needs_copy(policy_.model, grpo)) reference = frozen_copy(policy_.model);
   weights_ = std::make_shared<PolicyWeights>(policy_.model);
-  rollout_ =
-      std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer, trainer.num_rollout_workers,
-                                       EngineOptions{.max_batch_size = trainer.rollout_batch_size,
-                                                     .compute_dtype = trainer.rollout_dtype});
+  const EngineOptions engine_options{.max_batch_size = trainer.rollout_batch_size,
+                                     .compute_dtype = trainer.rollout_dtype};
+  rollout_ = std::make_unique<RolloutWorkers>(weights_, policy_.tokenizer,
+                                              trainer.num_rollout_workers, engine_options);
+  int64_t rollout_threads = 0;
+  if (trainer.max_staleness > 0) {
+    // The cores are split: the producer's engines take rollout_threads, the
+    // learner the rest. The producer samples from its own copy of the policy
+    // (made without drawing from torch's generator, so the learner's draws
+    // are those of the synchronous loop).
+    const int64_t cores = at::get_num_threads();
+    rollout_threads = trainer.rollout_threads > 0 ? std::min(trainer.rollout_threads, cores)
+                                                  : std::max<int64_t>(1, cores / 2);
+    learner_threads_ = std::max<int64_t>(1, cores - rollout_threads);
+    const std::string torch_rng = save_torch_rng();
+    rollout_weights_ = std::make_shared<PolicyWeights>(frozen_copy(policy_.model));
+    restore_torch_rng(torch_rng);
+    const ThreadLimit limit(rollout_threads);
+    async_workers_ = std::make_unique<RolloutWorkers>(rollout_weights_, policy_.tokenizer,
+                                                      trainer.num_rollout_workers, engine_options);
+  }
   const std::string environment_source = recipe.source + ": environment";
   environment_ =
       make_environment(recipe.environment.name, recipe.environment.options, environment_source);
@@ -76,15 +109,24 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   reward_pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(trainer.num_reward_workers));
   accuracy_reward_ = find_accuracy_reward(*rewards_, trainer.accuracy_reward, recipe.source);
   collector_ = std::make_unique<RolloutCollector>(
-      recipe, distributed, *rollout_, *environment_, *prompt_template_, *policy_.tokenizer,
-      *rewards_, *reward_pool_, accuracy_reward_, policy_.model->config().max_position_embeddings);
+      recipe, distributed, async_workers_ ? *async_workers_ : *rollout_, *environment_,
+      *prompt_template_, *policy_.tokenizer, *rewards_, *reward_pool_, accuracy_reward_,
+      policy_.model->config().max_position_embeddings);
   const int64_t optimizer_steps = trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches;
   if (recipe.stage == "ppo") {
     value_model_ = std::make_unique<ValueModel>(recipe.model.path, policy_.device, policy_.dtype,
                                                 grpo, recipe.optimizer, optimizer_steps);
   }
-  learner_ = std::make_unique<Learner>(weights_, reference, policy_.device, grpo, trainer,
-                                       recipe.optimizer, distributed, value_model_.get());
+  {
+    const ThreadLimit limit(learner_threads_);  // the learner's lanes share its cores
+    learner_ = std::make_unique<Learner>(weights_, reference, policy_.device, grpo, trainer,
+                                         recipe.optimizer, distributed, value_model_.get());
+  }
+  if (trainer.max_staleness > 0) {
+    async_ = std::make_unique<AsyncRollouts>(
+        rollout_weights_, trainer.max_staleness, rollout_threads,
+        [this](int64_t step, StepMetrics& metrics) { return collector_->collect(step, metrics); });
+  }
   advantages_ = advantage_estimator_registry().get(grpo.adv_estimator,
                                                    recipe.source + ": grpo.adv_estimator")(
       {.scale_rewards = grpo.scale_rewards, .value_model = value_model_.get()});
@@ -99,9 +141,11 @@ nlohmann::json GrpoTrainer::step(int64_t step_index) {
   const auto step_start = SteadyClock::now();
   // 1-5. Environment -> template -> rollout (G per prompt, multi-turn) -> rewards.
   learner_->release_gradients();
-  RolloutBatch batch = collector_->collect(step_index, metrics);
+  RolloutBatch batch =
+      async_ ? take_async_batch(step_index, metrics) : collector_->collect(step_index, metrics);
   weights_->release_decode_plans();  // the update publishes new weights: no plan outlives it
   release_free_heap_memory();
+  const ThreadLimit learner_limit(learner_threads_);
   // 6. Advantages: group-relative, or GAE through the value model.
   for (const AdvantageRound& round : batch.rounds) advantages_->assign(round, batch.samples);
   // 7. Learner: micro-batched loss, gradients summed over ranks, optimiser step;
@@ -123,6 +167,35 @@ nlohmann::json GrpoTrainer::step(int64_t step_index) {
   return metrics.line(step_index);
 }
 
+NamedWeights GrpoTrainer::weights_snapshot() {
+  at::NoGradGuard no_grad;
+  NamedWeights weights;
+  for (auto& [name, value] : merged_parameters(*policy_.model))
+    weights.emplace_back(name, value.detach().clone());
+  return weights;
+}
+
+RolloutBatch GrpoTrainer::take_async_batch(int64_t step_index, StepMetrics& metrics) {
+  if (!async_->started()) {
+    async_->start(step_index, recipe_.trainer.max_steps, step_index - 1, {});
+    published_through_ = step_index - 1;
+  }
+  // The weights after the previous step, for the batch sampled max_staleness
+  // steps from now (after that step's checkpoint, which saves what was sampled before).
+  if (step_index - 1 > published_through_) {
+    if (async_->needs_weights_of(step_index - 1))
+      async_->publish(step_index - 1, weights_snapshot());
+    published_through_ = step_index - 1;
+  }
+  double learner_idle = 0;
+  CollectedBatch collected = async_->take(step_index, &learner_idle);
+  for (const auto& [name, value] : collected.metrics.values()) metrics.set(name, value);
+  metrics.set("async/staleness_mean", static_cast<double>(step_index - 1 - collected.weights_step));
+  metrics.set("time/rollout_idle", collected.rollout_idle_seconds);
+  metrics.set("time/learner_idle", learner_idle);
+  return std::move(collected.batch);
+}
+
 EvaluationResult GrpoTrainer::evaluate() {
   EvaluationOptions options =
       recipe_evaluation_options(recipe_.grpo, recipe_.trainer, recipe_.seed, *environment_,
@@ -140,11 +213,24 @@ void GrpoTrainer::save_checkpoint(int64_t step_index) {
   checkpoint.tokenizer = policy_.tokenizer.get();
   learner_->add_to(checkpoint);
   if (value_model_) value_model_->add_to(checkpoint);
+  // Asynchronous rollouts: the batches sampled ahead, from weights older than
+  // these; a resumed run trains on them as the uninterrupted one does. Once
+  // they are done the producer waits for this step's weights, so the
+  // environment's generator below stands after the last of them.
+  nlohmann::json ahead = nlohmann::json::array();
+  if (async_ && async_->started()) {
+    for (const CollectedBatch& collected : async_->pending_after(step_index))
+      ahead.push_back(collected_batch_to_json(collected));
+  }
   checkpoint.state = {{"step", step_index},
                       {"environment_rng", save_rng(collector_->environment_rng())},
                       {"torch_rng", save_torch_rng()},
                       {"weights_version", weights_->version.load()},
                       {"recipe", write_config(const_cast<Recipe&>(recipe_))}};
+  if (async_) {
+    checkpoint.state["max_staleness"] = recipe_.trainer.max_staleness;
+    checkpoint.state["sampled_ahead"] = std::move(ahead);
+  }
   auto folder = save_run_checkpoint(run_dir_.path(), checkpoint, recipe_.trainer.save_total_limit);
   log_info() << "checkpoint " << folder.string();
 }
@@ -160,8 +246,29 @@ int64_t GrpoTrainer::restore_checkpoint() {
   restore_rng(collector_->environment_rng(), state.at("environment_rng").get<std::string>());
   restore_torch_rng(state.at("torch_rng").get<std::string>());
   if (value_model_) value_model_->restore(*folder);
+  if (async_) restore_async(state, step, folder->string());
   log_info() << "resumed from " << folder->string() << " at step " << step;
   return step;
+}
+
+void GrpoTrainer::restore_async(const nlohmann::json& state, int64_t step,
+                                const std::string& folder) {
+  const int64_t saved_staleness = state.value("max_staleness", int64_t{0});
+  if (saved_staleness != recipe_.trainer.max_staleness) {
+    throw_config_error(recipe_.source +
+                       ": trainer.max_staleness: " + std::to_string(recipe_.trainer.max_staleness) +
+                       ", but the checkpoint " + folder + " was written with " +
+                       std::to_string(saved_staleness) + "; resume with the same value");
+  }
+  std::vector<CollectedBatch> ahead;
+  for (const nlohmann::json& json : state.value("sampled_ahead", nlohmann::json::array()))
+    ahead.push_back(collected_batch_from_json(json, folder + "/trainer_state.json"));
+  // The producer's copy starts from the restored weights, those after `step`.
+  load_named_weights(*rollout_weights_, weights_snapshot());
+  const int64_t first = step + 1 + static_cast<int64_t>(ahead.size());
+  if (step < recipe_.trainer.max_steps)
+    async_->start(first, recipe_.trainer.max_steps, step, std::move(ahead));
+  published_through_ = step;
 }
 
 void GrpoTrainer::log_line(const nlohmann::json& line) {

@@ -14,6 +14,7 @@
 #include "environments/environment.h"
 #include "environments/prompt_template.h"
 #include "learner/advantages.h"
+#include "learner/async_rollouts.h"
 #include "learner/distributed.h"
 #include "learner/evaluation.h"
 #include "learner/learner.h"
@@ -49,6 +50,16 @@ class GrpoTrainer {
   void save_checkpoint(int64_t step_index);
   int64_t restore_checkpoint();
   void save_final();
+  // Asynchronous rollouts: starts the producer at `step_index` when it has
+  // not started, hands it the weights after the previous step, and takes
+  // this step's batch, its metrics and staleness into `metrics`.
+  RolloutBatch take_async_batch(int64_t step_index, StepMetrics& metrics);
+  // The policy's weights now, copied (LoRA adapters merged): a version for
+  // the asynchronous rollouts' own copy.
+  NamedWeights weights_snapshot();
+  // --resume with asynchronous rollouts: the batches the checkpoint sampled
+  // ahead, the producer's copy of the restored weights, the producer started.
+  void restore_async(const nlohmann::json& state, int64_t step, const std::string& folder);
 
   const Recipe& recipe_;
   RunDir& run_dir_;
@@ -66,6 +77,13 @@ class GrpoTrainer {
   std::unique_ptr<Learner> learner_;
   std::unique_ptr<AdvantageEstimator> advantages_;
   std::unique_ptr<TensorBoardWriter> tensorboard_;
+  // Asynchronous rollouts only (trainer.max_staleness > 0): the producer's
+  // copy of the policy and its engines; rollout_ then serves evaluation.
+  std::shared_ptr<PolicyWeights> rollout_weights_;
+  std::unique_ptr<RolloutWorkers> async_workers_;
+  std::unique_ptr<AsyncRollouts> async_;
+  int64_t learner_threads_ = 0;    // the learner's cores while rollouts run beside it; 0 = all
+  int64_t published_through_ = 0;  // the newest learner step handed to async_
 };
 
 // The registered driver of stages "grpo" and "ppo" (the same loop with a

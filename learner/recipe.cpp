@@ -31,6 +31,8 @@ void TrainerConfig::visit(ConfigVisitor& v) {
   v.field("shared_prompt_forward", shared_prompt_forward);
   v.field("gradient_checkpointing", gradient_checkpointing);
   v.field("rollout_dtype", rollout_dtype, {.choices = {"float32", "bfloat16"}});
+  v.field("max_staleness", max_staleness, {.min = 0.0});
+  v.field("rollout_threads", rollout_threads, {.min = 0.0});
 }
 
 void Recipe::visit(ConfigVisitor& v) {

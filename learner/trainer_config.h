@@ -48,6 +48,15 @@ struct TrainerConfig {
   // with AMX and on GPUs; logprobs then differ from a float32 learner by ~0.02
   // nats on average, which the importance ratio sees) (vLLM's dtype).
   std::string rollout_dtype = "float32";
+  // Asynchronous rollouts: how many steps the rollouts may run ahead of the
+  // learner. 0 = on-policy (sample, then learn). K > 0: step s's batch is
+  // sampled with the weights after step s - 1 - K, while the learner updates
+  // on earlier batches (verl's one-step-off policy for K = 1); the schedule is
+  // fixed, so a seed fixes the run and --resume continues it exactly.
+  int64_t max_staleness = 0;
+  // CPU cores of the rollout engines while rollouts run asynchronously; the
+  // learner keeps the others. 0 = half the cores (at least one each).
+  int64_t rollout_threads = 0;
 
   void visit(ConfigVisitor& v);
 };

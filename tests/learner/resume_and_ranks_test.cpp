@@ -1,7 +1,7 @@
 // Two promises of the learner, checked through the real command: a run killed
 // with SIGKILL after a checkpoint and resumed logs the same metrics and ends
-// with the same parameters as an uninterrupted run (grpo, and ppo with its
-// critic); and two Gloo ranks on CPU give the same parameters after 3 steps as
+// with the same parameters as an uninterrupted run (grpo, asynchronous grpo,
+// and ppo with its critic); and two Gloo ranks on CPU give the same parameters after 3 steps as
 // one rank with the same global batch.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -41,7 +41,8 @@ std::vector<nlohmann::json> comparable_metrics(const fs::path& run) {
   std::vector<nlohmann::json> lines;
   for (auto line : read_jsonl(run / "metrics.jsonl")) {
     for (const char* key : {"time/generate", "time/score", "time/learn", "time/step",
-                            "tokens_per_second", "memory/peak_rss_gb", "memory/max_allocated_gb"})
+                            "tokens_per_second", "memory/peak_rss_gb", "memory/max_allocated_gb",
+                            "time/rollout_idle", "time/learner_idle"})
       line.erase(key);
     lines.push_back(line);
   }
@@ -104,6 +105,20 @@ TEST(Resume, KilledAndResumedRunEqualsUninterruptedRun) {
   fs::path model = testing::write_tiny_policy(root / "model");
   nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
   recipe["trainer"]["max_steps"] = 8;
+  recipe["trainer"]["save_steps"] = 2;
+  recipe["trainer"]["save_total_limit"] = 0;
+  recipe["trainer"]["eval_samples"] = 2;
+  expect_resume_equals_whole_run(root.path(), recipe, /*kill_after=*/4);
+}
+
+// With asynchronous rollouts the checkpoint also holds the batches sampled
+// ahead from older weights; the resumed run trains on them.
+TEST(Resume, KilledAndResumedAsynchronousRunEqualsUninterruptedRun) {
+  const testing::TempFolder root;
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "whole");
+  recipe["trainer"]["max_steps"] = 8;
+  recipe["trainer"]["max_staleness"] = 2;
   recipe["trainer"]["save_steps"] = 2;
   recipe["trainer"]["save_total_limit"] = 0;
   recipe["trainer"]["eval_samples"] = 2;

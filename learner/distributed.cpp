@@ -1,5 +1,6 @@
 #include "learner/distributed.h"
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -207,9 +208,21 @@ struct Distributed::Connection {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
   at::Device device = at::kCPU;  // where the backend's tensors must live (NCCL: the GPU)
+  // What new_group() needs to open another group like this one.
+  std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices;
+  std::chrono::milliseconds timeout{0};
 };
 
 namespace {
+
+// A Gloo process group over the connection's store, devices and timeout.
+c10::intrusive_ptr<c10d::Backend> gloo_backend(const Distributed::Connection& connection, int rank,
+                                               int world_size) {
+  auto options = c10d::ProcessGroupGloo::Options::create(connection.timeout);
+  options->devices = connection.gloo_devices;
+  options->threads = 2 * static_cast<int>(connection.gloo_devices.size());  // as torch sets it
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(connection.store, rank, world_size, options);
+}
 
 // Runs `collective` on `tensor`, or on a copy on `device` copied back after.
 void on_device(at::Tensor& tensor, at::Device device,
@@ -275,6 +288,7 @@ std::unique_ptr<Distributed> Distributed::from_environment(at::Device device,
     options.timeout = timeout;
     Connection& connection = *distributed->connection_;
     connection.store = c10::make_intrusive<c10d::TCPStore>(host, options);
+    connection.timeout = timeout;
     if (device.is_cuda()) {
 #ifdef R1KIT_HAS_NCCL
       auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
@@ -289,11 +303,8 @@ std::unique_ptr<Distributed> Distributed::from_environment(at::Device device,
                         "use a CUDA build of torch, or model.device \"cpu\" for Gloo");
 #endif
     } else {
-      auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
-      gloo_options->devices = gloo_devices;
-      gloo_options->threads = 2 * static_cast<int>(gloo_devices.size());  // as torch sets it
-      connection.backend = c10::make_intrusive<c10d::ProcessGroupGloo>(connection.store, rank,
-                                                                       world_size, gloo_options);
+      connection.gloo_devices = gloo_devices;
+      connection.backend = gloo_backend(connection, rank, world_size);
       distributed->backend_name_ = "gloo";
     }
   } catch (const c10::Error& e) {
@@ -309,7 +320,51 @@ std::unique_ptr<Distributed> Distributed::from_environment(at::Device device,
   return distributed;
 }
 
+std::unique_ptr<Distributed> Distributed::new_group(const std::string& name) {
+  auto group = std::unique_ptr<Distributed>(new Distributed(rank_, world_size_));
+  group->backend_name_ = backend_name_;
+  if (world_size_ == 1) return group;
+  Connection& connection = *group->connection_;
+  connection.store = c10::make_intrusive<c10d::PrefixStore>(name, connection_->store);
+  connection.device = connection_->device;
+  connection.gloo_devices = connection_->gloo_devices;
+  connection.timeout = connection_->timeout;
+  try {
+    if (backend_name_ == "gloo") {
+      connection.backend = gloo_backend(connection, rank_, world_size_);
+    } else {
+#ifdef R1KIT_HAS_NCCL
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = connection.timeout;
+      connection.backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(connection.store, rank_,
+                                                                       world_size_, nccl_options);
+#else
+      TORCH_CHECK(false, "new_group: no backend \"", backend_name_, "\" in this build");
+#endif
+    }
+  } catch (const c10::Error& e) {
+    throw_io_error("rank " + std::to_string(rank_) + ": opening the process group \"" + name +
+                   "\" failed: " + one_line(e.what_without_backtrace()));
+  }
+  return group;
+}
+
 Distributed::~Distributed() = default;
+
+std::vector<std::string> Distributed::all_gather_bytes(const std::string& bytes) {
+  if (world_size_ == 1) return {bytes};
+  at::Tensor length = at::tensor({static_cast<int64_t>(bytes.size())}, at::kLong);
+  const at::Tensor lengths = all_gather(length);
+  const int64_t longest = lengths.max().item<int64_t>();
+  at::Tensor padded = at::zeros({longest}, at::kByte);
+  std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(padded.data_ptr<uint8_t>()));
+  const at::Tensor all = all_gather(padded).contiguous();
+  std::vector<std::string> gathered;
+  const char* data = reinterpret_cast<const char*>(all.data_ptr<uint8_t>());
+  for (int r = 0; r < world_size_; ++r)
+    gathered.emplace_back(data + r * longest, static_cast<size_t>(lengths[r].item<int64_t>()));
+  return gathered;
+}
 
 void Distributed::all_reduce_sum(at::Tensor& tensor) {
   if (world_size_ == 1) return;

@@ -62,9 +62,18 @@ class Distributed {
   at::Tensor all_gather(const at::Tensor& tensor);
   void broadcast(at::Tensor& tensor, int root = 0);
   void barrier();
+  // Every rank's `bytes` (any length each), in rank order.
+  std::vector<std::string> all_gather_bytes(const std::string& bytes);
+
+  // Another group of the same ranks on the same store and backend, whose
+  // collectives are independent of this one's: another thread of every rank
+  // (the asynchronous rollouts' producer) may use it at the same time. Every
+  // rank calls it, in the same order, with the same `name`.
+  std::unique_ptr<Distributed> new_group(const std::string& name);
+
+  struct Connection;  // the c10d store and backend, kept out of this header
 
  private:
-  struct Connection;  // the c10d store and backend, kept out of this header
   Distributed(int rank, int world_size);
 
   int rank_;

@@ -45,11 +45,6 @@ void validate_rl_recipe(const Recipe& recipe, int world_size) {
                        ": trainer.max_staleness: asynchronous rollouts are not supported with "
                        "stage \"ppo\" (its value model scores the rollouts); use 0");
   }
-  if (recipe.trainer.max_staleness > 0 && world_size > 1) {
-    throw_config_error(recipe.source +
-                       ": trainer.max_staleness: asynchronous rollouts run on one " +
-                       "rank; this run has " + std::to_string(world_size) + " (use 0)");
-  }
   if (ppo && recipe.model.path.empty()) {
     throw_config_error(recipe.source +
                        ": model.path: stage \"ppo\" starts its value model from a HF folder");
@@ -98,6 +93,9 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
     const ThreadLimit limit(rollout_threads);
     async_workers_ = std::make_unique<RolloutWorkers>(rollout_weights_, policy_.tokenizer,
                                                       trainer.num_rollout_workers, engine_options);
+    // The producer's collectives (rewards for the advantages, metrics) run on
+    // their own group, beside the learner's gradient all-reduces.
+    rollout_group_ = distributed.new_group("rollouts");
   }
   const std::string environment_source = recipe.source + ": environment";
   environment_ =
@@ -109,8 +107,9 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
   reward_pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(trainer.num_reward_workers));
   accuracy_reward_ = find_accuracy_reward(*rewards_, trainer.accuracy_reward, recipe.source);
   collector_ = std::make_unique<RolloutCollector>(
-      recipe, distributed, async_workers_ ? *async_workers_ : *rollout_, *environment_,
-      *prompt_template_, *policy_.tokenizer, *rewards_, *reward_pool_, accuracy_reward_,
+      recipe, rollout_group_ ? *rollout_group_ : distributed,
+      async_workers_ ? *async_workers_ : *rollout_, *environment_, *prompt_template_,
+      *policy_.tokenizer, *rewards_, *reward_pool_, accuracy_reward_,
       policy_.model->config().max_position_embeddings);
   const int64_t optimizer_steps = trainer.max_steps * grpo.num_iterations * grpo.num_mini_batches;
   if (recipe.stage == "ppo") {
@@ -207,21 +206,26 @@ EvaluationResult GrpoTrainer::evaluate() {
 }
 
 void GrpoTrainer::save_checkpoint(int64_t step_index) {
+  // Asynchronous rollouts: every rank's batches sampled ahead, from weights
+  // older than these; a resumed run trains on them as the uninterrupted one
+  // does. Once they are done the producer waits for this step's weights, so
+  // the environment's generator below stands after the last of them.
+  nlohmann::json ahead = nlohmann::json::array();
+  if (async_) {
+    nlohmann::json local = nlohmann::json::array();
+    if (async_->started()) {
+      for (const CollectedBatch& collected : async_->pending_after(step_index))
+        local.push_back(collected_batch_to_json(collected));
+    }
+    for (const std::string& rank : distributed_.all_gather_bytes(local.dump()))
+      ahead.push_back(nlohmann::json::parse(rank));
+  }
   if (!distributed_.is_main()) return;
   RunCheckpoint checkpoint;
   checkpoint.policy = policy_.model;
   checkpoint.tokenizer = policy_.tokenizer.get();
   learner_->add_to(checkpoint);
   if (value_model_) value_model_->add_to(checkpoint);
-  // Asynchronous rollouts: the batches sampled ahead, from weights older than
-  // these; a resumed run trains on them as the uninterrupted one does. Once
-  // they are done the producer waits for this step's weights, so the
-  // environment's generator below stands after the last of them.
-  nlohmann::json ahead = nlohmann::json::array();
-  if (async_ && async_->started()) {
-    for (const CollectedBatch& collected : async_->pending_after(step_index))
-      ahead.push_back(collected_batch_to_json(collected));
-  }
   checkpoint.state = {{"step", step_index},
                       {"environment_rng", save_rng(collector_->environment_rng())},
                       {"torch_rng", save_torch_rng()},
@@ -260,9 +264,18 @@ void GrpoTrainer::restore_async(const nlohmann::json& state, int64_t step,
                        ", but the checkpoint " + folder + " was written with " +
                        std::to_string(saved_staleness) + "; resume with the same value");
   }
+  // One list per rank.
+  const nlohmann::json saved = state.value("sampled_ahead", nlohmann::json::array());
+  const std::string source = folder + "/trainer_state.json";
+  if (!saved.is_array() || static_cast<int>(saved.size()) != distributed_.world_size()) {
+    throw_config_error(source + ": sampled_ahead holds the batches of " +
+                       std::to_string(saved.is_array() ? saved.size() : 0) +
+                       " ranks; this run has " + std::to_string(distributed_.world_size()) +
+                       " (resume with as many ranks)");
+  }
   std::vector<CollectedBatch> ahead;
-  for (const nlohmann::json& json : state.value("sampled_ahead", nlohmann::json::array()))
-    ahead.push_back(collected_batch_from_json(json, folder + "/trainer_state.json"));
+  for (const nlohmann::json& json : saved[distributed_.rank()])
+    ahead.push_back(collected_batch_from_json(json, source));
   // The producer's copy starts from the restored weights, those after `step`.
   load_named_weights(*rollout_weights_, weights_snapshot());
   const int64_t first = step + 1 + static_cast<int64_t>(ahead.size());

@@ -81,6 +81,7 @@ class GrpoTrainer {
   // copy of the policy and its engines; rollout_ then serves evaluation.
   std::shared_ptr<PolicyWeights> rollout_weights_;
   std::unique_ptr<RolloutWorkers> async_workers_;
+  std::unique_ptr<Distributed> rollout_group_;  // the producer's collectives
   std::unique_ptr<AsyncRollouts> async_;
   int64_t learner_threads_ = 0;    // the learner's cores while rollouts run beside it; 0 = all
   int64_t published_through_ = 0;  // the newest learner step handed to async_

@@ -174,13 +174,11 @@ TEST(Resume, KilledAndResumedPpoRunEqualsUninterruptedRun) {
   EXPECT_TRUE(at::equal(loaded.head->linear->weight, critic.at("v_head.summary.weight")));
 }
 
-TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
-  const testing::TempFolder root;
-  fs::path model = testing::write_tiny_policy(root / "model");
-  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "one");
-  recipe["trainer"]["max_steps"] = 3;
-  recipe["trainer"]["eval_samples"] = 2;
-  recipe["grpo"]["beta"] = 0.01;
+// Runs `recipe` (its model in root/model) on one rank and on two Gloo ranks:
+// the same parameters and all-reduced reward statistics.
+void expect_two_ranks_equal_one(const testing::TempFolder& root, const fs::path& model,
+                                nlohmann::json recipe) {
+  recipe["output_dir"] = (root / "one").string();
   fs::path one = write_recipe(root.path(), "one", recipe);
   recipe["output_dir"] = (root / "two").string();
   fs::path two = write_recipe(root.path(), "two", recipe);
@@ -215,6 +213,39 @@ TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
     ++compared;
   }
   EXPECT_EQ(compared, 3);
+}
+
+TEST(Distributed, TwoGlooRanksEqualOneRankWithTheSameGlobalBatch) {
+  const testing::TempFolder root;
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "one");
+  recipe["trainer"]["max_steps"] = 3;
+  recipe["trainer"]["eval_samples"] = 2;
+  recipe["grpo"]["beta"] = 0.01;
+  expect_two_ranks_equal_one(root, model, recipe);
+}
+
+// Asynchronous rollouts on two ranks: the producers' collectives run on their
+// own group beside the learners' all-reduces, and the checkpoints gather every
+// rank's batches sampled ahead.
+TEST(Distributed, TwoGlooRanksWithAsynchronousRolloutsEqualOneRank) {
+  const testing::TempFolder root;
+  fs::path model = testing::write_tiny_policy(root / "model");
+  nlohmann::json recipe = testing::tiny_grpo_recipe(model, root / "one");
+  recipe["trainer"]["max_steps"] = 3;
+  recipe["trainer"]["eval_samples"] = 2;
+  recipe["trainer"]["max_staleness"] = 1;
+  recipe["trainer"]["save_steps"] = 1;
+  recipe["grpo"]["beta"] = 0.01;
+  expect_two_ranks_equal_one(root, model, recipe);
+  const nlohmann::json state =
+      read_json_file((root / "two" / "checkpoints" / "step-2" / "trainer_state.json").string());
+  ASSERT_EQ(state.at("sampled_ahead").size(), 2u);
+  for (const nlohmann::json& rank : state.at("sampled_ahead")) {
+    ASSERT_EQ(rank.size(), 1u) << "one batch (step 3) sampled ahead per rank";
+    EXPECT_EQ(rank[0].at("step"), 3);
+    EXPECT_EQ(rank[0].at("samples").size(), 16u) << "each rank's half of 4 prompts x 8";
+  }
 }
 
 }  // namespace

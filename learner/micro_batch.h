@@ -22,7 +22,7 @@ struct TrainingSample {
       old_logprobs;  // rollout log-probs of the completion tokens (L - prompt_length)
   // The learner's own log-probs of the completion tokens before the step's first
   // optimiser step (pi_old under grpo.rollout_correction; L - prompt_length);
-  // empty = not computed (the first forward's serve).
+  // empty = not computed (the training forward's own log-probs serve).
   std::vector<float> learner_old_logprobs;
   float advantage = 0.0f;
   bool in_loss = true;  // false: a truncated completion under mask_truncated_completions

@@ -10,6 +10,7 @@
 #include "learner/advantages.h"
 #include "learner/kl_estimator.h"
 #include "learner/loss_aggregation.h"
+#include "learner/policy_objective.h"
 #include "learner/sampling_recipe.h"
 #include "rollout/logits_processor.h"
 
@@ -24,8 +25,16 @@ const std::map<std::string, std::string>& loss_type_aggregations() {
       {"bnpo", "token_mean"},
       {"dr_grpo", "seq_mean_token_sum_norm"},
       {"dapo", "token_mean"},
+      {"cispo", "token_mean"},
   };
   return aliases;
+}
+
+// TRL's loss_type names that also choose the per-token objective; every other
+// loss_type is the clipped surrogate's.
+const std::map<std::string, std::string>& loss_type_objectives() {
+  static const std::map<std::string, std::string> objectives = {{"cispo", "cispo"}};
+  return objectives;
 }
 
 // verl's kl_loss_type names and the estimator each stands for.
@@ -89,6 +98,10 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   v.field("loss_type", loss_type);
   check_registered(v, "loss_type", loss_type, loss_type_aggregations(),
                    loss_aggregation_registry());
+  v.field("policy_objective", policy_objective);
+  if (!policy_objective.empty()) {
+    check_registered(v, "policy_objective", policy_objective, {}, policy_objective_registry());
+  }
   v.field("importance_sampling_level", importance_sampling_level,
           {.choices = {"token", "sequence"}});
   v.field("mask_truncated_completions", mask_truncated_completions);
@@ -100,6 +113,7 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   v.field("entropy_coeff", entropy_coeff);
   v.field("ref_model_sync_steps", ref_model_sync_steps, {.min = 0.0});
   v.section("filter_groups", filter_groups);
+  v.section("rollout_correction", rollout_correction);
 
   v.field("adv_estimator", adv_estimator);
   v.field("gamma", gamma, {.min = 0.0, .max = 1.0});
@@ -120,6 +134,11 @@ void GrpoConfig::visit(ConfigVisitor& v) {
   if (epsilon_high < 0.0 && epsilon_high != -1.0) {
     v.fail("epsilon_high", "must be >= 0, or -1 for the same value as epsilon, got " +
                                std::to_string(epsilon_high));
+  }
+  if (objective() == "cispo" && epsilon_high < 0.0) {
+    v.fail("epsilon_high",
+           "the cispo objective clips the importance weight at epsilon_high itself (TRL; "
+           "ScaleRL's epsilon_max, 5.0 recommended): set it");
   }
   if (clip_ratio_c != 0.0 && clip_ratio_c <= 1.0) {
     v.fail("clip_ratio_c",
@@ -145,6 +164,12 @@ void GrpoConfig::visit(ConfigVisitor& v) {
 
 std::string GrpoConfig::loss_aggregation() const {
   return resolve_alias(loss_type_aggregations(), loss_type);
+}
+
+std::string GrpoConfig::objective() const {
+  if (!policy_objective.empty()) return policy_objective;
+  auto found = loss_type_objectives().find(loss_type);
+  return found == loss_type_objectives().end() ? "clipped_surrogate" : found->second;
 }
 
 std::string GrpoConfig::kl_estimator() const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "learner/rollout_correction.h"
 
 namespace r1kit {
 
@@ -77,8 +78,13 @@ struct GrpoConfig {
   std::string scale_rewards = "group";
   // Aggregation: grpo = seq_mean_token_mean, bnpo and dapo = token_mean, dr_grpo =
   // seq_mean_token_sum_norm (TRL; dapo is TRL's default now), or any registered
-  // aggregation's own name (loss_aggregation.h).
+  // aggregation's own name (loss_aggregation.h); cispo = the cispo objective
+  // (MiniMax-M1 2025) with token_mean (TRL).
   std::string loss_type = "dapo";
+  // The per-token objective by its registered name (policy_objective.h):
+  // clipped_surrogate (PPO), cispo, or a plugin's; "" = the one loss_type names
+  // (cispo for cispo, else clipped_surrogate) (r1kit).
+  std::string policy_objective;
   // token: one ratio per token; sequence: GSPO's length-normalised sequence ratio
   // (Zheng et al. 2025) (TRL).
   std::string importance_sampling_level = "token";
@@ -104,6 +110,9 @@ struct GrpoConfig {
   int64_t ref_model_sync_steps = 0;
   // DAPO dynamic sampling (verl).
   FilterGroupsConfig filter_groups;
+  // Importance weights between the rollout engine and the learner (verl's
+  // rollout_corr; TRL's vllm_importance_sampling_correction).
+  RolloutCorrectionConfig rollout_correction;
 
   // --- advantages ------------------------------------------------------------------------------
   // grpo | rloo (Ahmadian et al. 2024) | reinforce_plus_plus (Hu 2025) | gae (Schulman et al.
@@ -128,6 +137,8 @@ struct GrpoConfig {
   // The registered aggregation loss_type names (TRL's names resolved): token_mean,
   // seq_mean_token_mean, seq_mean_token_sum_norm or a plugin's.
   std::string loss_aggregation() const;
+  // The registered objective: policy_objective, or the one loss_type implies.
+  std::string objective() const;
   // kl_loss_type with verl's aliases resolved: k1, k2, k3 or a plugin's.
   std::string kl_estimator() const;
   bool uses_value_model() const { return adv_estimator == "gae"; }

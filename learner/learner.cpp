@@ -78,8 +78,10 @@ struct Learner::MiniBatchPlan {
   LossNormalizer normalizer;
   std::vector<at::Tensor> parameters;  // the policy's, then the value model's
   size_t policy_parameters = 0;
-  std::vector<PolicyLossSums> sums;           // per micro-batch
-  std::vector<std::array<double, 3>> values;  // per micro-batch: value loss, tokens, clipped
+  std::vector<PolicyLossSums> sums;  // per micro-batch
+  bool measure_rollout = false;      // whether `corrections` go into the step's metrics
+  std::vector<RolloutCorrectionSums> corrections;  // per micro-batch
+  std::vector<std::array<double, 3>> values;       // per micro-batch: value loss, tokens, clipped
 };
 
 void LearnerStats::write(StepMetrics& metrics) const {
@@ -96,6 +98,7 @@ void LearnerStats::write(StepMetrics& metrics) const {
   metrics.set("skipped_updates", skipped_updates);
   // Completions the forward and backward left out: nothing of them in the loss.
   metrics.set("learner/skipped_completions", skipped_completions);
+  rollout_correction.write(metrics);
 }
 
 Learner::Learner(std::shared_ptr<PolicyWeights> weights, Transformer reference, at::Device device,
@@ -129,11 +132,22 @@ LearnerStats Learner::update(const std::vector<TrainingSample>& samples) {
   const int64_t group = config_.num_generations;
   const int64_t groups_local = static_cast<int64_t>(samples.size()) / group;
   const int64_t mini_batches = config_.num_mini_batches;
+  // Decoupled PPO needs pi_old beyond the first forward: computed up front, before
+  // the first optimiser step.
+  const bool store_learner_old =
+      config_.rollout_correction.enabled() && (config_.num_iterations > 1 || mini_batches > 1);
+  std::vector<TrainingSample> with_learner_old;
+  if (store_learner_old) {
+    with_learner_old = samples;
+    compute_learner_old_logprobs(with_learner_old);
+  }
+  const std::vector<TrainingSample>& rows = store_learner_old ? with_learner_old : samples;
   for (int64_t epoch = 0; epoch < config_.num_iterations; ++epoch) {
     for (int64_t mini = 0; mini < mini_batches; ++mini) {
       const size_t begin = static_cast<size_t>(groups_local * mini / mini_batches * group);
       const size_t end = static_cast<size_t>(groups_local * (mini + 1) / mini_batches * group);
-      update_mini_batch(samples, begin, end, stats, skipped_rows);
+      const bool measure_rollout = epoch == 0 && (store_learner_old || mini == 0);
+      update_mini_batch(rows, begin, end, stats, skipped_rows, measure_rollout);
     }
   }
   const double total_rows =
@@ -153,14 +167,33 @@ LearnerStats Learner::update(const std::vector<TrainingSample>& samples) {
   sums.entropy = total[5];
   sums.ratio = total[6];
   sums.dual_clipped = total[7];
+  RolloutCorrectionSums& rollout = stats.rollout_correction;
+  at::Tensor rollout_totals =
+      at::tensor({rollout.tokens, rollout.kl, rollout.sequences, rollout.ppl_ratio, rollout.masked},
+                 at::kDouble);
+  distributed_.all_reduce_sum(rollout_totals);
+  const double* rollout_total = rollout_totals.data_ptr<double>();
+  rollout.tokens = rollout_total[0];
+  rollout.kl = rollout_total[1];
+  rollout.sequences = rollout_total[2];
+  rollout.ppl_ratio = rollout_total[3];
+  rollout.masked = rollout_total[4];
+  const at::Tensor maxima =  // (world size, 2)
+      distributed_.all_gather(at::tensor({rollout.weight_max, rollout.weight_max_raw}, at::kDouble))
+          .view({-1, 2})
+          .amax(0);
+  rollout.weight_max = maxima[0].item<double>();
+  rollout.weight_max_raw = maxima[1].item<double>();
   stats.grad_norm /= std::max<int64_t>(optimizer_steps_, 1);
   stats.skipped_completions = total_rows > 0 ? skipped_rows / total_rows : 0.0;
   return stats;
 }
 
 void Learner::update_mini_batch(const std::vector<TrainingSample>& samples, size_t begin,
-                                size_t end, LearnerStats& stats, double& skipped_rows) {
+                                size_t end, LearnerStats& stats, double& skipped_rows,
+                                bool measure_rollout) {
   MiniBatchPlan plan = plan_mini_batch(samples, begin, end, skipped_rows);
+  plan.measure_rollout = measure_rollout;
   optimizer_->zero_grad();
   if (value_model_) value_model_->zero_grad();
   if (plan.normalizer.tokens <= 0) plan.batches.clear();  // nothing in the loss on any rank
@@ -170,12 +203,14 @@ void Learner::update_mini_batch(const std::vector<TrainingSample>& samples, size
     for (auto& parameter : value_model_->parameters()) plan.parameters.push_back(parameter);
   }
   plan.sums.assign(plan.batches.size(), {});
+  plan.corrections.assign(plan.batches.size(), {});
   plan.values.assign(plan.batches.size(), {0, 0, 0});
   lanes_.run(
       static_cast<int64_t>(plan.batches.size()),
       [&](int64_t index) { return micro_batch_gradients(plan, index); }, plan.parameters);
   for (size_t index = 0; index < plan.batches.size(); ++index) {
     stats.sums += plan.sums[index];
+    if (plan.measure_rollout) stats.rollout_correction += plan.corrections[index];
     if (value_model_)
       value_model_->tally(plan.values[index][0], plan.values[index][1], plan.values[index][2]);
   }
@@ -282,6 +317,8 @@ std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int6
   PolicyLossInputs inputs;
   inputs.logprobs = policy.logprobs;
   inputs.old_logprobs = batch.old_logprobs.to(device_);
+  if (batch.learner_old_logprobs.defined())
+    inputs.learner_old_logprobs = batch.learner_old_logprobs.to(device_);
   inputs.advantages =
       (batch.token_advantages.defined() ? batch.token_advantages : batch.advantages).to(device_);
   inputs.mask = batch.loss_mask.to(device_);
@@ -294,6 +331,7 @@ std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int6
   }
   PolicyLossOutput output = policy_loss(inputs, config_, plan.normalizer);
   plan.sums[index] = output.sums;
+  plan.corrections[index] = output.rollout;
   std::vector<at::Tensor> gradients(plan.parameters.size());
   gradients_into(gradients, output.loss, plan.parameters, 0, plan.policy_parameters);
   if (value_model_ && batch.old_values.defined()) {
@@ -304,6 +342,32 @@ std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int6
     plan.values[index] = {value.loss.item<double>(), value.tokens, value.clipped};
   }
   return gradients;
+}
+
+void Learner::compute_learner_old_logprobs(std::vector<TrainingSample>& samples) {
+  at::NoGradGuard no_grad;
+  for (const auto& [begin, end] :
+       plan_micro_batches(samples, 0, samples.size(), trainer_.max_tokens_per_microbatch)) {
+    MiniBatchPlan plan;
+    plan.batches.push_back(make_micro_batch(samples, begin, end));
+    MicroBatch& batch = plan.batches.front();
+    batch.tokens = batch.tokens.to(device_);
+    batch.attention_mask = batch.attention_mask.to(device_);
+    const at::Tensor targets = batch.tokens.narrow(1, 1, batch.tokens.size(1) - 1);  // (B, L-1)
+    const at::Tensor logprobs =                                                      // (B, L-1)
+        target_logprobs(policy_, plan, 0, targets, /*with_entropy=*/false)
+            .logprobs.to(at::kCPU, at::kFloat)
+            .contiguous();
+    for (size_t i = begin; i < end; ++i) {
+      TrainingSample& sample = samples[i];
+      const int64_t completion = static_cast<int64_t>(sample.tokens.size()) - sample.prompt_length;
+      if (completion <= 0) continue;
+      // Completion token t is the target of position prompt_length - 1 + t.
+      const float* row =
+          logprobs[static_cast<int64_t>(i - begin)].data_ptr<float>() + (sample.prompt_length - 1);
+      sample.learner_old_logprobs.assign(row, row + completion);
+    }
+  }
 }
 
 void Learner::step_optimizer(LearnerStats& stats) {

@@ -44,9 +44,12 @@ struct LearnerStats {
   double learning_rate = 0.0;        // the last optimiser step's
   double skipped_updates = 0.0;      // optimiser steps skipped for a non-finite gradient
   double skipped_completions = 0.0;  // share of this rank's completions left out of the learner
+  // The rollout correction's metrics over the step's samples, each measured once
+  // against pi_old (see Learner::update).
+  RolloutCorrectionSums rollout_correction;
 
   // kl, entropy, ratio_mean, clip_ratio/*, grad_norm, learning_rate,
-  // skipped_updates, learner/skipped_completions.
+  // skipped_updates, learner/skipped_completions, rollout_corr/*.
   void write(StepMetrics& metrics) const;
 };
 
@@ -64,7 +67,13 @@ class Learner {
 
   // num_iterations epochs over `samples` (this rank's, whole groups in order),
   // num_mini_batches optimiser steps each. Every rank calls it the same number
-  // of times (the collectives line up).
+  // of times (the collectives line up). Under grpo.rollout_correction with more
+  // than one epoch or mini-batch, one no-grad forward over `samples` first gives
+  // pi_old (the learner's log-probs before any step); with one of each, the
+  // forward's own detached log-probs are pi_old. The rollout_corr metrics compare
+  // pi_old with the rollout's log-probs over the first epoch; without a stored
+  // pi_old (mode none, or one mini-batch), over the forwards that precede the
+  // first optimiser step: the first mini-batch.
   LearnerStats update(const std::vector<TrainingSample>& samples);
 
   // Frees the last update's gradients (they stay in .grad until then); the
@@ -81,7 +90,9 @@ class Learner {
  private:
   struct MiniBatchPlan;
   void update_mini_batch(const std::vector<TrainingSample>& samples, size_t begin, size_t end,
-                         LearnerStats& stats, double& skipped_rows);
+                         LearnerStats& stats, double& skipped_rows, bool measure_rollout);
+  // Fills each sample's learner_old_logprobs from one no-grad forward.
+  void compute_learner_old_logprobs(std::vector<TrainingSample>& samples);
   MiniBatchPlan plan_mini_batch(const std::vector<TrainingSample>& samples, size_t begin,
                                 size_t end, double& skipped_rows);
   std::vector<at::Tensor> micro_batch_gradients(MiniBatchPlan& plan, int64_t index);

@@ -18,6 +18,10 @@ MicroBatch target_tensors(const std::vector<TrainingSample>& samples, size_t beg
   batch.advantages = at::empty({rows}, at::kFloat);
   batch.completion_mask = at::zeros({rows, targets}, at::kFloat);
   const bool per_token = !samples[begin].token_advantages.empty();
+  const bool learner_old = std::any_of(
+      samples.begin() + begin, samples.begin() + end,
+      [](const TrainingSample& sample) { return !sample.learner_old_logprobs.empty(); });
+  if (learner_old) batch.learner_old_logprobs = at::zeros({rows, targets}, at::kFloat);
   if (per_token) {
     batch.token_advantages = at::zeros({rows, targets}, at::kFloat);
     batch.returns = at::zeros({rows, targets}, at::kFloat);
@@ -45,6 +49,13 @@ MicroBatch target_tensors(const std::vector<TrainingSample>& samples, size_t beg
       if (sample.in_loss) batch.loss_mask[r].narrow(0, first, completion).copy_(completion_targets);
       std::copy(sample.old_logprobs.begin(), sample.old_logprobs.end(),
                 batch.old_logprobs[r].narrow(0, first, completion).data_ptr<float>());
+      if (learner_old && !sample.learner_old_logprobs.empty()) {
+        TORCH_CHECK(static_cast<int64_t>(sample.learner_old_logprobs.size()) == completion,
+                    "learner_old_logprobs has ", sample.learner_old_logprobs.size(),
+                    " entries for ", completion, " completion tokens");
+        std::copy(sample.learner_old_logprobs.begin(), sample.learner_old_logprobs.end(),
+                  batch.learner_old_logprobs[r].narrow(0, first, completion).data_ptr<float>());
+      }
       if (per_token && !sample.token_advantages.empty()) {
         auto place = [&](const std::vector<float>& values, at::Tensor& into) {
           std::copy(values.begin(), values.end(),

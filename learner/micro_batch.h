@@ -20,6 +20,10 @@ struct TrainingSample {
   int64_t prompt_length = 0;
   std::vector<float>
       old_logprobs;  // rollout log-probs of the completion tokens (L - prompt_length)
+  // The learner's own log-probs of the completion tokens before the step's first
+  // optimiser step (pi_old under grpo.rollout_correction; L - prompt_length);
+  // empty = not computed (the training forward's own log-probs serve).
+  std::vector<float> learner_old_logprobs;
   float advantage = 0.0f;
   bool in_loss = true;  // false: a truncated completion under mask_truncated_completions
   // Multi-turn: 1 at completion tokens the environment wrote (L - prompt_length);
@@ -33,11 +37,12 @@ struct TrainingSample {
 
 // Rows of one learner micro-batch, right-padded.
 struct MicroBatch {
-  at::Tensor tokens;            // (B, L) int64
-  at::Tensor attention_mask;    // (B, L) int64
-  at::Tensor loss_mask;         // (B, L-1) float: completion_mask, or 0 for a row out of the loss
-  at::Tensor old_logprobs;      // (B, L-1) float
-  at::Tensor advantages;        // (B) float
+  at::Tensor tokens;          // (B, L) int64
+  at::Tensor attention_mask;  // (B, L) int64
+  at::Tensor loss_mask;       // (B, L-1) float: completion_mask, or 0 for a row out of the loss
+  at::Tensor old_logprobs;    // (B, L-1) float
+  at::Tensor learner_old_logprobs;  // (B, L-1) float; undefined unless the samples carry them
+  at::Tensor advantages;            // (B) float
   at::Tensor completion_mask;   // (B, L-1) float: 1 where the target is a sampled completion token
                                 // (GAE's mask)
   at::Tensor token_advantages;  // (B, L-1) float, PPO only (undefined otherwise)

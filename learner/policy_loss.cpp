@@ -3,6 +3,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "common/error.h"
+#include "learner/policy_objective.h"
 
 namespace r1kit {
 namespace {
@@ -50,8 +51,17 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& inputs, const GrpoConfig& c
   }
   advantages = advantages.detach().to(logp.scalar_type());
 
-  // Importance ratio against the behaviour policy; log_ratio and log_weight are (B, T).
-  at::Tensor log_ratio = (logp - inputs.old_logprobs.detach()).clamp(-kMaxLogRatio, kMaxLogRatio);
+  // pi_old: the behaviour policy, or under a rollout correction the learner's own
+  // log-probs, the rollout's then entering only the correction's weight.
+  const at::Tensor learner_old =
+      inputs.learner_old_logprobs.defined() ? inputs.learner_old_logprobs : logp.detach();
+  check_same_shape(learner_old, logp, "learner_old_logprobs");
+  const RolloutCorrection correction =
+      rollout_correction(learner_old, inputs.old_logprobs, mask, config.rollout_correction);
+  const at::Tensor& old = config.rollout_correction.enabled() ? learner_old : inputs.old_logprobs;
+
+  // Importance ratio against pi_old; log_ratio and log_weight are (B, T).
+  at::Tensor log_ratio = (logp - old.detach()).clamp(-kMaxLogRatio, kMaxLogRatio);
   at::Tensor log_weight;
   if (config.importance_sampling_level == "sequence") {
     // GSPO: the length-normalised sequence log-ratio, carried by every token with
@@ -67,18 +77,13 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& inputs, const GrpoConfig& c
   }
   at::Tensor ratio = log_weight.exp();  // (B, T)
 
-  const double eps_low = config.epsilon;
-  const double eps_high = config.effective_epsilon_high();
-  at::Tensor unclipped = -advantages * ratio;
-  at::Tensor clipped = -advantages * ratio.clamp(1.0 - eps_low, 1.0 + eps_high);
-  at::Tensor per_token = at::maximum(unclipped, clipped);  // (B, T)
-  at::Tensor dual_bound;                                   // (B, T) or undefined
-  if (config.clip_ratio_c > 0.0) {
-    // A very off-policy token with A < 0 would otherwise push its loss up
-    // without bound; cap it at -c * A.
-    dual_bound = -advantages * config.clip_ratio_c;
-    per_token = at::where(advantages < 0, at::minimum(per_token, dual_bound), per_token);
-  }
+  PolicyObjectiveInputs objective_inputs{logp, ratio, advantages, &config};
+  const PolicyObjectiveTerms terms = policy_objective_registry().get(
+      config.objective(), "grpo.policy_objective")(objective_inputs);
+  TORCH_CHECK(terms.per_token_loss.defined() && terms.per_token_loss.sizes() == logp.sizes(),
+              "policy_loss: objective ", config.objective(), " must give a (B, T) per-token loss");
+  at::Tensor per_token = terms.per_token_loss;  // (B, T)
+  if (correction.weights.defined()) per_token = per_token * correction.weights;
 
   at::Tensor kl;  // (B, T) or undefined
   if (inputs.ref_logprobs.defined()) {
@@ -104,18 +109,19 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& inputs, const GrpoConfig& c
   const at::Tensor m = mask.to(at::kDouble);
   auto sum_of = [&](const at::Tensor& values) { return (values.to(at::kDouble) * m).sum(); };
   const at::Tensor ratio_value = ratio.detach();
-  const at::Tensor low = (ratio_value < 1.0 - eps_low) & (advantages < 0);
-  const at::Tensor high = (ratio_value > 1.0 + eps_high) & (advantages > 0);
   const at::Tensor zero = at::zeros({}, m.options());
-  at::Tensor dual = zero;
-  if (dual_bound.defined()) {
-    dual = sum_of((at::maximum(unclipped, clipped).detach() > dual_bound) & (advantages < 0));
-  }
+  auto count_of = [&](const at::Tensor& where) { return where.defined() ? sum_of(where) : zero; };
+  const at::Tensor either =
+      terms.clipped_low.defined() && terms.clipped_high.defined()
+          ? terms.clipped_low | terms.clipped_high
+          : (terms.clipped_low.defined() ? terms.clipped_low : terms.clipped_high);
   const at::Tensor totals =
-      at::stack({m.sum(), sum_of(low), sum_of(high), sum_of(low | high), dual,
-                 kl.defined() ? sum_of(kl.detach()) : zero,
-                 inputs.entropy.defined() ? sum_of(inputs.entropy.detach()) : zero,
-                 sum_of(ratio_value), sum_of(inputs.old_logprobs - logp.detach())})
+      at::cat({at::stack({m.sum(), count_of(terms.clipped_low), count_of(terms.clipped_high),
+                          count_of(either), count_of(terms.dual_clipped),
+                          kl.defined() ? sum_of(kl.detach()) : zero,
+                          inputs.entropy.defined() ? sum_of(inputs.entropy.detach()) : zero,
+                          sum_of(ratio_value), sum_of(old - logp.detach())}),
+               correction.totals.to(m.device())})
           .cpu();
   const double* t = totals.data_ptr<double>();
   PolicyLossSums& sums = out.sums;
@@ -128,6 +134,7 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& inputs, const GrpoConfig& c
   sums.entropy = t[6];
   sums.ratio = t[7];
   sums.approx_kl_old = t[8];
+  out.rollout = rollout_correction_sums(totals.narrow(0, 9, totals.size(0) - 9));
 
   out.clip_ratio_low = sums.mean(sums.clipped_low);
   out.clip_ratio_high = sums.mean(sums.clipped_high);

@@ -2,8 +2,9 @@
 // loss: per-token terms, then one aggregation over a GLOBAL normaliser so that
 // micro-batches and ranks add up to the loss of the whole mini-batch. This is
 // the plain reference implementation. The KL estimators (kl_estimator.h) and
-// the aggregations (loss_aggregation.h) are registries the recipe names.
-// Pure functions; any thread.
+// the aggregations (loss_aggregation.h) and the per-token objectives
+// (policy_objective.h) are registries the recipe names; the rollout correction
+// (rollout_correction.h) weighs the objective. Pure functions; any thread.
 //
 // Micro-batching and data parallel: the caller counts tokens and sequences of
 // the whole mini-batch on all ranks once (count_loss_normalizer on each
@@ -21,12 +22,17 @@
 #include "learner/grpo_config.h"
 #include "learner/kl_estimator.h"
 #include "learner/loss_aggregation.h"
+#include "learner/rollout_correction.h"
 
 namespace r1kit {
 
 struct PolicyLossInputs {
   at::Tensor logprobs;      // (B, T) current policy, requires grad
   at::Tensor old_logprobs;  // (B, T) the behaviour policy that sampled (rollout log-probs)
+  // (B, T) the learner's own log-probs of the sampled tokens before this step's
+  // first optimiser step: pi_old of the ratio under grpo.rollout_correction;
+  // undefined = logprobs.detach() (one epoch, one mini-batch: the same values).
+  at::Tensor learner_old_logprobs;
   at::Tensor ref_logprobs;  // (B, T) frozen reference policy; undefined when beta == 0
   at::Tensor advantages;    // (B) per sequence, or (B, T) per token (GAE)
   at::Tensor mask;          // (B, T) float, 1 = token in the loss (completion, not a tool
@@ -61,15 +67,20 @@ struct PolicyLossOutput {
   double entropy_mean = 0.0;  // 0 without entropy
   double ratio_mean = 0.0;
   PolicyLossSums sums;  // the token sums behind the means, to combine micro-batches exactly
+  // The rollout correction's metrics (every mode): learner_old_logprobs against old_logprobs.
+  RolloutCorrectionSums rollout;
 };
 
-// The clipped surrogate (PPO, Schulman et al. 2017) per token:
+// The policy objective config.objective() per token (policy_objective.h): by
+// default the clipped surrogate (PPO, Schulman et al. 2017)
 //   -min(r A, clip(r, 1 - epsilon, 1 + epsilon_high) A)        (DAPO clip-higher)
 //   for A < 0 and clip_ratio_c > 0: min(that, -clip_ratio_c A)  (dual clip, Ye et al. 2020)
+// times the rollout correction's weight (grpo.rollout_correction, when on), then
 //   + beta * KL_k(pi || ref)                                    (k1, k2, k3; Schulman 2020)
 //   - entropy_coeff * entropy
-// then config.loss_aggregation() over `normalizer`. The ratio r = exp(logp - old)
-// is per token, or per sequence with importance_sampling_level "sequence"
+// then config.loss_aggregation() over `normalizer`. The ratio r = exp(logp - old),
+// old = old_logprobs, or learner_old_logprobs under a rollout correction (decoupled
+// PPO, Hilton et al. 2021), is per token, or per sequence with importance_sampling_level "sequence"
 // (GSPO, Zheng et al. 2025): exp(mean_t(logp - old)) over the row's mask, in the
 // stop-gradient form sg[s_i] * exp(logp - sg[logp]) (GSPO-token), whose value
 // and gradient equal TRL's sequence ratio for per-sequence advantages. Log-ratios

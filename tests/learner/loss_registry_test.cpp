@@ -103,7 +103,7 @@ TEST(LossAggregationRegistry, LossTypeAcceptsTrlNamesAndRegisteredNames) {
   const std::string error = grpo_error({{"loss_type", "dapoo"}});
   EXPECT_TRUE(error.starts_with(
       "recipe.json: grpo.loss_type: unknown loss aggregation \"dapoo\" (did you mean "
-      "\"dapo\"?); known: bnpo, dapo, dr_grpo, grpo, seq_mean_token_mean, "
+      "\"dapo\"?); known: bnpo, cispo, dapo, dr_grpo, grpo, seq_mean_token_mean, "
       "seq_mean_token_sum_norm, "))
       << error;
   EXPECT_NE(error.find("test_token_sum"), std::string::npos) << error;

@@ -136,7 +136,7 @@ Action setup(CLI::App& app) {
   app.add_option("recipe", args->recipe_path, "recipe or pipeline JSON file (see configs/)")
       ->required();
   app.add_option("--set", args->overrides,
-                 "override a recipe key: --set learner.learning_rate=1e-5")
+                 "override a recipe key: --set optimizer.learning_rate=1e-5")
       ->type_name("KEY=VALUE");
   app.add_flag("--resume", args->resume,
                "continue the run in the recipe's output_dir from its last checkpoint (a pipeline "

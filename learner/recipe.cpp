@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "policy/model_source.h"
+#include "rollout/rollout_dtype.h"
 
 namespace r1kit {
 
@@ -30,7 +32,7 @@ void TrainerConfig::visit(ConfigVisitor& v) {
   v.field("bf16", bf16);
   v.field("shared_prompt_forward", shared_prompt_forward);
   v.field("gradient_checkpointing", gradient_checkpointing);
-  v.field("rollout_dtype", rollout_dtype, {.choices = {"float32", "bfloat16"}});
+  v.field("rollout_dtype", rollout_dtype, {.choices = {"auto", "float32", "bfloat16"}});
   v.field("max_staleness", max_staleness, {.min = 0.0});
   v.field("rollout_threads", rollout_threads, {.min = 0.0});
 }
@@ -73,6 +75,15 @@ Recipe parse_recipe(const nlohmann::json& json, const std::string& source,
     for (const auto& [key, _] : json.items()) recipe.present_.insert(key);
   }
   if (recipe.output_dir.empty()) recipe.output_dir = "runs/" + default_name;
+  // The defaults that depend on the machine or on other sections, settled once.
+  recipe.trainer.rollout_dtype =
+      resolve_rollout_dtype(recipe.trainer.rollout_dtype, resolve_device(recipe.model.device));
+  RolloutCorrectionConfig& correction = recipe.grpo.rollout_correction;
+  if (correction.mode == "auto") {
+    const bool off_policy =
+        recipe.trainer.rollout_dtype != "float32" || recipe.trainer.max_staleness > 0;
+    correction.mode = off_policy ? "tis" : "none";
+  }
   if (resolved) *resolved = write_config(recipe);
   return recipe;
 }

@@ -11,7 +11,7 @@
 namespace r1kit {
 
 void RolloutCorrectionConfig::visit(ConfigVisitor& v) {
-  v.field("mode", mode, {.choices = {"none", "tis", "mask"}});
+  v.field("mode", mode, {.choices = {"auto", "none", "tis", "mask"}});
   v.field("level", level, {.choices = {"token", "sequence"}});
   v.field("cap", cap);
   if (!(cap > 1.0)) {
@@ -72,7 +72,8 @@ RolloutCorrection rollout_correction(const at::Tensor& learner_logprobs,
     kept = in_loss & (raw >= 1.0 / config.cap) & (raw <= config.cap);
     applied = kept.to(at::kDouble);
   } else {
-    TORCH_CHECK(config.mode == "none", "rollout_correction: unknown mode ", config.mode);
+    TORCH_CHECK(config.mode == "none" || config.mode == "auto", "rollout_correction: unknown mode ",
+                config.mode);
   }
   // Every weight is positive, so 0 off the mask leaves the maxima to the loss tokens.
   const at::Tensor zero = at::zeros({}, m.options());

@@ -25,7 +25,9 @@ struct RolloutCorrectionConfig {
   // (Yao et al. 2025, "Your efficient RL framework secretly brings you off-policy RL");
   // mask: tokens (or, at sequence level, whole rows) whose w leaves [1/cap, cap]
   // get weight 0, the others weight 1 (verl's rollout_rs).
-  std::string mode = "none";
+  // auto (the default): tis when the rollouts run in bfloat16 or
+  // asynchronously, none otherwise; a recipe settles it when it loads.
+  std::string mode = "auto";
   // token: w = exp(logp_learner - logp_rollout) per token; sequence: the row's
   // geometric mean exp(mean_t(logp_learner - logp_rollout)) over its loss tokens
   // (verl's "geometric"), the same for every token of the row.
@@ -35,7 +37,7 @@ struct RolloutCorrectionConfig {
   double cap = 2.0;
 
   void visit(ConfigVisitor& v);
-  bool enabled() const { return mode != "none"; }
+  bool enabled() const { return mode == "tis" || mode == "mask"; }
 };
 
 // Sums over the loss tokens (and rows) of a micro-batch: added over

@@ -43,11 +43,13 @@ struct TrainerConfig {
   // recomputed in the backward instead of kept (about a third more compute,
   // a fraction of the activation memory); same gradients (HF).
   bool gradient_checkpointing = false;
-  // Rollout engine dtype: "float32" (logprobs equal the learner's to ~1e-6) or
-  // "bfloat16" (weights cast once per update; about 2-3x faster decode on CPUs
-  // with AMX and on GPUs; logprobs then differ from a float32 learner by ~0.02
-  // nats on average, which the importance ratio sees) (vLLM's dtype).
-  std::string rollout_dtype = "float32";
+  // Rollout engine dtype: "float32" (logprobs equal the learner's to ~1e-6),
+  // "bfloat16" (weights cast once per update; faster decode on CPUs with
+  // AVX512-BF16 or AMX and on GPUs; logprobs then differ from a float32
+  // learner, which grpo.rollout_correction accounts for) or "auto": bfloat16
+  // where it is the fast path, float32 elsewhere (rollout/rollout_dtype.h),
+  // resolved when the recipe loads (vLLM's dtype).
+  std::string rollout_dtype = "auto";
   // Asynchronous rollouts: how many steps the rollouts may run ahead of the
   // learner. 0 = on-policy (sample, then learn). K > 0: step s's batch is
   // sampled with the weights after step s - 1 - K, while the learner updates

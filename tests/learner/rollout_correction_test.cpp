@@ -19,6 +19,7 @@
 #include "learner/grpo_config.h"
 #include "learner/policy_loss.h"
 #include "learner/step_metrics.h"
+#include "rollout/rollout_dtype.h"
 #include "tests/learner/learner_test_util.h"
 
 namespace r1kit {
@@ -271,7 +272,8 @@ std::string grpo_error(const nlohmann::json& grpo) {
 TEST(RolloutCorrection, RecipeKeysAndTheirErrors) {
   const GrpoConfig defaults =
       read_config<GrpoSection>({{"grpo", nlohmann::json::object()}}, "recipe.json").grpo;
-  EXPECT_EQ(defaults.rollout_correction.mode, "none");
+  EXPECT_EQ(defaults.rollout_correction.mode, "auto");  // settled by parse_recipe
+  EXPECT_FALSE(defaults.rollout_correction.enabled());
   EXPECT_EQ(defaults.rollout_correction.level, "token");
   EXPECT_EQ(defaults.rollout_correction.cap, 2.0);
   const GrpoConfig set =
@@ -289,6 +291,35 @@ TEST(RolloutCorrection, RecipeKeysAndTheirErrors) {
     const std::string error = grpo_error({{"rollout_correction", {{key, value}}}});
     EXPECT_TRUE(error.starts_with("recipe.json: grpo.rollout_correction." + key + ": ")) << error;
   }
+}
+
+// A recipe settles "auto" when it loads: the rollout dtype from the machine
+// (bfloat16 where it is the fast path), the correction from the rollouts
+// (tis when they run in bfloat16 or asynchronously).
+TEST(RolloutCorrection, AutoIsTisForBfloat16OrAsynchronousRollouts) {
+  auto settled = [](const nlohmann::json& trainer, const nlohmann::json& grpo) {
+    const nlohmann::json json = {
+        {"stage", "grpo"}, {"model", {{"device", "cpu"}}}, {"trainer", trainer}, {"grpo", grpo}};
+    return parse_recipe(json, "recipe.json", "recipe");
+  };
+  const Recipe automatic = settled(nlohmann::json::object(), nlohmann::json::object());
+  EXPECT_EQ(automatic.trainer.rollout_dtype,
+            fast_bfloat16_rollouts(at::kCPU) ? "bfloat16" : "float32");
+  EXPECT_EQ(automatic.grpo.rollout_correction.mode,
+            automatic.trainer.rollout_dtype == "bfloat16" ? "tis" : "none");
+  EXPECT_EQ(settled({{"rollout_dtype", "float32"}}, nlohmann::json::object())
+                .grpo.rollout_correction.mode,
+            "none");
+  EXPECT_EQ(settled({{"rollout_dtype", "bfloat16"}}, nlohmann::json::object())
+                .grpo.rollout_correction.mode,
+            "tis");
+  EXPECT_EQ(settled({{"rollout_dtype", "float32"}, {"max_staleness", 1}}, nlohmann::json::object())
+                .grpo.rollout_correction.mode,
+            "tis");
+  EXPECT_EQ(settled({{"rollout_dtype", "bfloat16"}}, {{"rollout_correction", {{"mode", "none"}}}})
+                .grpo.rollout_correction.mode,
+            "none")
+      << "an explicit mode stays";
 }
 
 namespace fs = std::filesystem;

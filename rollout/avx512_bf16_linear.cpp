@@ -171,16 +171,15 @@ at::Tensor avx512_bf16_linear(const at::Tensor& x, const at::Tensor& packed, int
   const Epilogue epilogue{bias.defined() ? bias.const_data_ptr<c10::BFloat16>() : nullptr,
                           residual.defined() ? residual.const_data_ptr<c10::BFloat16>() : nullptr,
                           out.mutable_data_ptr<c10::BFloat16>(), n};
-  const int64_t panels = (blocks + kMaxBlocks - 1) / kMaxBlocks;
-  // A thread's share is worth the fork only above ~256k multiply-adds.
-  const int64_t panel_work = std::max<int64_t>(rows * pairs * 2 * kMaxBlocks * kBlock, 1);
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / panel_work);
-  at::parallel_for(0, panels, grain, [&](int64_t begin, int64_t end) {
+  // Threads split the column blocks evenly and walk their share in panels of
+  // up to kMaxBlocks; a share is worth the fork only above ~256k multiply-adds.
+  const int64_t block_work = std::max<int64_t>(rows * pairs * 2 * kBlock, 1);
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / block_work);
+  at::parallel_for(0, blocks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t row_chunk = 0; row_chunk < rows; row_chunk += kRowChunk) {
       const int64_t chunk_end = std::min(rows, row_chunk + kRowChunk);
-      for (int64_t panel = begin; panel < end; ++panel) {
-        const int64_t block0 = panel * kMaxBlocks;
-        const int64_t panel_blocks = std::min<int64_t>(kMaxBlocks, blocks - block0);
+      for (int64_t block0 = begin; block0 < end; block0 += kMaxBlocks) {
+        const int64_t panel_blocks = std::min<int64_t>(kMaxBlocks, end - block0);
         const c10::BFloat16* w = w_data + block0 * block_stride;
         for (int64_t row0 = row_chunk; row0 < chunk_end; row0 += kMaxRows) {
           const int64_t micro_rows = std::min<int64_t>(kMaxRows, chunk_end - row0);

@@ -181,11 +181,17 @@ at::Tensor avx512_bf16_linear(const at::Tensor& x, const at::Tensor& packed, int
       for (int64_t block0 = begin; block0 < end; block0 += kMaxBlocks) {
         const int64_t panel_blocks = std::min<int64_t>(kMaxBlocks, end - block0);
         const c10::BFloat16* w = w_data + block0 * block_stride;
-        for (int64_t row0 = row_chunk; row0 < chunk_end; row0 += kMaxRows) {
-          const int64_t micro_rows = std::min<int64_t>(kMaxRows, chunk_end - row0);
+        // The chunk's rows in near-equal micro-kernel calls (32 = 6 + 6 + 5 +
+        // 5 + 5 + 5, not 6 x 5 + 2): a call of few rows loads as many weights
+        // for less arithmetic.
+        const int64_t chunk_rows = chunk_end - row_chunk;
+        const int64_t calls = (chunk_rows + kMaxRows - 1) / kMaxRows;
+        for (int64_t call = 0, row0 = row_chunk; call < calls; ++call) {
+          const int64_t micro_rows = chunk_rows / calls + (call < chunk_rows % calls ? 1 : 0);
           kKernels[micro_rows - 1][panel_blocks - 1](x_data + row0 * x_stride, x_stride, w,
                                                      block_stride, pairs, epilogue, row0,
                                                      block0 * kBlock);
+          row0 += micro_rows;
         }
       }
     }

@@ -74,11 +74,9 @@ int64_t parameter_count(Transformer& model) {
   return total;
 }
 
-// The best matmul rate of this machine in `dtype` on all of ATen's threads:
-// large squares (every core busy, the blocking at its best), the best of
-// several runs, so a busy moment of a shared machine does not lower it. The
-// roofline the FLOP/s numbers are compared with.
-double measure_matmul_peak(at::ScalarType dtype) {
+// The best rate of at::mm on large squares (the blocking at its best) in
+// `dtype` on the calling thread's ATen threads, the best of several runs.
+double best_matmul_rate(at::ScalarType dtype) {
   c10::InferenceMode guard;
   double best = 0;
   for (int64_t n : {1024, 2048}) {
@@ -94,6 +92,19 @@ double measure_matmul_peak(at::ScalarType dtype) {
     }
   }
   return best;
+}
+
+// This machine's matmul peak in `dtype`, the roofline the FLOP/s numbers are
+// compared with: the larger of at::mm on all threads and the threads times
+// at::mm on one (on a shared machine the threads of one matmul wait for each
+// other at every barrier; single-threaded engines, one per core, do not).
+double measure_matmul_peak(at::ScalarType dtype) {
+  const int threads = at::get_num_threads();
+  const double all_threads = best_matmul_rate(dtype);
+  at::set_num_threads(1);
+  const double one_thread = best_matmul_rate(dtype);
+  at::set_num_threads(threads);
+  return std::max(all_threads, threads * one_thread);
 }
 
 // Parameters the matmuls of one token read: all but the embedding table,
@@ -163,7 +174,7 @@ int run_rollout_bench(const BenchArguments& args) {
     throw_usage_error("--new-tokens must be at least 2 to time decode steps");
   const double peak_float32 = measure_matmul_peak(at::kFloat);
   const double peak_bfloat16 = measure_matmul_peak(at::kBFloat16);
-  std::cout << "threads " << at::get_num_threads() << ", matmul peak (at::mm, 2048^2, best of 5) "
+  std::cout << "threads " << at::get_num_threads() << ", matmul peak (at::mm on large squares) "
             << peak_float32 / 1e9 << " GFLOP/s float32, " << peak_bfloat16 / 1e9
             << " GFLOP/s bfloat16\n";
   std::cout << "decode rates: median (min) over " << args.repeats

@@ -1,7 +1,7 @@
 // `r1kit bench rollout|learner`: prefill and decode throughput of the rollout engine
 // on random models of ~20M and ~100M parameters at batch 1, 8 and 64, in each
 // rollout compute dtype (float32, bfloat16), and the
-// achieved FLOP/s against this machine's measured matmul peak. `--export`
+// achieved FLOP/s against this machine's measured matmul peak in that dtype. `--export`
 // writes the model as a Hugging Face folder so bench/rollout.sh can run
 // transformers' generate on the same weights; `learner` times forward, backward
 // and an AdamW step over padded batches. Numbers, never a pass/fail.
@@ -9,6 +9,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -33,8 +34,9 @@ struct BenchArguments {
       "float32", "bfloat16"};  // rollout compute dtypes (EngineOptions::compute_dtype)
   int64_t prompt_length = 64;
   int64_t new_tokens = 64;
-  int64_t repeats =
-      3;  // timed runs per measurement; the median counts (this machine's timings are noisy)
+  // Timed runs per measurement (rollout: pairs of runs); the median counts
+  // (this machine's timings are noisy) and the rollout bench also prints the best.
+  int64_t repeats = 3;
   int64_t workers = 0;  // rollout engines sharing the cores; 0 = RolloutWorkers' automatic count
   std::string export_dir;
   std::string json_output;
@@ -72,22 +74,45 @@ int64_t parameter_count(Transformer& model) {
   return total;
 }
 
-// The best float32 matmul rate of this machine over a few square sizes: the
-// roofline the FLOP/s numbers are compared with.
-double measure_matmul_peak() {
+// The best rate of at::mm on large squares (the blocking at its best) in
+// `dtype` on the calling thread's ATen threads, the best of several runs.
+double best_matmul_rate(at::ScalarType dtype) {
   c10::InferenceMode guard;
   double best = 0;
-  for (int64_t n : {512, 1024}) {
-    at::Tensor a = at::randn({n, n});
-    at::Tensor b = at::randn({n, n});
-    at::matmul(a, b);
-    const int repeats = n == 512 ? 20 : 5;
-    auto start = Clock::now();
-    for (int i = 0; i < repeats; ++i) at::matmul(a, b);
-    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    best = std::max(best, 2.0 * n * n * n * repeats / seconds);
+  for (int64_t n : {1024, 2048}) {
+    const at::Tensor a = at::randn({n, n}).to(dtype);
+    const at::Tensor b = at::randn({n, n}).to(dtype);
+    at::mm(a, b);  // warm-up: oneDNN builds its kernels on the first call
+    for (int run = 0; run < 5; ++run) {
+      const int repeats = n == 1024 ? 4 : 1;
+      const auto start = Clock::now();
+      for (int i = 0; i < repeats; ++i) at::mm(a, b);
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      best = std::max(best, 2.0 * n * n * n * repeats / seconds);
+    }
   }
   return best;
+}
+
+// This machine's matmul peak in `dtype`, the roofline the FLOP/s numbers are
+// compared with: the larger of at::mm on all threads and the threads times
+// at::mm on one (on a shared machine the threads of one matmul wait for each
+// other at every barrier; single-threaded engines, one per core, do not).
+double measure_matmul_peak(at::ScalarType dtype) {
+  const int threads = at::get_num_threads();
+  const double all_threads = best_matmul_rate(dtype);
+  at::set_num_threads(1);
+  const double one_thread = best_matmul_rate(dtype);
+  at::set_num_threads(threads);
+  return std::max(all_threads, threads * one_thread);
+}
+
+// Parameters the matmuls of one token read: all but the embedding table,
+// which a token only looks up (it counts when the output projection reuses it).
+int64_t matmul_parameter_count(Transformer& model, const ModelConfig& config) {
+  int64_t total = parameter_count(model);
+  if (!config.tie_word_embeddings) total -= model->model->embed_tokens->weight.numel();
+  return total;
 }
 
 std::vector<std::vector<int64_t>> random_prompts(int64_t count, int64_t length, int64_t vocab,
@@ -108,19 +133,63 @@ double timed_generate(RolloutWorkers& engine, const std::vector<std::vector<int6
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+// Prefill and decode seconds of one batch: `repeats` alternating pairs of a
+// one-token run (prefill and the first token) and a full run; a pair's decode
+// time is the full run minus the one-token run. A pair whose full run is not
+// longer (a busy moment of a shared machine) has no decode time, so it is
+// dropped; with no pair left the decode figures are absent, never a rate over
+// an empty interval.
+struct BatchTimings {
+  std::vector<double> prefill_seconds;
+  std::vector<double> decode_seconds;  // pairs with a positive difference only
+  int64_t dropped_pairs = 0;
+};
+
+BatchTimings time_batch(RolloutWorkers& engine, const std::vector<std::vector<int64_t>>& prompts,
+                        SamplingParams params, int64_t new_tokens, int64_t repeats) {
+  BatchTimings timings;
+  for (int64_t r = 0; r < repeats; ++r) {
+    params.max_new_tokens = 1;
+    const double prefill = timed_generate(engine, prompts, params);
+    params.max_new_tokens = new_tokens;
+    const double total = timed_generate(engine, prompts, params);
+    timings.prefill_seconds.push_back(prefill);
+    if (total > prefill) {
+      timings.decode_seconds.push_back(total - prefill);
+    } else {
+      ++timings.dropped_pairs;
+    }
+  }
+  return timings;
+}
+
 int run_rollout_bench(const BenchArguments& args) {
-  const double peak = measure_matmul_peak();
-  std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9
-            << " GFLOP/s\n";
-  std::cout << "size  params  dtype     batch  prefill_tok/s  decode_tok/s  ms/decode_step  "
-               "decode_GFLOP/s  %fp32peak\n";
-  nlohmann::json report = {{"matmul_peak_flops", peak},
+  if (args.new_tokens < 2)
+    throw_usage_error("--new-tokens must be at least 2 to time decode steps");
+  const double peak_float32 = measure_matmul_peak(at::kFloat);
+  const double peak_bfloat16 = measure_matmul_peak(at::kBFloat16);
+  std::cout << "threads " << at::get_num_threads() << ", matmul peak (at::mm on large squares) "
+            << peak_float32 / 1e9 << " GFLOP/s float32, " << peak_bfloat16 / 1e9
+            << " GFLOP/s bfloat16\n";
+  std::cout << "decode rates: median (min) over " << args.repeats
+            << " alternating pairs of runs; FLOP/s count 2 per matmul parameter per token\n";
+  std::cout << "size  params  dtype     batch  prefill_tok/s  decode_tok/s (best)  ms/decode_step  "
+               "decode_GFLOP/s  %dtype_peak\n";
+  nlohmann::json report = {{"matmul_peak_flops", peak_float32},
+                           {"matmul_peak_flops_bfloat16", peak_bfloat16},
                            {"threads", at::get_num_threads()},
                            {"results", nlohmann::json::array()}};
   for (const auto& size : args.sizes) {
     ModelConfig config = bench_config(size);
     auto weights = std::make_shared<PolicyWeights>(make_random_transformer(config, 1234));
     const int64_t params_count = parameter_count(weights->model);
+    const int64_t matmul_params = matmul_parameter_count(weights->model, config);
     const int64_t most = *std::max_element(args.batches.begin(), args.batches.end());
     const auto all_prompts = random_prompts(most, args.prompt_length, config.vocab_size, 7);
     if (!args.export_dir.empty() && size == args.sizes.front()) {
@@ -129,6 +198,7 @@ int run_rollout_bench(const BenchArguments& args) {
           << nlohmann::json(all_prompts).dump();
     }
     for (const auto& dtype : args.dtypes) {
+      const double peak = dtype == "bfloat16" ? peak_bfloat16 : peak_float32;
       RolloutWorkers engine(weights, nullptr, static_cast<size_t>(args.workers),
                             {.max_batch_size = 64, .compute_dtype = dtype});
       SamplingParams params;
@@ -138,42 +208,55 @@ int run_rollout_bench(const BenchArguments& args) {
         std::vector<std::vector<int64_t>> prompts(all_prompts.begin(), all_prompts.begin() + batch);
         params.max_new_tokens = 2;
         timed_generate(engine, prompts, params);  // warm-up
-        auto median_seconds = [&](int64_t new_tokens) {
-          params.max_new_tokens = new_tokens;
-          std::vector<double> seconds;
-          for (int64_t r = 0; r < args.repeats; ++r)
-            seconds.push_back(timed_generate(engine, prompts, params));
-          std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
-          return seconds[seconds.size() / 2];
-        };
-        const double prefill_seconds = median_seconds(1);
-        const double total_seconds = median_seconds(args.new_tokens);
-        // Every row runs to new_tokens (no stop token), so each engine takes
-        // new_tokens - 1 decode steps after the prefill's first token.
-        const int64_t decode_steps = std::max<int64_t>(args.new_tokens - 1, 1);
-        double decode_seconds = std::max(total_seconds - prefill_seconds, 1e-9);
-        double decode_tokens = static_cast<double>(batch * (args.new_tokens - 1));
-        double prefill_rate = batch * args.prompt_length / prefill_seconds;
-        double decode_rate = decode_tokens / decode_seconds;
-        // Decode FLOPs: 2 per parameter per token (matmuls), attention ignored.
-        double decode_flops = 2.0 * params_count * decode_rate;
-        std::printf("%-5s %5.1fM  %-8s %6lld %14.0f %13.0f %15.2f %15.1f %10.1f\n", size.c_str(),
-                    params_count / 1e6, dtype.c_str(), static_cast<long long>(batch), prefill_rate,
-                    decode_rate, 1000.0 * decode_seconds / decode_steps, decode_flops / 1e9,
-                    100.0 * decode_flops / peak);
-        report["results"].push_back({{"size", size},
-                                     {"parameters", params_count},
-                                     {"dtype", dtype},
-                                     {"batch", batch},
-                                     {"prompt_length", args.prompt_length},
-                                     {"new_tokens", args.new_tokens},
-                                     {"prefill_tokens_per_second", prefill_rate},
-                                     {"decode_tokens_per_second", decode_rate},
-                                     {"seconds_per_decode_step", decode_seconds / decode_steps},
-                                     {"decode_flops", decode_flops}});
+        const BatchTimings timings =
+            time_batch(engine, prompts, params, args.new_tokens, args.repeats);
+        const double prefill_seconds = median(timings.prefill_seconds);
+        const double prefill_rate = batch * args.prompt_length / prefill_seconds;
+        // Every row runs to new_tokens (no stop token): new_tokens - 1 decode
+        // steps after the prefill's first token.
+        const int64_t decode_steps = args.new_tokens - 1;
+        const double decode_tokens = static_cast<double>(batch * decode_steps);
+        nlohmann::json result = {
+            {"size", size},
+            {"parameters", params_count},
+            {"matmul_parameters", matmul_params},
+            {"dtype", dtype},
+            {"batch", batch},
+            {"prompt_length", args.prompt_length},
+            {"new_tokens", args.new_tokens},
+            {"prefill_tokens_per_second", prefill_rate},
+            {"prefill_tokens_per_second_best",
+             batch * args.prompt_length /
+                 *std::min_element(timings.prefill_seconds.begin(), timings.prefill_seconds.end())},
+            {"dropped_pairs", timings.dropped_pairs}};
+        if (timings.decode_seconds.empty()) {
+          std::printf(
+              "%-5s %5.1fM  %-8s %6lld %14.0f  n/a: no run was longer than its one-token "
+              "run (machine busy?)\n",
+              size.c_str(), params_count / 1e6, dtype.c_str(), static_cast<long long>(batch),
+              prefill_rate);
+          result["decode_tokens_per_second"] = nullptr;
+        } else {
+          const double decode_seconds = median(timings.decode_seconds);
+          const double fastest =
+              *std::min_element(timings.decode_seconds.begin(), timings.decode_seconds.end());
+          const double decode_rate = decode_tokens / decode_seconds;
+          // Decode FLOPs: 2 per matmul parameter per token, attention ignored.
+          const double decode_flops = 2.0 * matmul_params * decode_rate;
+          std::printf("%-5s %5.1fM  %-8s %6lld %14.0f %12.0f (%6.0f) %15.2f %15.1f %12.1f%s\n",
+                      size.c_str(), params_count / 1e6, dtype.c_str(),
+                      static_cast<long long>(batch), prefill_rate, decode_rate,
+                      decode_tokens / fastest, 1000.0 * decode_seconds / decode_steps,
+                      decode_flops / 1e9, 100.0 * decode_flops / peak,
+                      timings.dropped_pairs ? "  (pairs dropped: machine busy)" : "");
+          result["decode_tokens_per_second"] = decode_rate;
+          result["decode_tokens_per_second_best"] = decode_tokens / fastest;
+          result["seconds_per_decode_step"] = decode_seconds / decode_steps;
+          result["decode_flops"] = decode_flops;
+        }
+        report["results"].push_back(result);
         std::fflush(stdout);
       }
-      std::fflush(stdout);
     }
   }
   if (!args.json_output.empty()) {
@@ -186,7 +269,7 @@ int run_rollout_bench(const BenchArguments& args) {
 // AdamW step, on the same model sizes; FLOPs counted as 6 per parameter per
 // token (forward 2, backward 4), attention ignored.
 int run_learner_bench(const BenchArguments& args) {
-  const double peak = measure_matmul_peak();
+  const double peak = measure_matmul_peak(at::kFloat);
   std::cout << "threads " << at::get_num_threads() << ", float32 matmul peak " << peak / 1e9
             << " GFLOP/s\n";
   std::cout << "size  params  batch x length  tokens/s  step_ms  GFLOP/s  %peak\n";
@@ -251,7 +334,9 @@ Action setup(CLI::App& app) {
   app.add_option("--prompt-length", args->prompt_length, "prompt tokens")->capture_default_str();
   app.add_option("--new-tokens", args->new_tokens, "generated tokens per sequence")
       ->capture_default_str();
-  app.add_option("--repeats", args->repeats, "timed runs per measurement; the median counts")
+  app.add_option("--repeats", args->repeats,
+                 "timed runs per measurement (rollout: alternating pairs of a one-token and a full "
+                 "run); the median counts")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--workers", args->workers,

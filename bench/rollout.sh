@@ -2,9 +2,11 @@
 # `make bench-rollout`: r1kit's rollout engine and transformers' generate on the
 # same ~20M-parameter weights, prompts, batch sizes, lengths and greedy
 # decoding, on this CPU, in float32 and in bfloat16, in one command; every
-# timing on both sides is the median of REPEATS runs (default 3). Prints the
-# batch-64 decode ratio of each dtype (same dtype on both sides); the last line
-# compares r1kit's fastest dtype with transformers in that same dtype.
+# timing on both sides is the median of REPEATS alternating pairs of a
+# one-token and a full run (default 3). Prints the prefill and decode ratio of
+# each batch and dtype (same dtype on both sides) and r1kit's bfloat16 /
+# float32 decode ratio; the last line compares r1kit's fastest dtype with
+# transformers in that same dtype.
 set -euo pipefail
 build="${1:-build}"
 python="${R1KIT_VENV:-$HOME/.cache/r1kit/venv}/bin/python"
@@ -22,15 +24,37 @@ done
 import json, sys
 ours = json.load(open(sys.argv[1]))["results"]
 peers = {path.rsplit("-", 1)[1][:-5]: json.load(open(path))["results"] for path in sys.argv[2:]}
+
+def rate(result, key="decode_tokens_per_second"):
+    return result.get(key)  # None when no pair of runs could time the decode
+
+def text(value):
+    return "n/a" if value is None else f"{value:.0f}"
+
 ratios = {}
 for dtype, peer in peers.items():
-    ours64 = next(r for r in ours if r["size"] == "20m" and r["batch"] == 64 and r["dtype"] == dtype)
-    peer64 = next(r for r in peer if r["batch"] == 64)
-    ratios[dtype] = (ours64["decode_tokens_per_second"], peer64["decode_tokens_per_second"])
-    print(f"batch 64 decode {dtype}: r1kit {ratios[dtype][0]:.0f} tok/s, transformers {ratios[dtype][1]:.0f} tok/s, "
-          f"ratio {ratios[dtype][0] / ratios[dtype][1]:.2f}")
-print(f"decode_speedup_vs_transformers_float32: {ratios['float32'][0] / ratios['float32'][1]:.2f}")
-fastest = max(ratios, key=lambda dtype: ratios[dtype][0])
-print(f"fastest r1kit dtype: {fastest} (compared with transformers in {fastest})")
-print(f"decode_speedup_vs_transformers: {ratios[fastest][0] / ratios[fastest][1]:.2f}")
+    for batch in (1, 8, 64):
+        mine = next((r for r in ours if r["size"] == "20m" and r["batch"] == batch and r["dtype"] == dtype), None)
+        theirs = next((r for r in peer if r["batch"] == batch), None)
+        if mine is None or theirs is None:
+            continue
+        for what, key in (("prefill", "prefill_tokens_per_second"), ("decode", "decode_tokens_per_second")):
+            a, b = rate(mine, key), rate(theirs, key)
+            ratio = f"{a / b:.2f}" if a is not None and b is not None else "n/a"
+            print(f"batch {batch:2d} {what:7s} {dtype}: r1kit {text(a)} tok/s, transformers {text(b)} tok/s, ratio {ratio}")
+            if batch == 64 and what == "decode":
+                ratios[dtype] = (a, b)
+for dtype in ("float32", "bfloat16"):
+    mine = {r["batch"]: rate(r) for r in ours if r["size"] == "100m" and r["dtype"] == dtype}
+    if 64 in mine:
+        print(f"batch 64 decode ~100M {dtype}: r1kit {text(mine[64])} tok/s")
+own = {size: {r["dtype"]: rate(r) for r in ours if r["size"] == size and r["batch"] == 64} for size in ("20m", "100m")}
+for size, by_dtype in own.items():
+    if by_dtype.get("float32") and by_dtype.get("bfloat16"):
+        print(f"r1kit batch 64 decode {size}: bfloat16 / float32 = {by_dtype['bfloat16'] / by_dtype['float32']:.2f}")
+if all(a is not None and b is not None for a, b in ratios.values()) and "float32" in ratios:
+    print(f"decode_speedup_vs_transformers_float32: {ratios['float32'][0] / ratios['float32'][1]:.2f}")
+    fastest = max(ratios, key=lambda dtype: ratios[dtype][0])
+    print(f"fastest r1kit dtype: {fastest} (compared with transformers in {fastest})")
+    print(f"decode_speedup_vs_transformers: {ratios[fastest][0] / ratios[fastest][1]:.2f}")
 PY

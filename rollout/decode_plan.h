@@ -3,12 +3,16 @@
 // matmul that follows it, all in the rollout compute dtype (float32 or
 // bfloat16). Built once per published weight version (PolicyWeights keeps it)
 // and then read-only: forward() is const and safe from several engines at once.
-// It holds at most one copy of each weight matrix (the plain matrix, or its
-// oneDNN packing; CPUs with AMX also keep the tile layout) and reads the
-// embedding table from the model, so it lives no longer than the version.
+// It holds at most one copy of each weight matrix (the plain matrix, its
+// oneDNN packing or the pair layout of avx512_bf16_linear; CPUs with AMX also
+// keep the tile layout) and reads the embedding table from the model, so it
+// lives no longer than the version.
 // forward() computes what Transformer::forward_cached computes, with a handful
 // of large ATen calls and fused kernels per layer instead of dozens of small
-// ones; in bfloat16 on CPU the matmuls use oneDNN with pre-packed weights.
+// ones. bfloat16 matmuls on CPU: with AMX, the tile kernel for decode steps of
+// single-threaded engines and oneDNN with pre-packed weights otherwise; with
+// AVX512-BF16 and no AMX, avx512_bf16_linear for every matmul; at::mm on CPUs
+// with neither.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -50,6 +54,10 @@ class DecodePlan {
     at::Tensor bias;    // (out) or undefined
     at::Tensor packed;  // weight pre-packed for oneDNN (bfloat16 on CPU), or undefined
     at::Tensor amx;  // weight in AMX tile layout (bfloat16 on CPUs with AMX, no bias), or undefined
+    // weight in vdpbf16ps's pair layout (bfloat16 on CPUs with AVX512-BF16 and
+    // no AMX; then weight and packed are undefined), or undefined.
+    at::Tensor bf16_pairs;
+    int64_t out_features = 0;  // the weight's rows
 
     at::Tensor apply(const at::Tensor& x) const;  // (N, in) -> (N, out)
     // residual (N, out) + apply(x), fused into the matmul where packed.

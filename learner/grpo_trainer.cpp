@@ -79,14 +79,17 @@ GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& dis
                                               trainer.num_rollout_workers, engine_options);
   int64_t rollout_threads = 0;
   if (trainer.max_staleness > 0) {
-    // The cores are split: the producer's engines take rollout_threads, the
-    // learner the rest. The producer samples from its own copy of the policy
+    // The producer's engines run rollout_threads threads beside the learner's
+    // (all the cores unless trainer.learner_threads says otherwise): generation
+    // is usually the shorter side, and while it runs the two share the cores.
+    // The producer samples from its own copy of the policy
     // (made without drawing from torch's generator, so the learner's draws
     // are those of the synchronous loop).
     const int64_t cores = at::get_num_threads();
     rollout_threads = trainer.rollout_threads > 0 ? std::min(trainer.rollout_threads, cores)
                                                   : std::max<int64_t>(1, cores / 2);
-    learner_threads_ = std::max<int64_t>(1, cores - rollout_threads);
+    learner_threads_ =
+        trainer.learner_threads > 0 ? std::min(trainer.learner_threads, cores) : cores;
     const std::string torch_rng = save_torch_rng();
     rollout_weights_ = std::make_shared<PolicyWeights>(frozen_copy(policy_.model));
     restore_torch_rng(torch_rng);

@@ -35,6 +35,7 @@ void TrainerConfig::visit(ConfigVisitor& v) {
   v.field("rollout_dtype", rollout_dtype, {.choices = {"auto", "float32", "bfloat16"}});
   v.field("max_staleness", max_staleness, {.min = 0.0});
   v.field("rollout_threads", rollout_threads, {.min = 0.0});
+  v.field("learner_threads", learner_threads, {.min = 0.0});
 }
 
 void Recipe::visit(ConfigVisitor& v) {

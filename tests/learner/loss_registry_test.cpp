@@ -12,6 +12,7 @@
 #include "learner/kl_estimator.h"
 #include "learner/loss_aggregation.h"
 #include "learner/policy_loss.h"
+#include "tests/learner/grpo_section.h"
 
 namespace r1kit {
 namespace {
@@ -27,26 +28,8 @@ REGISTER_LOSS_AGGREGATION("test_token_sum", test_token_sum);
 at::Tensor test_double_k1(const at::Tensor& log_ratio) { return -2.0 * log_ratio; }
 REGISTER_KL_ESTIMATOR("test_double_k1", test_double_k1);
 
-// The recipe's `grpo` section, so errors carry the key path grpo.<key>.
-struct GrpoSection {
-  GrpoConfig grpo;
-  void visit(ConfigVisitor& v) { v.section("grpo", grpo); }
-};
-
-GrpoConfig read_grpo(const nlohmann::json& grpo) {
-  return read_config<GrpoSection>({{"grpo", grpo}}, "recipe.json").grpo;
-}
-
-std::string grpo_error(const nlohmann::json& grpo) {
-  try {
-    read_grpo(grpo);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for " << grpo.dump();
-  return "";
-}
+using testing::grpo_error;
+using testing::read_grpo;
 
 // Other files of this binary register aggregations too: the checks below
 // name the built-ins and this file's own, not the whole list.

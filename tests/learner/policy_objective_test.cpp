@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "learner/grpo_config.h"
 #include "learner/policy_loss.h"
+#include "tests/learner/grpo_section.h"
 
 namespace r1kit {
 namespace {
@@ -22,25 +23,8 @@ PolicyObjectiveTerms test_reinforce(const PolicyObjectiveInputs& in) {
 }
 REGISTER_POLICY_OBJECTIVE("test_reinforce", test_reinforce);
 
-struct GrpoSection {
-  GrpoConfig grpo;
-  void visit(ConfigVisitor& v) { v.section("grpo", grpo); }
-};
-
-GrpoConfig read_grpo(const nlohmann::json& grpo) {
-  return read_config<GrpoSection>({{"grpo", grpo}}, "recipe.json").grpo;
-}
-
-std::string grpo_error(const nlohmann::json& grpo) {
-  try {
-    read_grpo(grpo);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for " << grpo.dump();
-  return "";
-}
+using testing::grpo_error;
+using testing::read_grpo;
 
 // logp = old + log(ratios), so the ratios are exact; rows with A = +1 and -1.
 PolicyLossInputs inputs_with_ratios(const std::vector<float>& ratios) {

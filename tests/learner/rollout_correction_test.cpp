@@ -20,6 +20,7 @@
 #include "learner/policy_loss.h"
 #include "learner/step_metrics.h"
 #include "rollout/rollout_dtype.h"
+#include "tests/learner/grpo_section.h"
 #include "tests/learner/learner_test_util.h"
 
 namespace r1kit {
@@ -252,36 +253,17 @@ TEST(RolloutCorrection, TisAndMaskWeighTheDecoupledSurrogate) {
   }
 }
 
-// The recipe's `grpo` section, so errors carry the key path grpo.<key>.
-struct GrpoSection {
-  GrpoConfig grpo;
-  void visit(ConfigVisitor& v) { v.section("grpo", grpo); }
-};
-
-std::string grpo_error(const nlohmann::json& grpo) {
-  try {
-    read_config<GrpoSection>({{"grpo", grpo}}, "recipe.json");
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for " << grpo.dump();
-  return "";
-}
+using testing::grpo_error;
+using testing::read_grpo;
 
 TEST(RolloutCorrection, RecipeKeysAndTheirErrors) {
-  const GrpoConfig defaults =
-      read_config<GrpoSection>({{"grpo", nlohmann::json::object()}}, "recipe.json").grpo;
+  const GrpoConfig defaults = read_grpo(nlohmann::json::object());
   EXPECT_EQ(defaults.rollout_correction.mode, "auto");  // settled by parse_recipe
   EXPECT_FALSE(defaults.rollout_correction.enabled());
   EXPECT_EQ(defaults.rollout_correction.level, "token");
   EXPECT_EQ(defaults.rollout_correction.cap, 2.0);
   const GrpoConfig set =
-      read_config<GrpoSection>(
-          {{"grpo",
-            {{"rollout_correction", {{"mode", "mask"}, {"level", "sequence"}, {"cap", 3.0}}}}}},
-          "recipe.json")
-          .grpo;
+      read_grpo({{"rollout_correction", {{"mode", "mask"}, {"level", "sequence"}, {"cap", 3.0}}}});
   EXPECT_TRUE(set.rollout_correction.enabled());
   EXPECT_EQ(set.rollout_correction.level, "sequence");
   EXPECT_EQ(set.rollout_correction.cap, 3.0);

@@ -152,12 +152,15 @@ LearnerStats Learner::update(const std::vector<TrainingSample>& samples) {
   }
   const double total_rows =
       static_cast<double>(groups_local * group) * static_cast<double>(config_.num_iterations);
-  at::Tensor totals = at::tensor(
-      {stats.sums.tokens, stats.sums.clipped_low, stats.sums.clipped_high, stats.sums.clipped,
-       stats.sums.kl, stats.sums.entropy, stats.sums.ratio, stats.sums.dual_clipped},
-      at::kDouble);
-  distributed_.all_reduce_sum(totals);
+  // Every rank's sums in one all-reduce: the loss side's, then the rollout correction's.
   PolicyLossSums& sums = stats.sums;
+  RolloutCorrectionSums& rollout = stats.rollout_correction;
+  at::Tensor totals =
+      at::tensor({sums.tokens, sums.clipped_low, sums.clipped_high, sums.clipped, sums.kl,
+                  sums.entropy, sums.ratio, sums.dual_clipped, rollout.tokens, rollout.kl,
+                  rollout.sequences, rollout.ppl_ratio, rollout.masked},
+                 at::kDouble);
+  distributed_.all_reduce_sum(totals);
   const double* total = totals.data_ptr<double>();
   sums.tokens = total[0];
   sums.clipped_low = total[1];
@@ -167,17 +170,11 @@ LearnerStats Learner::update(const std::vector<TrainingSample>& samples) {
   sums.entropy = total[5];
   sums.ratio = total[6];
   sums.dual_clipped = total[7];
-  RolloutCorrectionSums& rollout = stats.rollout_correction;
-  at::Tensor rollout_totals =
-      at::tensor({rollout.tokens, rollout.kl, rollout.sequences, rollout.ppl_ratio, rollout.masked},
-                 at::kDouble);
-  distributed_.all_reduce_sum(rollout_totals);
-  const double* rollout_total = rollout_totals.data_ptr<double>();
-  rollout.tokens = rollout_total[0];
-  rollout.kl = rollout_total[1];
-  rollout.sequences = rollout_total[2];
-  rollout.ppl_ratio = rollout_total[3];
-  rollout.masked = rollout_total[4];
+  rollout.tokens = total[8];
+  rollout.kl = total[9];
+  rollout.sequences = total[10];
+  rollout.ppl_ratio = total[11];
+  rollout.masked = total[12];
   const at::Tensor maxima =  // (world size, 2)
       distributed_.all_gather(at::tensor({rollout.weight_max, rollout.weight_max_raw}, at::kDouble))
           .view({-1, 2})

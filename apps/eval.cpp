@@ -4,8 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/plugin_option.h"
 #include "apps/subcommand.h"
 #include "common/error.h"
+#include "common/logging.h"
 #include "learner/evaluation.h"
 #include "learner/recipe.h"
 
@@ -19,15 +21,18 @@ struct EvalArguments {
   int64_t max_tasks = 0;
   int64_t pass_at_k = 0;
   bool show_examples = false;
+  std::vector<std::string> plugins;
 };
 
 int run_eval(const EvalArguments& args) {
+  load_plugins(args.plugins);
   Recipe recipe = load_recipe(args.recipe_path, args.overrides);
   recipe.require({"environment", "rewards"});
   ModelSource source = recipe.model;
   if (!args.model_path.empty()) {
     source.path = args.model_path;
     source.tokenizer = "";
+    source.config = nlohmann::json();
   }
   LoadedPolicy policy = load_policy(source, static_cast<uint64_t>(recipe.seed), recipe.source);
   auto environment = make_environment(recipe.environment.name, recipe.environment.options,
@@ -49,6 +54,8 @@ int run_eval(const EvalArguments& args) {
   if (args.pass_at_k > 0) options.pass_at_k = args.pass_at_k;
   options.accuracy_reward =
       find_accuracy_reward(rewards, recipe.trainer.accuracy_reward, recipe.source);
+  if (environment->eval_tasks().empty())
+    log_warning() << no_eval_tasks_warning(recipe.environment.name);
   EvaluationResult result = evaluate_policy(rollout, environment->eval_tasks(), *prompt_template,
                                             *policy.tokenizer, rewards, pool, options);
   nlohmann::json report = {{"model", source.path.empty() ? "(random init)" : source.path}};
@@ -70,6 +77,7 @@ Action setup(CLI::App& app) {
                  "held-out tasks to use; 0 = the recipe's trainer.eval_samples");
   app.add_option("--pass-at-k", args->pass_at_k, "also report pass@k with k samples per task");
   app.add_flag("--examples", args->show_examples, "print a few greedy completions");
+  add_plugin_option(app, args->plugins);
   return [args] { return run_eval(*args); };
 }
 

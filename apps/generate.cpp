@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "apps/plugin_option.h"
 #include "apps/subcommand.h"
 #include "common/error.h"
 #include "common/jsonl.h"
@@ -28,6 +29,7 @@ struct GenerateArguments {
   EngineOptions engine;
   bool no_stream = false;
   bool add_special_tokens = true;
+  std::vector<std::string> plugins;
   // The sampling knobs given on the command line, by SamplingParams key: they
   // win over generation_config.json.
   std::vector<std::pair<std::string, CLI::Option*>> sampling_flags;
@@ -51,6 +53,7 @@ std::vector<std::string> read_prompts(const GenerateArguments& args) {
 }
 
 int run_generate(GenerateArguments& args) {
+  load_plugins(args.plugins);
   std::vector<std::string> texts = read_prompts(args);
   LoadedPolicy policy = load_policy(args.model, 0, "--model");
   std::vector<std::string> given;
@@ -161,6 +164,7 @@ Action setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--device", args->model.device, "cpu, cuda or auto")->capture_default_str();
   app.add_flag("--no-stream", args->no_stream, "do not stream text to the terminal");
+  add_plugin_option(app, args->plugins);
   app.add_flag("!--no-special-tokens", args->add_special_tokens,
                "encode prompts without the tokenizer's special tokens (a BOS); for prompts "
                "whose chat template already writes them");

@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <iostream>
 
+#include "apps/plugin_option.h"
 #include "apps/subcommand.h"
 #include "common/error.h"
 #include "common/run_dir.h"
 #include "learner/pipeline.h"
+#include "learner/recipe_check.h"
 #include "learner/stage.h"
 
 namespace r1kit::apps {
@@ -102,32 +104,42 @@ struct TrainArguments {
   std::string recipe_path;
   std::vector<std::string> overrides;
   bool resume = false;
+  bool overwrite = false;
   bool check_only = false;
   std::string until;
+  std::vector<std::string> plugins;
 };
 
 int run_train_pipeline(const TrainArguments& args) {
   Pipeline pipeline = load_pipeline(args.recipe_path, args.overrides);
   if (args.check_only) {
+    for (const PipelineStep& step : pipeline.steps) {
+      if (step.kind == "recipe") check_recipe_resolves(step.recipe, pipeline.output_dir);
+    }
     std::cout << pipeline.resolved().dump(2) << "\n";
     return 0;
   }
-  if (run_pipeline(pipeline, PipelineOptions{.resume = args.resume, .until = args.until}))
+  if (run_pipeline(
+          pipeline,
+          PipelineOptions{.resume = args.resume, .overwrite = args.overwrite, .until = args.until}))
     std::cout << pipeline_summary(pipeline) << std::flush;
   return 0;
 }
 
 int run_train(const TrainArguments& args) {
-  if (is_pipeline(read_json_file(args.recipe_path))) return run_train_pipeline(args);
+  load_plugins(args.plugins);
+  if (is_pipeline(read_json_file(args.recipe_path, /*reject_duplicate_keys=*/true)))
+    return run_train_pipeline(args);
   if (!args.until.empty())
     throw_usage_error(args.recipe_path + ": --until names a pipeline step; this is a stage recipe");
   nlohmann::json resolved;
   Recipe recipe = load_recipe(args.recipe_path, args.overrides, &resolved);
   if (args.check_only) {
+    check_recipe_resolves(recipe);
     std::cout << resolved.dump(2) << "\n";
     return 0;
   }
-  run_stage(recipe, resolved, TrainOptions{.resume = args.resume});
+  run_stage(recipe, resolved, TrainOptions{.resume = args.resume, .overwrite = args.overwrite});
   return 0;
 }
 
@@ -141,9 +153,14 @@ Action setup(CLI::App& app) {
   app.add_flag("--resume", args->resume,
                "continue the run in the recipe's output_dir from its last checkpoint (a pipeline "
                "skips finished steps)");
+  app.add_flag("--overwrite", args->overwrite,
+               "delete the run already in the recipe's output_dir (metrics, checkpoints, final "
+               "model) and start again")
+      ->excludes("--resume");
   app.add_option("--until", args->until,
                  "pipeline only: stop after the step of this name (e.g. sft)")
       ->type_name("STEP");
+  add_plugin_option(app, args->plugins);
   app.add_flag("--check", args->check_only,
                "validate the recipe (every step of a pipeline) and print it resolved");
   return [args] { return run_train(*args); };

@@ -1,7 +1,11 @@
 #include "common/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -44,7 +48,8 @@ struct Frame {
 
 class JsonReader final : public ConfigVisitor {
  public:
-  JsonReader(const json& root, std::string source) : source_(std::move(source)) {
+  JsonReader(const json& root, std::string source, UnknownKeyHint hint)
+      : source_(std::move(source)), hint_(std::move(hint)) {
     if (!root.is_object()) {
       throw_config_error(source_ + ": expected a JSON object at the top level, got " +
                          describe(root));
@@ -192,6 +197,11 @@ class JsonReader final : public ConfigVisitor {
   }
 
   int64_t to_integer(std::string_view key, const json& node) {
+    if (node.is_number_unsigned() &&
+        node.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      fail(key, "must be at most " + std::to_string(std::numeric_limits<int64_t>::max()) +
+                    ", got " + std::to_string(node.get<uint64_t>()));
+    }
     if (node.is_number_integer()) return node.get<int64_t>();
     if (node.is_number_float()) {
       double value = node.get<double>();
@@ -232,13 +242,18 @@ class JsonReader final : public ConfigVisitor {
       }
       std::string path = frame.path.empty() ? key : frame.path + "." + key;
       std::string message = source_ + ": " + path + ": unknown key";
-      std::string guess = did_you_mean(key, frame.known_keys);
-      if (!guess.empty()) message += " (did you mean \"" + guess + "\"?)";
+      std::string hint = hint_ ? hint_(path) : "";
+      if (hint.empty()) {
+        std::string guess = did_you_mean(key, frame.known_keys);
+        if (!guess.empty()) hint = "did you mean \"" + guess + "\"?";
+      }
+      if (!hint.empty()) message += " (" + hint + ")";
       throw_config_error(message);
     }
   }
 
   std::string source_;
+  UnknownKeyHint hint_;
   std::vector<Frame> frames_;
   std::vector<std::pair<const json*, std::string>> list_stack_;
 };
@@ -317,8 +332,9 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }  // namespace
 
 void read_config_into(const json& json_value, const std::string& source,
-                      const std::function<void(ConfigVisitor&)>& visit) {
-  JsonReader reader(json_value, source);
+                      const std::function<void(ConfigVisitor&)>& visit,
+                      const UnknownKeyHint& hint) {
+  JsonReader reader(json_value, source, hint);
   visit(reader);
   reader.finish();
 }
@@ -329,23 +345,113 @@ json write_config_from(const std::function<void(ConfigVisitor&)>& visit) {
   return writer.take();
 }
 
-json read_json_file(const std::string& path) {
+namespace {
+
+// Rejects a key that appears twice in one object (JSON parsers silently keep
+// the last). Tracks the key path for the message.
+class DuplicateKeyCheck {
+ public:
+  bool operator()(int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        count_element();
+        frames_.push_back({.is_object = true});
+        break;
+      case json::parse_event_t::array_start:
+        count_element();
+        frames_.push_back({.is_object = false});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        frames_.pop_back();
+        break;
+      case json::parse_event_t::key: {
+        Frame& frame = frames_.back();
+        frame.key = parsed.get<std::string>();
+        if (!frame.keys.insert(frame.key).second) duplicate_ = path();
+        break;
+      }
+      case json::parse_event_t::value:
+        count_element();
+        break;
+    }
+    return true;
+  }
+
+  // The key path of the first duplicate ("trainer.max_steps"), or "".
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  struct Frame {
+    bool is_object = true;
+    std::set<std::string> keys;
+    std::string key;     // objects: the key being read
+    int64_t index = -1;  // arrays: the element being read
+  };
+
+  void count_element() {
+    if (!frames_.empty() && !frames_.back().is_object) ++frames_.back().index;
+  }
+
+  std::string path() const {
+    std::string text;
+    for (const Frame& frame : frames_) {
+      if (frame.is_object)
+        text += (text.empty() ? "" : ".") + frame.key;
+      else
+        text += "[" + std::to_string(frame.index) + "]";
+    }
+    return text;
+  }
+
+  std::vector<Frame> frames_;
+  std::string duplicate_;
+};
+
+[[noreturn]] void throw_json_error(const std::string& path, const std::string& text,
+                                   const json::exception& e, size_t byte) {
+  std::string what = e.what();
+  for (const char* start : {"parse error", "number overflow"}) {
+    if (size_t cut = what.find(start); cut != std::string::npos) {
+      what = what.substr(cut);
+      break;
+    }
+  }
+  if (byte == 0) throw_config_error(path + ": invalid JSON (" + what + ")");
+  size_t offset = std::min<size_t>(byte - 1, text.size());
+  size_t line = 1 + std::count(text.begin(), text.begin() + offset, '\n');
+  size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
+  size_t column = offset - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
+  throw_config_error(path + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                     ": invalid JSON (" + what + ")");
+}
+
+}  // namespace
+
+json read_json_file(const std::string& path, bool reject_duplicate_keys) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error))
+    throw_io_error(path + ": is a folder, not a JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_io_error(path + ": cannot open file");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw_io_error(path + ": cannot read file");
+  DuplicateKeyCheck duplicates;
+  json value;
   try {
-    return json::parse(text);
+    if (reject_duplicate_keys)
+      value = json::parse(text, std::ref(duplicates));
+    else
+      value = json::parse(text);
   } catch (const json::parse_error& e) {
-    size_t offset = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-    size_t line = 1 + std::count(text.begin(), text.begin() + offset, '\n');
-    size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
-    size_t column = offset - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
-    std::string what = e.what();
-    size_t cut = what.find("parse error");
-    if (cut != std::string::npos) what = what.substr(cut);
-    throw_config_error(path + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                       ": invalid JSON (" + what + ")");
+    throw_json_error(path, text, e, e.byte == 0 ? 1 : e.byte);
+  } catch (const json::exception& e) {
+    throw_json_error(path, text, e, 0);  // a number out of range: no position
   }
+  if (!duplicates.duplicate().empty())
+    throw_config_error(path + ": " + duplicates.duplicate() +
+                       ": the key appears twice in one object; keep one");
+  return value;
 }
 
 void apply_override(json& root, const std::string& assignment) {
@@ -364,22 +470,63 @@ void apply_override(json& root, const std::string& assignment) {
 }
 
 std::string set_key_path(json& root, const std::string& key_path, const json& value) {
+  // rewards[0].weight reads as rewards.0.weight.
+  std::string dotted;
+  for (char c : key_path) {
+    if (c == '[')
+      dotted += '.';
+    else if (c != ']')
+      dotted += c;
+  }
   json* node = &root;
   size_t start = 0;
   while (true) {
-    size_t dot = key_path.find('.', start);
+    size_t dot = dotted.find('.', start);
     std::string key =
-        key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (key.empty()) return "empty key in \"" + key_path + "\"";
-    if (node->is_null()) *node = json::object();
-    if (!node->is_object()) return "\"" + key_path.substr(0, start - 1) + "\" is not an object";
+    const std::string so_far = dotted.substr(0, start == 0 ? 0 : start - 1);
+    json* next = nullptr;
+    if (node->is_array()) {
+      const bool digits = std::all_of(key.begin(), key.end(), ::isdigit);
+      const size_t index = digits && key.size() < 10 ? std::stoul(key) : node->size();
+      if (index >= node->size())
+        return "\"" + so_far + "\" is a list of " + std::to_string(node->size()) + " items; \"" +
+               key + "\" is not an index of it";
+      next = &(*node)[index];
+    } else {
+      if (node->is_null()) *node = json::object();
+      if (!node->is_object()) return "\"" + so_far + "\" is not an object";
+      if (dot == std::string::npos) {
+        (*node)[key] = value;
+        return "";
+      }
+      next = &(*node)[key];
+    }
     if (dot == std::string::npos) {
-      (*node)[key] = value;
+      *next = value;
       return "";
     }
-    node = &(*node)[key];
+    node = next;
     start = dot + 1;
   }
+}
+
+std::vector<std::string> leaf_key_paths(const json& value) {
+  std::vector<std::string> paths;
+  std::function<void(const json&, const std::string&)> walk = [&](const json& node,
+                                                                  const std::string& path) {
+    if (node.is_object() && !node.empty()) {
+      for (const auto& [key, child] : node.items())
+        walk(child, path.empty() ? key : path + "." + key);
+    } else if (node.is_array() && !node.empty() && node.front().is_object()) {
+      walk(node.front(), path + "[]");
+    } else if (!path.empty()) {
+      paths.push_back(path);
+    }
+  };
+  walk(value, "");
+  return paths;
 }
 
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {

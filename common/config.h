@@ -84,18 +84,26 @@ class ConfigVisitor {
   virtual void end_list() = 0;
 };
 
+// For an unknown key's message: given its key path ("learning_rate",
+// "grpo.kl_coef"), a hint such as `did you mean "optimizer.learning_rate"?`,
+// or "" to fall back on the closest known key of the same object.
+using UnknownKeyHint = std::function<std::string(const std::string& key_path)>;
+
 // Reads `json` into a struct through its visit(); `source` names the file in
 // errors. Throws Error(kConfig) on the first problem.
 void read_config_into(const nlohmann::json& json, const std::string& source,
-                      const std::function<void(ConfigVisitor&)>& visit);
+                      const std::function<void(ConfigVisitor&)>& visit,
+                      const UnknownKeyHint& hint = {});
 
 // Writes a struct's fields (the resolved recipe, defaults included) as JSON.
 nlohmann::json write_config_from(const std::function<void(ConfigVisitor&)>& visit);
 
 template <class Config>
-Config read_config(const nlohmann::json& json, const std::string& source) {
+Config read_config(const nlohmann::json& json, const std::string& source,
+                   const UnknownKeyHint& hint = {}) {
   Config config;
-  read_config_into(json, source, [&](ConfigVisitor& v) { config.visit(v); });
+  read_config_into(
+      json, source, [&](ConfigVisitor& v) { config.visit(v); }, hint);
   return config;
 }
 
@@ -104,17 +112,26 @@ nlohmann::json write_config(Config& config) {
   return write_config_from([&](ConfigVisitor& v) { config.visit(v); });
 }
 
-// Parses a JSON file; a syntax error names the file, line and column.
-nlohmann::json read_json_file(const std::string& path);
+// Parses a JSON file; a syntax error names the file, line and column. With
+// `reject_duplicate_keys` (recipes), a key written twice in one object is a
+// config error naming its key path instead of silently keeping the last.
+nlohmann::json read_json_file(const std::string& path, bool reject_duplicate_keys = false);
 
 // Applies `a.b.c=value` to `json`: value is parsed as JSON when it parses
-// (numbers, true, [1,2], {"k":1}), else taken as a string.
+// (numbers, true, [1,2], {"k":1}), else taken as a string. A list item is
+// reached by its index: `rewards.0.weight=2` or `rewards[0].weight=2`.
 void apply_override(nlohmann::json& json, const std::string& assignment);
 
 // Sets `value` at the dotted `key_path` of `root`, creating objects on the
-// way. Returns "" or what is wrong with the path (for the caller's error).
+// way; a numeric part (`rewards.0.weight`, or `rewards[0].weight`) indexes an
+// existing list. Returns "" or what is wrong with the path (for the caller's
+// error).
 std::string set_key_path(nlohmann::json& root, const std::string& key_path,
                          const nlohmann::json& value);
+
+// Every key path of `json` that leads to a value that is not an object
+// ("optimizer.learning_rate"), lists' object items as `name[]`.
+std::vector<std::string> leaf_key_paths(const nlohmann::json& json);
 
 // The closest of `candidates` to `word` within a small edit distance, or "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);

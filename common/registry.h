@@ -5,6 +5,7 @@
 // function-local statics filled by R1KIT_REGISTER lines at load time.
 #pragma once
 
+#include <exception>
 #include <map>
 #include <mutex>
 #include <string>
@@ -27,6 +28,13 @@ std::string unknown_name_message(const std::string& kind, const std::string& nam
 // The error for a second registration of `name` (a config error: a plugin
 // that reuses a built-in's name is a setup mistake).
 [[noreturn]] void throw_duplicate_name(const std::string& kind, const std::string& name);
+
+namespace detail {
+// While load_plugin() runs dlopen, a registration that fails is recorded here
+// (returns true) and reported by load_plugin as an error naming the plugin;
+// outside it returns false and the caller rethrows.
+bool record_plugin_registration_error(const std::string& message);
+}  // namespace detail
 
 template <class Factory>
 class Registry {
@@ -84,6 +92,10 @@ class Registry {
 // part known. Use at namespace scope, once per name.
 #define R1KIT_REGISTER(registry, name, factory)                                                   \
   [[maybe_unused]] static const bool R1KIT_REGISTRY_CONCAT(r1kit_registered_, __COUNTER__) = [] { \
-    (registry).add(name, factory);                                                                \
+    try {                                                                                         \
+      (registry).add(name, factory);                                                              \
+    } catch (const std::exception& error) {                                                       \
+      if (!::r1kit::detail::record_plugin_registration_error(error.what())) throw;                \
+    }                                                                                             \
     return true;                                                                                  \
   }()

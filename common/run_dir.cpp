@@ -1,5 +1,7 @@
 #include "common/run_dir.h"
 
+#include <fstream>
+
 #include "common/error.h"
 #include "common/process_memory.h"
 
@@ -12,11 +14,8 @@ RunDir::RunDir(fs::path path, bool append, bool writes) : path_(std::move(path))
   std::error_code error;
   fs::create_directories(path_, error);
   if (error) throw_io_error(path_.string() + ": cannot create the run folder: " + error.message());
-  auto mode = append ? std::ios::app : std::ios::trunc;
-  metrics_.open(path_ / "metrics.jsonl", std::ios::out | mode);
-  samples_.open(path_ / "samples.jsonl", std::ios::out | mode);
-  if (!metrics_ || !samples_)
-    throw_io_error(path_.string() + ": cannot write metrics.jsonl or samples.jsonl");
+  metrics_ = AppendOnlyFile(path_ / "metrics.jsonl", /*truncate=*/!append);
+  samples_ = AppendOnlyFile(path_ / "samples.jsonl", /*truncate=*/!append);
 }
 
 void RunDir::write_config(const nlohmann::json& resolved_recipe) {
@@ -28,14 +27,14 @@ void RunDir::log_metrics(const nlohmann::json& step_metrics) {
   if (!writes_) return;
   nlohmann::json line = step_metrics;
   if (line.is_object()) add_memory_metrics(line);
-  metrics_ << line.dump() << '\n';
-  metrics_.flush();
+  metrics_.append(line.dump() + '\n');
 }
 
 void RunDir::log_samples(const std::vector<nlohmann::json>& samples) {
   if (!writes_) return;
-  for (const auto& sample : samples) samples_ << sample.dump() << '\n';
-  samples_.flush();
+  std::string lines;
+  for (const auto& sample : samples) lines += sample.dump() + '\n';
+  if (!lines.empty()) samples_.append(lines);
 }
 
 void write_file_atomically(const fs::path& path, const std::string& text) {

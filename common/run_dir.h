@@ -1,7 +1,8 @@
 // The folder of one run: the resolved recipe (config.json), one JSON line of
 // metrics per step (metrics.jsonl), logged completions (samples.jsonl) and
-// checkpoints/. Lines are flushed as written, so a killed run loses nothing.
-// Written by rank 0 only; not thread-safe.
+// checkpoints/. Lines are written whole and at once, so a killed run loses
+// nothing; a failed write (a full disk) stops the run with an I/O error and
+// leaves no partial line. Written by rank 0 only; not thread-safe.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/append_only_file.h"
 #include "common/jsonl.h"  // the run's files are read back with read_jsonl
 
 namespace r1kit {
@@ -36,8 +38,8 @@ class RunDir {
  private:
   std::filesystem::path path_;
   bool writes_;
-  std::ofstream metrics_;
-  std::ofstream samples_;
+  AppendOnlyFile metrics_;
+  AppendOnlyFile samples_;
 };
 
 // Writes `text` to `path` through a temporary file and a rename.

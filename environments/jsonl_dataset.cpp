@@ -138,6 +138,7 @@ class JsonlEnvironment : public Environment {
       }
       if (std::optional<Task> task = next_task(*in_, wanted)) {
         ++tasks_this_pass_;
+        note_reference(*task);
         return task;
       }
       in_.reset();
@@ -147,6 +148,7 @@ class JsonlEnvironment : public Environment {
         return std::nullopt;
       }
       ++epoch_;
+      if (!reference_checked_ && tasks_without_reference_ > 0) warn_without_reference();
     }
     return std::nullopt;
   }
@@ -171,6 +173,27 @@ class JsonlEnvironment : public Environment {
         skip(file, file + ":" + std::to_string(line->number) + ": " + e.what());
       }
     }
+  }
+
+  // Warns once when the first training tasks (up to 100, or a whole short
+  // file) all lack a reference answer: rewards that compare with one (math_answer,
+  // exact_match, ...) would score every sample "not applicable" and learn nothing.
+  void note_reference(const Task& task) {
+    if (reference_checked_) return;
+    if (!task.reference.empty()) {
+      reference_checked_ = true;
+      return;
+    }
+    if (++tasks_without_reference_ >= 100) warn_without_reference();
+  }
+
+  void warn_without_reference() {
+    reference_checked_ = true;
+    log_warning() << options_.path << ": none of the first " << tasks_without_reference_
+                  << " tasks has a reference answer (format \"" << options_.format
+                  << "\", answer_key \"" << options_.answer_key
+                  << "\"); rewards that compare with a reference score them as not applicable. "
+                     "Set environment.options.answer_key to the field that holds the answer";
   }
 
   void skip(const std::string& file, const std::string& message) {
@@ -236,6 +259,8 @@ class JsonlEnvironment : public Environment {
   int64_t tasks_this_pass_ = 0;
   int64_t epoch_ = 0;
   int64_t skipped_ = 0;
+  int64_t tasks_without_reference_ = 0;  // leading training tasks without a reference
+  bool reference_checked_ = false;       // a reference was seen, or the warning given
   std::vector<Task> buffer_;
   bool eval_ready_ = false;
   std::vector<Task> eval_;

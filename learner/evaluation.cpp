@@ -12,7 +12,7 @@ std::map<std::string, double> EvaluationResult::metrics() const {
                                        {"eval/reward", reward},
                                        {"eval/mean_length", mean_length},
                                        {"eval/tasks", static_cast<double>(tasks)}};
-  if (pass_at_k >= 0) out["eval/pass@k"] = pass_at_k;
+  if (pass_at_k >= 0) out["eval/pass@" + std::to_string(k)] = pass_at_k;
   return out;
 }
 
@@ -31,6 +31,12 @@ EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const Traine
     options.context_length = context_length;
   }
   return options;
+}
+
+std::string no_eval_tasks_warning(const std::string& environment_name) {
+  return "environment \"" + environment_name +
+         "\" has no held-out tasks, so there is no evaluation (no eval/ metrics); for a jsonl "
+         "data set, set environment.options.eval_fraction (e.g. 0.05) or eval_path";
 }
 
 size_t find_reward(const RewardSet& rewards, const std::string& name, const std::string& key_path,
@@ -120,6 +126,7 @@ EvaluationResult evaluate_policy(RolloutWorkers& rollout, const std::vector<Task
       solved += any;
     }
     result.pass_at_k = solved / static_cast<double>(tasks.size());
+    result.k = options.pass_at_k;
   }
   return result;
 }

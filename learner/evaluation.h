@@ -42,10 +42,12 @@ struct EvaluationResult {
   double accuracy = 0.0;                 // greedy
   double reward = 0.0;                   // greedy, mean weighted total
   double pass_at_k = -1.0;               // -1 when not measured
+  int64_t k = 0;                         // the k of pass_at_k
   double mean_length = 0.0;              // greedy completion tokens
   std::vector<nlohmann::json> examples;  // a few greedy completions with their scores
 
-  // {"eval/accuracy": .., "eval/reward": .., "eval/pass@k": .., "eval/mean_length": ..}
+  // {"eval/accuracy": .., "eval/reward": .., "eval/pass@8": .., "eval/mean_length": ..}
+  // (pass@<k> with the k used, when measured)
   std::map<std::string, double> metrics() const;
 };
 
@@ -55,6 +57,10 @@ struct EvaluationResult {
 EvaluationOptions recipe_evaluation_options(const GrpoConfig& grpo, const TrainerConfig& trainer,
                                             int64_t seed, const Environment& environment,
                                             int64_t context_length);
+
+// The warning for an evaluation without tasks: which environment, and how
+// to give it a held-out split.
+std::string no_eval_tasks_warning(const std::string& environment_name);
 
 // The index of the reward whose metric name is `name`; a config error naming
 // `source`, `key_path` and the rewards there are when there is none.

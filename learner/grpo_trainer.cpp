@@ -19,9 +19,7 @@
 #include "policy/lora.h"
 
 namespace r1kit {
-namespace {
 
-// The checks that span sections of an RL recipe, once, before anything loads.
 void validate_rl_recipe(const Recipe& recipe, int world_size) {
   recipe.require({"model", "environment", "rewards"});
   const GrpoConfig& grpo = recipe.grpo;
@@ -50,8 +48,6 @@ void validate_rl_recipe(const Recipe& recipe, int world_size) {
                        ": model.path: stage \"ppo\" starts its value model from a HF folder");
   }
 }
-
-}  // namespace
 
 GrpoTrainer::GrpoTrainer(const Recipe& recipe, RunDir& run_dir, Distributed& distributed)
     : recipe_(recipe), run_dir_(run_dir), distributed_(distributed) {
@@ -245,7 +241,7 @@ void GrpoTrainer::save_checkpoint(int64_t step_index) {
 int64_t GrpoTrainer::restore_checkpoint() {
   auto folder = resume_checkpoint(run_dir_.path());
   if (!folder) return 0;
-  nlohmann::json state = read_json_file((*folder / "trainer_state.json").string());
+  nlohmann::json state = read_trainer_state(*folder);
   const int64_t step = state.at("step").get<int64_t>();
   weights_->publish([&](Transformer& model) { load_weights_into(model, *folder / "model"); });
   weights_->version = state.value("weights_version", int64_t{0});
@@ -301,6 +297,12 @@ void GrpoTrainer::log_line(const nlohmann::json& line) {
 void GrpoTrainer::run_evaluation(int64_t step_index) {
   if (distributed_.is_main()) {
     EvaluationResult result = evaluate();
+    if (result.tasks == 0) {
+      if (!warned_no_eval_tasks_) log_warning() << no_eval_tasks_warning(recipe_.environment.name);
+      warned_no_eval_tasks_ = true;
+      distributed_.barrier();
+      return;
+    }
     nlohmann::json line = {{"step", step_index}};
     for (const auto& [name, value] : result.metrics()) line[name] = value;
     log_line(line);

@@ -83,12 +83,17 @@ class GrpoTrainer {
   std::unique_ptr<RolloutWorkers> async_workers_;
   std::unique_ptr<Distributed> rollout_group_;  // the producer's collectives
   std::unique_ptr<AsyncRollouts> async_;
-  int64_t learner_threads_ = 0;    // the learner's cores while rollouts run beside it; 0 = all
-  int64_t published_through_ = 0;  // the newest learner step handed to async_
+  int64_t learner_threads_ = 0;        // the learner's cores while rollouts run beside it; 0 = all
+  bool warned_no_eval_tasks_ = false;  // the no-held-out-tasks warning was given
+  int64_t published_through_ = 0;      // the newest learner step handed to async_
 };
 
 // The registered driver of stages "grpo" and "ppo" (the same loop with a
 // value model and GAE advantages; Schulman et al. 2017).
+// The checks that span sections of an RL recipe (grpo or ppo), once, before
+// anything loads; `world_size` ranks share its prompts. Throws config errors.
+void validate_rl_recipe(const Recipe& recipe, int world_size);
+
 void run_grpo_stage(const Recipe& recipe, RunDir& run_dir, const TrainOptions& options);
 
 }  // namespace r1kit

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/run_dir.h"
+#include "common/run_folder_lock.h"
 #include "learner/run_checkpoint.h"
 #include "learner/stage.h"
 
@@ -25,15 +26,17 @@ constexpr char kStateFile[] = "pipeline_state.json";
 
 // The top level of a pipeline file.
 struct PipelineFile {
-  std::string pipeline;    // the pipeline's name; required
-  int64_t seed = 0;        // `${seed}`
-  std::string output_dir;  // `${output_dir}`; "" = runs/<file stem>
-  json steps;              // list of step objects, read by StepFile
+  std::string pipeline;              // the pipeline's name; required
+  int64_t seed = 0;                  // `${seed}`
+  std::string output_dir;            // `${output_dir}`; "" = runs/<file stem>
+  json steps;                        // list of step objects, read by StepFile
+  std::vector<std::string> plugins;  // loaded first (relative to the pipeline file's folder)
 
   void visit(ConfigVisitor& v) {
     v.field("pipeline", pipeline, {.required = true});
     v.field("seed", seed, {.min = 0.0});
     v.field("output_dir", output_dir);
+    v.field("plugins", plugins);
     v.field("steps", steps, {.required = true});
     if (!steps.is_array() || steps.empty()) v.fail("steps", "expected a non-empty list of steps");
   }
@@ -121,11 +124,13 @@ void load_recipe_step(PipelineStep& step, const StepFile& file, int64_t seed,
                       const Pipeline& pipeline) {
   json recipe;
   std::string recipe_source = step.source;
+  fs::path recipe_folder = fs::path(pipeline.source).parent_path();
   if (file.recipe.is_string()) {
     fs::path path = fs::path(pipeline.source).parent_path() / file.recipe.get<std::string>();
+    recipe_folder = path.parent_path();
     recipe_source = step.source + " (" + path.string() + ")";
     try {
-      recipe = read_json_file(path.string());
+      recipe = read_json_file(path.string(), /*reject_duplicate_keys=*/true);
     } catch (const Error& e) {
       throw with_context(e, step.source + ": recipe");
     }
@@ -147,6 +152,7 @@ void load_recipe_step(PipelineStep& step, const StepFile& file, int64_t seed,
       throw_config_error(step.source + ": set." + key + ": " + problem);
     }
   }
+  load_recipe_plugins(recipe, recipe_folder, recipe_source);
   json resolved;
   step.recipe = parse_recipe(recipe, recipe_source, step.name, &resolved);
   try {
@@ -267,6 +273,23 @@ size_t finished_prefix(const Pipeline& pipeline, const fs::path& state_path) {
   return count;
 }
 
+// A pipeline run into an output_dir where another one ran (its state file, or
+// a stage folder holding a run) needs --resume or --overwrite.
+void refuse_earlier_run(const Pipeline& pipeline) {
+  std::string existing;
+  if (fs::exists(fs::path(pipeline.output_dir) / kStateFile)) existing = kStateFile;
+  for (const auto& step : pipeline.steps) {
+    if (!existing.empty()) break;
+    if (step.kind != "recipe") continue;
+    if (std::string run = describe_existing_run(step.recipe.output_dir); !run.empty())
+      existing = step.recipe.output_dir + ": " + run;
+  }
+  if (existing.empty()) return;
+  throw_usage_error(pipeline.output_dir + " already holds a pipeline run (" + existing +
+                    "); add --resume to skip its finished steps, or --overwrite to run every "
+                    "step again");
+}
+
 void run_step(const PipelineStep& step, bool resume) {
   if (step.kind == "generate") {
     fs::path output(step.generate.output);
@@ -281,9 +304,12 @@ void run_step(const PipelineStep& step, bool resume) {
   } else {
     // Only the interrupted stage resumes, and only from a checkpoint it wrote:
     // stages without --resume (rejection_sample) then simply run again.
+    // run_pipeline decided what happens to earlier runs: a step that does not
+    // resume starts its folder again.
     const bool from_checkpoint =
         resume && latest_run_checkpoint(step.recipe.output_dir).has_value();
-    run_stage(step.recipe, step.resolved["recipe"], TrainOptions{.resume = from_checkpoint});
+    run_stage(step.recipe, step.resolved["recipe"],
+              TrainOptions{.resume = from_checkpoint, .overwrite = !from_checkpoint});
   }
 }
 
@@ -297,7 +323,10 @@ Registry<PipelineStepKind>& pipeline_step_kinds() {
 nlohmann::json Pipeline::resolved() const {
   json steps_json = json::array();
   for (const auto& step : steps) steps_json.push_back(step.resolved);
-  return {{"pipeline", name}, {"seed", seed}, {"output_dir", output_dir}, {"steps", steps_json}};
+  json resolved = {
+      {"pipeline", name}, {"seed", seed}, {"output_dir", output_dir}, {"steps", steps_json}};
+  if (!plugins.empty()) resolved["plugins"] = plugins;
+  return resolved;
 }
 
 bool is_pipeline(const nlohmann::json& json) {
@@ -305,11 +334,13 @@ bool is_pipeline(const nlohmann::json& json) {
 }
 
 Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides) {
-  json raw = read_json_file(path);
+  json raw = read_json_file(path, /*reject_duplicate_keys=*/true);
   for (const auto& assignment : overrides) apply_override(raw, assignment);
+  load_recipe_plugins(raw, fs::path(path).parent_path(), path);
   PipelineFile file = read_config<PipelineFile>(raw, path);
   Pipeline pipeline;
   pipeline.name = file.pipeline;
+  pipeline.plugins = file.plugins;
   pipeline.seed = file.seed;
   pipeline.source = path;
   json output_dir = file.output_dir.empty() ? json("runs/" + fs::path(path).stem().string())
@@ -341,7 +372,8 @@ bool run_pipeline(const Pipeline& pipeline, const PipelineOptions& options) {
   }
   const auto start = std::chrono::steady_clock::now();
   const fs::path output_dir(pipeline.output_dir);
-  fs::create_directories(output_dir);
+  const RunFolderLock lock(output_dir);
+  if (!options.resume && !options.overwrite) refuse_earlier_run(pipeline);
   write_file_atomically(output_dir / "pipeline.json", pipeline.resolved().dump(2) + "\n");
   const fs::path state_path = output_dir / kStateFile;
   const size_t skip = options.resume ? finished_prefix(pipeline, state_path) : 0;

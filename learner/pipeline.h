@@ -63,6 +63,7 @@ struct Pipeline {
   int64_t seed = 0;        // `${seed}`; a step's seed is this plus its seed_offset
   std::string output_dir;  // `${output_dir}`; "" in the file = runs/<file name without .json>
   std::string source;      // the pipeline file
+  std::vector<std::string> plugins;  // the plugins it loaded, as paths
   std::vector<PipelineStep> steps;
 
   // The pipeline as it runs; written to <output_dir>/pipeline.json.
@@ -83,6 +84,9 @@ struct PipelineOptions {
   // Skip the leading steps that a run in the same output_dir finished with the
   // same resolved definition; the next stage step resumes from its checkpoint.
   bool resume = false;
+  // Run every step again in an output_dir that holds an earlier run (without
+  // resume or overwrite, such a folder is a usage error).
+  bool overwrite = false;
   // Stop after the step of this name ("" = run every step); another name is a
   // usage error that lists the steps.
   std::string until;

@@ -134,7 +134,7 @@ class PretrainRun {
   int64_t restore() {
     auto folder = resume_checkpoint(run_dir_.path());
     if (!folder) return 0;
-    nlohmann::json state = read_json_file((*folder / "trainer_state.json").string());
+    nlohmann::json state = read_trainer_state(*folder);
     const int64_t done = state.at("step").get<int64_t>();
     load_weights_into(policy_.model, *folder / "model");
     optimizer_->load(*folder / "optimizer");

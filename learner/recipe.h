@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct Recipe {
   int64_t seed = 0;        // seeds torch and every derived generator; fixes a CPU run
   std::string output_dir;  // the run folder; "" = runs/<recipe file name without .json>
   std::string source;      // the recipe file, for error messages (not a key)
+  // Shared libraries loaded before the rest of the recipe is read: custom
+  // rewards, environments, templates or stages (relative to the recipe's folder).
+  std::vector<std::string> plugins;
 
   ModelSource model;                       // the policy (and tokenizer) to start from
   OptimizerConfig optimizer;               // AdamW and the learning-rate schedule
@@ -51,13 +55,21 @@ struct Recipe {
                              nlohmann::json*);
 };
 
-// The stages a recipe may name, in pipeline order.
-const std::vector<std::string>& recipe_stages();
-
 // Reads `path`, applies `overrides` ("a.b=value"), validates. Errors name the
 // file and key path. `resolved` receives the recipe with every default filled.
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides,
                    nlohmann::json* resolved = nullptr);
+
+// Loads the plugins a recipe's `plugins` key lists (a list of paths, relative
+// to `base_folder`) and rewrites them in `json` as the paths loaded, so the
+// resolved recipe records them. Called before the recipe is parsed, since the
+// names it uses may come from a plugin; errors are prefixed with `source`.
+void load_recipe_plugins(nlohmann::json& json, const std::filesystem::path& base_folder,
+                         const std::string& source);
+
+// The settings that unknown-key hints send TRL and verl users to (for a test
+// that every one names a real key).
+std::vector<std::string> renamed_recipe_key_targets();
 
 // The same for a recipe already in memory (a pipeline's stage step): `source`
 // prefixes errors, and output_dir defaults to runs/<default_name>.

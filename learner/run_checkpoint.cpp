@@ -167,6 +167,58 @@ void restore_torch_rng(const std::string& hex) {
   generator.set_state(state);
 }
 
+nlohmann::json read_trainer_state(const fs::path& checkpoint_folder) {
+  const fs::path path = checkpoint_folder / "trainer_state.json";
+  nlohmann::json state;
+  try {
+    state = read_json_file(path.string());
+  } catch (const Error& error) {
+    if (error.kind() != ErrorKind::kConfig) throw;
+    throw_data_error(std::string(error.what()) + "; the checkpoint is damaged: delete " +
+                     checkpoint_folder.string() + " to resume from the one before");
+  }
+  if (!state.is_object() || !state.contains("step") || !state["step"].is_number_integer())
+    throw_data_error(path.string() + ": expected an object with an integer \"step\"");
+  return state;
+}
+
+std::string describe_existing_run(const fs::path& run_folder) {
+  std::vector<std::string> parts;
+  const fs::path metrics = run_folder / "metrics.jsonl";
+  std::error_code error;
+  if (fs::is_regular_file(metrics) && fs::file_size(metrics, error) > 0) {
+    std::ifstream in(metrics);
+    const auto lines =
+        std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+    parts.push_back(std::to_string(lines) + " lines of metrics.jsonl");
+  }
+  const auto checkpoints = list_checkpoints(run_folder);
+  if (!checkpoints.empty())
+    parts.push_back("checkpoints up to step " + std::to_string(checkpoints.back().first));
+  for (const char* name : {"final", "summary.json"}) {
+    if (fs::exists(run_folder / name)) parts.push_back(std::string(name));
+  }
+  std::string text;
+  for (const auto& part : parts) text += (text.empty() ? "" : ", ") + part;
+  return text;
+}
+
+void clear_run_folder(const fs::path& run_folder) {
+  if (!fs::is_directory(run_folder)) return;
+  for (const auto& entry : fs::directory_iterator(run_folder)) {
+    const std::string name = entry.path().filename().string();
+    const bool written_by_a_run = name == "config.json" || name == "metrics.jsonl" ||
+                                  name == "samples.jsonl" || name == "checkpoints" ||
+                                  name == "final" || name == "summary.json" ||
+                                  name == "sft.jsonl" || name.starts_with("events.out.tfevents.");
+    if (!written_by_a_run) continue;
+    std::error_code error;
+    fs::remove_all(entry.path(), error);
+    if (error)
+      throw_io_error(entry.path().string() + ": cannot delete (--overwrite): " + error.message());
+  }
+}
+
 void truncate_metrics(const fs::path& run_folder, int64_t step) {
   for (const char* name : {"metrics.jsonl", "samples.jsonl"}) {
     fs::path path = run_folder / name;

@@ -65,6 +65,20 @@ void restore_rng(std::mt19937_64& rng, const std::string& text);
 std::string save_torch_rng();
 void restore_torch_rng(const std::string& text);
 
+// The trainer_state.json of a checkpoint folder: an object with an integer
+// "step". Anything else (invalid JSON, a missing step) is a data error naming
+// the file.
+nlohmann::json read_trainer_state(const std::filesystem::path& checkpoint_folder);
+
+// What `run_folder` already holds of a run ("7 lines of metrics, checkpoints
+// up to step 6, final/"), or "" when it holds none.
+std::string describe_existing_run(const std::filesystem::path& run_folder);
+
+// Deletes what a run writes in `run_folder` (config.json, metrics and samples,
+// checkpoints/, final/, TensorBoard events, summary.json, sft.jsonl); other
+// files stay. For `r1kit train --overwrite`.
+void clear_run_folder(const std::filesystem::path& run_folder);
+
 // Keeps only the lines of metrics.jsonl whose "step" is <= `step` (a resumed
 // run rewrites what the killed run logged after its last checkpoint).
 void truncate_metrics(const std::filesystem::path& run_folder, int64_t step);

@@ -135,7 +135,7 @@ class SftRun {
   void restore() {
     auto folder = resume_checkpoint(run_dir_.path());
     if (!folder) return;
-    nlohmann::json state = read_json_file((*folder / "trainer_state.json").string());
+    nlohmann::json state = read_trainer_state(*folder);
     progress_.step = state.at("step").get<int64_t>();
     progress_.epoch = state.at("epoch").get<int64_t>();
     progress_.next_batch = state.at("next_batch").get<int64_t>();

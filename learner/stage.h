@@ -16,7 +16,8 @@ namespace r1kit {
 
 // Options of `r1kit train` that are not part of the recipe.
 struct TrainOptions {
-  bool resume = false;  // continue the run in recipe.output_dir from its last checkpoint
+  bool resume = false;     // continue the run in recipe.output_dir from its last checkpoint
+  bool overwrite = false;  // delete a run already in recipe.output_dir and start again
 };
 
 using StageDriver = std::function<void(const Recipe&, RunDir&, const TrainOptions&)>;
@@ -31,10 +32,12 @@ StageDriver find_stage(const std::string& name);
 // stage_registry().names(): sorted.
 std::vector<std::string> registered_stages();
 
-// Runs `recipe`'s stage the way `r1kit train` does: opens its run folder
-// (rank 0 writes), writes `resolved` there as config.json, seeds torch and
-// calls the driver. With options.resume and a checkpoint in the run folder,
-// the metrics lines logged after that checkpoint are dropped first.
+// Runs `recipe`'s stage the way `r1kit train` does: locks and opens its run
+// folder (rank 0 writes), writes `resolved` there as config.json, seeds torch
+// and calls the driver. A folder that already holds a run is a usage error
+// unless options.resume (continue it) or options.overwrite (delete it). With
+// options.resume and a checkpoint in the run folder, the metrics lines logged
+// after that checkpoint are dropped first.
 void run_stage(const Recipe& recipe, const nlohmann::json& resolved, const TrainOptions& options);
 
 }  // namespace r1kit

@@ -4,10 +4,12 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "common/error.h"
 #include "policy/checkpoint.h"
 #include "policy/decoder_layer.h"
+#include "policy/model_config.h"
 #include "policy/peft_adapter.h"
 
 namespace r1kit {
@@ -19,6 +21,10 @@ void ModelSource::visit(ConfigVisitor& v) {
   v.field("device", device, {.choices = {"auto", "cpu", "cuda"}});
   v.field("dtype", dtype, {.choices = {"auto", "float32", "bfloat16"}});
   v.section("lora", lora);
+  if (!path.empty() && !config.is_null() && !config.empty())
+    v.fail("config",
+           "a new random model's config.json fields, but model.path also names a folder whose "
+           "config.json would be used; give one of the two");
 }
 
 int64_t cuda_device_index(const char* local_rank, int64_t device_count) {
@@ -55,7 +61,7 @@ at::ScalarType resolve_dtype(const std::string& name, at::Device device) {
   return device.is_cuda() ? at::kBFloat16 : at::kFloat;
 }
 
-LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::string& source) {
+void check_model_source(const ModelSource& model, const std::string& source) {
   if (model.path.empty() && model.config.is_null()) {
     throw_config_error(
         source +
@@ -72,6 +78,27 @@ LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::str
                        " is a PEFT adapter folder: set model.path to its base model and "
                        "model.lora.path to it, or merge it with `r1kit export --merge`");
   }
+  namespace fs = std::filesystem;
+  if (!model.path.empty()) {
+    const fs::path folder(model.path);
+    if (!fs::is_directory(folder))
+      throw_io_error(source + ": model.path: " + model.path + " is not a folder");
+    if (!fs::exists(folder / "config.json"))
+      throw_io_error(source + ": model.path: " + model.path + " has no config.json");
+    const nlohmann::json config = read_json_file((folder / "config.json").string());
+    model_config_from_hf_json(config, (folder / "config.json").string());
+    if (!fs::exists(folder / "model.safetensors") &&
+        !fs::exists(folder / "model.safetensors.index.json"))
+      throw_io_error(source + ": model.path: " + model.path +
+                     " has no model.safetensors nor model.safetensors.index.json");
+  }
+  const std::string tokenizer = model.tokenizer.empty() ? model.path : model.tokenizer;
+  if (!fs::exists(tokenizer))
+    throw_io_error(source + ": model.tokenizer: " + tokenizer + " does not exist");
+}
+
+LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::string& source) {
+  check_model_source(model, source);
   LoadedPolicy loaded;
   loaded.device = resolve_device(model.device);
   loaded.dtype = resolve_dtype(model.dtype, loaded.device);

@@ -39,6 +39,12 @@ struct LoadedPolicy {
 // is smaller than the tokenizer's is an error naming both. `source` names the recipe in errors.
 LoadedPolicy load_policy(const ModelSource& model, uint64_t seed, const std::string& source);
 
+// What load_policy checks before it loads anything, for `r1kit train --check`:
+// the section is consistent, the model folder has a readable config.json of a
+// supported architecture and its safetensors, the tokenizer path exists.
+// Errors name `source` and the key.
+void check_model_source(const ModelSource& model, const std::string& source);
+
 at::Device resolve_device(const std::string& name);
 
 // The CUDA device index of this process: LOCAL_RANK (torchrun, `r1kit launch`)

@@ -1,8 +1,7 @@
 #include "rewards/reward.h"
 
-#include <dlfcn.h>
-
 #include "common/error.h"
+#include "common/plugin.h"
 
 namespace r1kit {
 
@@ -34,14 +33,7 @@ std::unique_ptr<RewardFn> make_reward(const std::string& name, const nlohmann::j
   return factory(options.is_null() ? nlohmann::json::object() : options, source);
 }
 
-void load_reward_plugin(const std::string& path) {
-  // RTLD_NODELETE keeps the plugin's code mapped for rewards built from it.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
-  if (!handle) {
-    const char* message = dlerror();
-    throw_io_error(path + ": cannot load reward plugin: " + (message ? message : "unknown error"));
-  }
-}
+void load_reward_plugin(const std::string& path) { load_plugin(path); }
 
 namespace detail {
 void reject_reward_options(const std::string& name, const std::string& source) {

@@ -100,8 +100,8 @@ std::unique_ptr<RewardFn> make_reward(const std::string& name, const nlohmann::j
 std::vector<std::string> registered_rewards();
 
 // Loads a shared library whose static REGISTER_REWARD lines add rewards (a
-// user's custom C++ reward built against the installed r1kit). Throws an I/O
-// error with dlopen's message when it cannot be loaded.
+// user's custom C++ reward built against the installed r1kit): load_plugin()
+// of common/plugin.h, which loads plugins of any registry.
 void load_reward_plugin(const std::string& path);
 
 namespace detail {

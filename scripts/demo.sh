@@ -18,4 +18,4 @@ set -euo pipefail
 build="${1:-build}"
 seed="${SEED:-1}"
 out="${OUT:-runs/r1_arith/seed-$seed}"
-"$build/r1kit" train configs/r1_arith.json --set seed="$seed" --set output_dir="$out"
+"$build/r1kit" train configs/r1_arith.json --set seed="$seed" --set output_dir="$out" --overwrite

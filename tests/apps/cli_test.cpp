@@ -102,7 +102,14 @@ TEST(Cli, EveryShippedRecipeValidates) {
     if (entry.path().extension() != ".json" || entry.path().filename() == "tokenizer.json")
       continue;
     auto result = run_r1kit("train " + entry.path().string() + " --check");
-    EXPECT_EQ(result.exit_code, 0) << entry.path() << ": " << result.output;
+    // A recipe that starts from an earlier run's output (runs/...) or from a
+    // model the user downloads (/path/to/...) validates up to that path,
+    // which --check reports missing.
+    const bool needs_a_model_or_data =
+        result.exit_code == 5 && (result.output.find(": runs/") != std::string::npos ||
+                                  result.output.find(": /path/to/") != std::string::npos);
+    EXPECT_TRUE(result.exit_code == 0 || needs_a_model_or_data)
+        << entry.path() << ": " << result.output;
     pipeline_checked |= result.output.find("\"pipeline\": \"r1_arith\"") != std::string::npos;
     ++checked;
   }

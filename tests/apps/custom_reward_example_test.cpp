@@ -1,6 +1,8 @@
-// examples/custom_reward builds against the installed r1kit and its reward
-// scores through `r1kit reward --plugin` (tests/examples/build_custom_reward.sh
-// does the work: install, configure, build, score; about half a minute).
+// examples/custom_reward builds against the installed r1kit; its reward scores
+// through `r1kit reward --plugin`, trains two GRPO steps through `train
+// --plugin` and through a recipe's "plugins" key, and evaluates through `eval
+// --plugin` (tests/examples/build_custom_reward.sh does the work: install,
+// configure, build, score, train, evaluate; about a minute).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -15,7 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(CustomRewardExample, BuildsAgainstTheInstalledPackageAndScores) {
+TEST(CustomRewardExample, BuildsAgainstTheInstalledPackageScoresTrainsAndEvaluates) {
   const fs::path build_dir = fs::path(R1KIT_BINARY).parent_path();
   const r1kit::testing::TempFolder temp;
   const fs::path work = temp / "work";
@@ -46,6 +48,10 @@ TEST(CustomRewardExample, BuildsAgainstTheInstalledPackageAndScores) {
   EXPECT_EQ(keywords[6], "0");                 // errors
   ASSERT_EQ(hits.size(), 4u) << output;
   EXPECT_EQ(hits[1], "1.0000");  // 2, 1, 0 hits
+
+  for (const char* line : {"trained with --plugin: 2 steps",
+                           "trained with the plugins key: 2 steps", "evaluated: 1 report"})
+    EXPECT_NE(output.find(line), std::string::npos) << line << "\n" << output;
 }
 
 }  // namespace

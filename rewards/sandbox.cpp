@@ -1,15 +1,18 @@
 // The sandbox (rewards/sandbox.h). One run:
 //   parent: builds every path, argument and the seccomp filter first (the child
-//           may not allocate: it is a fork of a multithreaded process), then
-//           clone()s with new user, PID, network, mount, IPC, UTS and cgroup
+//           may not allocate: it shares the memory of a multithreaded process),
+//           then clone()s with CLONE_VM (no copy of a training process's
+//           gigabytes) and new user, PID, network, mount, IPC, UTS and cgroup
 //           namespaces, writes the child's uid/gid maps and lets it go.
 //   init (PID 1 inside): drops to the sandbox uid, assembles a new root on a
 //           tmpfs (system folders bound read-only, four /dev nodes, a
 //           size-limited tmpfs at /tmp), pivots into it, writes the files,
-//           starts the program and waits for it. When the program exits, init
-//           reports its status and exits, and the kernel kills every process
-//           left in the PID namespace (daemons, orphans).
-//   program: rlimits, no_new_privs, no capabilities, a seccomp filter, execve.
+//           starts the program (CLONE_VM | CLONE_VFORK) and waits for it. When
+//           the program exits, init reports its status and exits, and the
+//           kernel kills every process left in the PID namespace (daemons,
+//           orphans).
+//   program: rlimits, no_new_privs, no capabilities, a seccomp filter, execve
+//           (from then on in an address space of its own).
 // The parent feeds stdin, reads stdout/stderr with a byte cap and SIGKILLs init
 // at the deadline, which takes the whole namespace with it.
 #include "rewards/sandbox.h"
@@ -24,6 +27,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -85,14 +89,36 @@ struct ChildPlan {
   std::vector<std::string> env_storage;
   rlim_t cpu_seconds = 0, address_space = 0, processes = 0, file_bytes = 0;
   const sock_fprog* seccomp = nullptr;
+  void* program_stack_top = nullptr;  // the program's stack until its execve
 };
 
-// --- async-signal-safe helpers for the child ------------------------------------
+// --- helpers for init and the program before execve ---------------------------------
+// They share the parent's memory (CLONE_VM), so they allocate nothing, and they
+// call the kernel directly where glibc's wrappers are cancellation points that
+// update the calling thread's state (which they share with the parent thread).
+
+ssize_t raw_read(int fd, void* data, size_t size) { return syscall(SYS_read, fd, data, size); }
+ssize_t raw_write(int fd, const void* data, size_t size) {
+  return syscall(SYS_write, fd, data, size);
+}
+int raw_open(const char* path, int flags, mode_t mode = 0) {
+  return static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+}
+void raw_close(int fd) { syscall(SYS_close, fd); }
+pid_t raw_wait(int* status) {
+  return static_cast<pid_t>(syscall(SYS_wait4, -1, status, 0, nullptr));
+}
+
+// Puts `from` at descriptor `to`, without close-on-exec.
+bool move_descriptor(int from, int to) {
+  if (from == to) return syscall(SYS_fcntl, to, F_SETFD, 0) == 0;
+  return syscall(SYS_dup3, from, to, 0) == to;
+}
 
 void write_all_raw(int fd, const void* data, size_t size) {
   const char* bytes = static_cast<const char*>(data);
   while (size > 0) {
-    ssize_t n = write(fd, bytes, size);
+    ssize_t n = raw_write(fd, bytes, size);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     bytes += n;
@@ -121,7 +147,7 @@ void close_range_raw(unsigned int first, unsigned int last) {
   unsigned int end = getrlimit(RLIMIT_NOFILE, &open_files) == 0 && open_files.rlim_cur < 65536
                          ? static_cast<unsigned int>(open_files.rlim_cur)
                          : 65536;
-  for (unsigned int fd = first; fd <= last && fd < end; ++fd) close(static_cast<int>(fd));
+  for (unsigned int fd = first; fd <= last && fd < end; ++fd) raw_close(static_cast<int>(fd));
 }
 
 // Closes every descriptor but `keep` (unsorted, -1 entries ignored).
@@ -151,9 +177,9 @@ bool remount_read_only(const char* target) {
 }
 
 [[noreturn]] void run_program(const ChildPlan& plan) {
-  if (dup2(plan.stdin_read, 0) < 0 || dup2(plan.stdout_write, 1) < 0 ||
-      dup2(plan.stderr_write, 2) < 0)
-    child_fail(plan, "dup2");
+  if (!move_descriptor(plan.stdin_read, 0) || !move_descriptor(plan.stdout_write, 1) ||
+      !move_descriptor(plan.stderr_write, 2))
+    child_fail(plan, "dup3");
   int keep[] = {0, 1, 2, plan.report_write};  // report_write is close-on-exec
   close_all_but(keep, 4);
 
@@ -189,6 +215,8 @@ bool remount_read_only(const char* target) {
   child_fail(plan, plan.argv[0]);
 }
 
+int program_entry(void* plan) { run_program(*static_cast<const ChildPlan*>(plan)); }
+
 // PID 1 of the sandbox.
 [[noreturn]] void run_init(const ChildPlan& plan) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -196,10 +224,10 @@ bool remount_read_only(const char* target) {
                 plan.sync_read,  plan.report_write, plan.collect_write};
   close_all_but(keep, 6);
   char go = 0;
-  while (read(plan.sync_read, &go, 1) < 0 && errno == EINTR) {
+  while (raw_read(plan.sync_read, &go, 1) < 0 && errno == EINTR) {
   }
   if (go != 'g') _exit(126);  // the parent gave up (its uid map failed) or died
-  close(plan.sync_read);
+  raw_close(plan.sync_read);
 
   // Raw system calls: glibc's wrappers would signal (and wait for) the parent's
   // other threads, which do not exist here.
@@ -221,9 +249,9 @@ bool remount_read_only(const char* target) {
       if (mkdir(bind.target.c_str(), 0755) != 0 && errno != EEXIST)
         child_fail(plan, "mkdir(bind target)");
     } else {
-      int fd = open(bind.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      int fd = raw_open(bind.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (fd < 0) child_fail(plan, "create(bind target)");
-      close(fd);
+      raw_close(fd);
     }
     // Not recursive: a submount of a read-only folder would stay writable.
     if (mount(bind.source.c_str(), bind.target.c_str(), nullptr, MS_BIND, nullptr) != 0)
@@ -245,32 +273,33 @@ bool remount_read_only(const char* target) {
     child_fail(plan, "remount / read-only");
 
   for (const auto& [path, file] : plan.files) {
-    int fd =
-        open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file->executable ? 0755 : 0644);
+    int fd = raw_open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                      file->executable ? 0755 : 0644);
     if (fd < 0) child_fail(plan, "create(work file)");
     size_t done = 0;
     while (done < file->content.size()) {
-      ssize_t n = write(fd, file->content.data() + done, file->content.size() - done);
+      ssize_t n = raw_write(fd, file->content.data() + done, file->content.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) child_fail(plan, "write(work file)");
       done += static_cast<size_t>(n);
     }
-    close(fd);
+    raw_close(fd);
   }
   if (chdir("/tmp") != 0) child_fail(plan, "chdir(/tmp)");
 
   int status = 0;
   if (!plan.probe_only) {
-    // A raw fork: glibc's fork() takes locks another thread of our parent may have held.
-    long program = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-    if (program < 0) child_fail(plan, "fork(program)");
-    if (program == 0) run_program(plan);
-    close(plan.stdin_read);
-    close(plan.stdout_write);
-    close(plan.stderr_write);
+    // vfork-like: no copy of the (parent's, possibly huge) address space; init
+    // waits until the program's execve.
+    pid_t program = clone(program_entry, plan.program_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                          const_cast<ChildPlan*>(&plan));
+    if (program < 0) child_fail(plan, "clone(program)");
+    raw_close(plan.stdin_read);
+    raw_close(plan.stdout_write);
+    raw_close(plan.stderr_write);
     while (true) {  // reap orphans until the program itself exits
       int reaped_status = 0;
-      pid_t reaped = waitpid(-1, &reaped_status, 0);
+      pid_t reaped = raw_wait(&reaped_status);
       if (reaped == program) {
         status = reaped_status;
         break;
@@ -280,26 +309,28 @@ bool remount_read_only(const char* target) {
   }
   if (plan.collect_write >= 0) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-      int fd = open(plan.collect_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      int fd = raw_open(plan.collect_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
       struct stat info;
       if (fd >= 0 && fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
         char buffer[65536];
         int64_t left = plan.collect_limit;
         ssize_t n;
-        while (left > 0 && (n = read(fd, buffer, sizeof(buffer))) > 0) {
+        while (left > 0 && (n = raw_read(fd, buffer, sizeof(buffer))) > 0) {
           write_all_raw(plan.collect_write, buffer, static_cast<size_t>(n));
           left -= n;
         }
       }
-      if (fd >= 0) close(fd);
+      if (fd >= 0) raw_close(fd);
     }
-    close(plan.collect_write);
+    raw_close(plan.collect_write);
   }
   char report[1 + sizeof(int)] = {kReportStatus};
   memcpy(report + 1, &status, sizeof(int));
   write_all_raw(plan.report_write, report, sizeof(report));
   _exit(0);  // the kernel now kills whatever the program left running
 }
+
+int init_entry(void* plan) { run_init(*static_cast<const ChildPlan*>(plan)); }
 
 // --- the seccomp filter -------------------------------------------------------------
 
@@ -479,6 +510,25 @@ void add_user_paths(ChildPlan& plan, const std::vector<std::string>& paths) {
   }
 }
 
+// The stacks of init and of the program before its execve, one mapping.
+class Stacks {
+ public:
+  static constexpr size_t kInitBytes = 512 << 10, kProgramBytes = 256 << 10;
+  Stacks() {
+    base_ = mmap(nullptr, kInitBytes + kProgramBytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base_ == MAP_FAILED) throw Error(std::string("sandbox: mmap: ") + strerror(errno));
+  }
+  ~Stacks() { munmap(base_, kInitBytes + kProgramBytes); }
+  Stacks(const Stacks&) = delete;
+  Stacks& operator=(const Stacks&) = delete;
+  void* program_top() const { return static_cast<char*>(base_) + kProgramBytes; }
+  void* init_top() const { return static_cast<char*>(base_) + kProgramBytes + kInitBytes; }
+
+ private:
+  void* base_;
+};
+
 SandboxResult run_sandboxed(const SandboxLimits& limits, const SandboxRun& run, bool probe_only) {
   const auto started = Clock::now();
   ChildPlan plan;
@@ -521,11 +571,15 @@ SandboxResult run_sandboxed(const SandboxLimits& limits, const SandboxRun& run, 
   plan.report_write = report_pipe.write_end.get();
   plan.collect_write = collect_pipe.write_end.get();
 
-  const unsigned long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS |
-                              CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_PIDFD | SIGCHLD;
+  // Init shares our memory (CLONE_VM) instead of copying it: a fork of a
+  // training process holding gigabytes costs up to a second. It runs on its
+  // own stack, reads `plan` and writes nothing of ours; the stacks outlive it.
+  Stacks stacks;
+  plan.program_stack_top = stacks.program_top();
+  const int flags = CLONE_VM | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS |
+                    CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_PIDFD | SIGCHLD;
   int pidfd_number = -1;
-  long clone_result = syscall(SYS_clone, flags, nullptr, &pidfd_number, nullptr, nullptr);
-  if (clone_result == 0) run_init(plan);
+  pid_t clone_result = clone(init_entry, stacks.init_top(), flags, &plan, &pidfd_number);
   if (clone_result < 0) {
     throw Error(std::string("sandbox: cannot create namespaces (clone: ") + strerror(errno) +
                 "); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone, "
@@ -696,21 +750,21 @@ std::string SandboxResult::describe() const {
 Sandbox::Sandbox(SandboxLimits limits) : limits_(std::move(limits)) {
   // Feeding stdin to a program that has exited must give EPIPE, not kill us.
   signal(SIGPIPE, SIG_IGN);
-  auto check = [](bool ok, const char* field, const std::string& message) {
-    if (!ok) throw_config_error(std::string("sandbox: ") + field + ": " + message);
+  auto fail = [](std::string_view field, std::string_view message) {
+    throw_config_error("sandbox: " + std::string(field) + ": " + std::string(message));
   };
-  check(limits_.cpu_seconds > 0, "cpu_seconds", "must be > 0");
-  check(limits_.memory_mb >= 16, "memory_mb", "must be >= 16");
-  check(limits_.max_processes >= 1, "max_processes", "must be >= 1");
-  check(limits_.max_file_bytes >= 4096, "max_file_bytes", "must be >= 4096");
-  check(limits_.max_output_bytes >= 1, "max_output_bytes", "must be >= 1");
+  if (limits_.cpu_seconds <= 0) fail("cpu_seconds", "must be > 0");
+  if (limits_.memory_mb < 16) fail("memory_mb", "must be >= 16");
+  if (limits_.max_processes < 1) fail("max_processes", "must be >= 1");
+  if (limits_.max_file_bytes < 4096) fail("max_file_bytes", "must be >= 4096");
+  if (limits_.max_output_bytes < 1) fail("max_output_bytes", "must be >= 1");
   for (const std::string& path : limits_.read_only_paths) {
     std::filesystem::path p(path);
-    check(p.is_absolute() && p.lexically_normal() == p && path != "/", "read_only_paths",
-          "\"" + path + "\" must be a normalised absolute path other than /");
-    check(!(path == "/tmp" || path.starts_with("/tmp/")), "read_only_paths",
-          "\"" + path + "\": paths under /tmp cannot be shared (the sandbox's own /tmp)");
-    check(std::filesystem::exists(p), "read_only_paths", "\"" + path + "\" does not exist");
+    if (!p.is_absolute() || p.lexically_normal() != p || path == "/")
+      fail("read_only_paths", "\"" + path + "\" must be a normalised absolute path other than /");
+    if (path == "/tmp" || path.starts_with("/tmp/"))
+      fail("read_only_paths", "\"" + path + "\" is under /tmp, the sandbox's own folder");
+    if (!std::filesystem::exists(p)) fail("read_only_paths", "\"" + path + "\" does not exist");
   }
 }
 

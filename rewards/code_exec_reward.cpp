@@ -28,11 +28,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct CodeExecOptions {
-  std::string language = "python";     // python, cpp or c; a task's metadata "language" overrides
-  bool partial_credit = true;          // the fraction of tests passed; false = 1 only if all pass
-  std::string tests_key = "tests";     // the metadata key holding the tests; absent = the reference
-  std::string compare = "lines";       // lines (trailing spaces, blank last lines ignored), tokens,
-                                       // exact
+  std::string language = "python";  // python, cpp or c; a task's metadata "language" overrides
+  bool partial_credit = true;       // the fraction of tests passed; false = 1 only if all pass
+  std::string tests_key = "tests";  // the metadata key holding the tests; absent = the reference
+  // How stdout is compared with a test's output: lines (trailing spaces and
+  // trailing blank lines ignored), tokens (whitespace-separated) or exact.
+  std::string compare = "lines";
   bool after_think = true;             // with a "</think>", only code after the last one counts
   bool plain_fence = false;            // an unlabelled ``` block counts as the language's code
   double timeout_seconds = 5.0;        // wall clock of one test; also its CPU seconds (rounded up)

@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench fixtures clean
+.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench-code-exec bench fixtures clean
 
 setup:
 	@bash scripts/setup.sh
@@ -32,6 +32,9 @@ bench-grpo: build
 bench-real: build
 	@bash scripts/setup.sh tools
 	@bash bench/real.sh $(BUILD)
+
+bench-code-exec: build
+	@bash bench/code_exec.sh $(BUILD)
 
 fixtures: setup
 	@bash scripts/setup.sh tools

@@ -164,7 +164,7 @@ TEST(RewardRegistry, UnknownNameIsTheRegistryMessage) {
     const std::string what = e.what();
     EXPECT_TRUE(
         what.starts_with("recipe.json: rewards[0]: unknown reward \"math_anwser\" (did "
-                         "you mean \"math_answer\"?); known: countdown, exact_match, "))
+                         "you mean \"math_answer\"?); known: code_exec, countdown, exact_match, "))
         << what;
     EXPECT_NE(what.find(", test_constant, test_scripted, think_format"), std::string::npos) << what;
   }

@@ -202,6 +202,37 @@ TEST(RewardCommand, MissingSubprocessScriptStopsRewardAndTrain) {
   EXPECT_NE(trained.output.find(missing), std::string::npos) << trained.output;
 }
 
+// A reward that fails on half of each step's samples lets the run finish,
+// which ends with a warning that sums its failures up.
+TEST(RewardCommand, TrainingEndsWithASummaryOfRewardFailures) {
+  const TempFolder folder;
+  fs::path model = r1kit::testing::write_tiny_policy(folder / "model");
+  folder.write_file("odd_ids_fail.sh", R"sh(while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+  if [ $((id % 2)) -eq 0 ]; then printf '{"id": %s, "reward": 1}\n' "$id"; else echo oops; fi
+done
+)sh");
+  nlohmann::json recipe = {
+      {"stage", "grpo"},
+      {"seed", 1},
+      {"output_dir", (folder / "run").string()},
+      {"model", {{"path", model.string()}}},
+      {"environment",
+       {{"name", "addition"}, {"options", {{"digits", 1}}}, {"prompt_template", "plain"}}},
+      {"rewards",
+       {{{"name", "subprocess"}, {"options", {{"command", {"/bin/sh", "odd_ids_fail.sh"}}}}}}},
+      {"grpo", {{"num_generations", 2}, {"max_completion_length", 4}, {"max_prompt_length", 32}}},
+      {"trainer", {{"max_steps", 2}, {"prompts_per_step", 2}, {"eval_samples", 2}}}};
+  std::string path = folder.write_file("recipe.json", recipe.dump(2)).string();
+  auto trained = run_r1kit("train " + path);
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_NE(trained.output.find("training: reward subprocess: "), std::string::npos)
+      << trained.output;
+  EXPECT_NE(trained.output.find("first: error: subprocess reward: bad reply \"oops\""),
+            std::string::npos)
+      << trained.output;
+}
+
 TEST(RewardCommand, MistakesExitWithTheirCodeAndNameTheirPlace) {
   const TempFolder folder;
   std::string good = folder.write_file("good.jsonl", kCompletions);

@@ -1,8 +1,11 @@
 // `r1kit reward COMPLETIONS.jsonl --recipe R.json | --reward NAME[:WEIGHT] ...`:
 // scores a file of completions with a reward list, the way training would, and
-// prints each reward's mean, its components' means, the error, timeout and
-// not-applicable counts and the weighted total: a reward is debugged here
-// before a run depends on it. Each input line is one completion; TRL's column
+// prints each reward's mean, its components' means, the error, timeout,
+// not-applicable and skip counts and the weighted total: a reward is debugged here
+// before a run depends on it. A reward that fails on its max_failure_fraction
+// of a batch (by default: on every line of it) stops the command with exit 1
+// and its first error, as it would stop training; --strict exits 1 on any
+// failure. Each input line is one completion; TRL's column
 // names are read first, then the aliases after them:
 //   prompt      "prompt" | "question" | "problem": text, or chat messages
 //               [{"role", "content"}, ...] rendered with --prompt-template
@@ -192,6 +195,7 @@ struct Tally {
   int64_t not_applicable = 0;
   int64_t errors = 0;
   int64_t timeouts = 0;
+  int64_t skipped = 0;
   std::map<std::string, std::vector<double>> components;
   std::string first_failure;  // "file:line: why" of the first error or timeout, for the report
 };
@@ -218,6 +222,8 @@ const char* outcome_name(RewardOutcome outcome) {
       return "error";
     case RewardOutcome::kTimeout:
       return "timeout";
+    case RewardOutcome::kSkipped:
+      return "skipped";
   }
   return "?";
 }
@@ -264,6 +270,12 @@ void print_report(const RewardSet& set, const std::vector<Tally>& tallies,
   auto [mean, std] = mean_and_std(totals);
   std::printf("%-28s %8s %10.4f %10.4f %7zu\n", "total", "", mean, std, totals.size());
   for (size_t k = 0; k < set.size(); ++k) {
+    if (tallies[k].skipped == 0) continue;
+    std::printf("%s skipped %lld calls after %lld timeouts in a row (max_consecutive_timeouts)\n",
+                set.spec(k).metric_name().c_str(), static_cast<long long>(tallies[k].skipped),
+                static_cast<long long>(set.spec(k).max_consecutive_timeouts));
+  }
+  for (size_t k = 0; k < set.size(); ++k) {
     if (tallies[k].first_failure.empty()) continue;
     std::printf("%s failed first at %s\n", set.spec(k).metric_name().c_str(),
                 tallies[k].first_failure.c_str());
@@ -291,6 +303,7 @@ int run_reward(const RewardArguments& args) {
   ThreadPool pool(static_cast<size_t>(args.threads));
   std::vector<Tally> tallies(set.size());
   std::vector<double> totals;
+  std::optional<Error> stop;  // a reward failed on too much of a batch
   for (size_t start = 0; start < lines.size(); start += static_cast<size_t>(args.batch_size)) {
     size_t end = std::min(lines.size(), start + static_cast<size_t>(args.batch_size));
     std::vector<Sample> batch;
@@ -308,7 +321,8 @@ int run_reward(const RewardArguments& args) {
         for (const auto& [part, value] : scores.components[n][k])
           t.components[part].push_back(value);
         RewardOutcome outcome = scores.outcomes[n][k];
-        bool failed = outcome == RewardOutcome::kError || outcome == RewardOutcome::kTimeout;
+        bool failed = outcome == RewardOutcome::kError || outcome == RewardOutcome::kTimeout ||
+                      outcome == RewardOutcome::kSkipped;
         if (failed && t.first_failure.empty()) {
           t.first_failure = args.input_path + ":" + std::to_string(lines[start + n].first) + ": " +
                             std::string(outcome_name(outcome)) + ": " +
@@ -320,16 +334,27 @@ int run_reward(const RewardArguments& args) {
     for (size_t k = 0; k < set.size(); ++k) {
       tallies[k].errors += scores.errors[k];
       tallies[k].timeouts += scores.timeouts[k];
+      tallies[k].skipped += scores.skipped[k];
+    }
+    try {
+      set.check_failures(scores.failure_counts(), "lines " + std::to_string(lines[start].first) +
+                                                      "-" + std::to_string(lines[end - 1].first) +
+                                                      " of " + args.input_path);
+    } catch (const Error& e) {
+      stop = e;
+      break;
     }
   }
   print_report(set, tallies, totals, args.input_path);
+  set.warn_about_failures("r1kit reward");
   if (output.is_open()) {
     output.close();
     if (!output) throw_io_error(args.output_path + ": writing the scores failed");
     log_info() << "per-line scores written to " << args.output_path;
   }
+  if (stop) throw *stop;
   int64_t failed = 0;
-  for (const Tally& t : tallies) failed += t.errors + t.timeouts;
+  for (const Tally& t : tallies) failed += t.errors + t.timeouts + t.skipped;
   return args.strict && failed > 0 ? 1 : 0;
 }
 
@@ -356,7 +381,8 @@ Action setup(CLI::App& app) {
   app.add_option("--batch-size", args->batch_size, "completions scored together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_flag("--strict", args->strict, "exit 1 when any reward call errored or timed out");
+  app.add_flag("--strict", args->strict,
+               "exit 1 when any reward call errored, timed out or was skipped");
   return [args] { return run_reward(*args); };
 }
 

@@ -336,6 +336,7 @@ void GrpoTrainer::train(bool resume) {
       save_checkpoint(step_index);
   }
   progress.finish();
+  rewards_->warn_about_failures("training");
   if (distributed_.is_main()) save_final();
 }
 

@@ -8,7 +8,7 @@
 namespace r1kit {
 
 RewardTally::RewardTally(size_t rewards)
-    : rewards_(rewards), sums_(kPerReward * rewards + kShared, 0.0) {}
+    : rewards_(rewards), sums_(kPerReward * rewards + kShared, 0.0), first_failures_(rewards) {}
 
 void RewardTally::add(const BatchScores& scores,
                       const std::vector<MultiTurnTrajectory>& trajectories,
@@ -36,6 +36,8 @@ void RewardTally::add(const BatchScores& scores,
   for (size_t k = 0; k < rewards_; ++k) {
     sums_[kPerReward * k + 4] += static_cast<double>(scores.errors[k]);
     sums_[kPerReward * k + 5] += static_cast<double>(scores.timeouts[k]);
+    sums_[kPerReward * k + 6] += static_cast<double>(scores.skipped[k]);
+    if (first_failures_[k].empty()) first_failures_[k] = scores.first_failures[k];
   }
 }
 
@@ -58,10 +60,22 @@ void RewardTally::write(StepMetrics& metrics) const {
     metrics.set("reward/" + names_[k] + "/not_applicable", entry[3]);
     metrics.set("reward/" + names_[k] + "/errors", entry[4]);
     metrics.set("reward/" + names_[k] + "/timeouts", entry[5]);
+    metrics.set("reward/" + names_[k] + "/skipped", entry[6]);
   }
   const double* shared = &sums_[kPerReward * rewards_];
   metrics.set("accuracy", shared[1] > 0 ? shared[0] / shared[1] : 0.0);
   if (shared[3] > 0) metrics.set("rewards/environment/mean", shared[2] / shared[3]);
+}
+
+void RewardTally::check_failures(const RewardSet& rewards, int64_t step) const {
+  std::vector<RewardFailures> failures(rewards_);
+  for (size_t k = 0; k < rewards_; ++k) {
+    const double* entry = &sums_[kPerReward * k];
+    failures[k].failed = static_cast<int64_t>(entry[4] + entry[5] + entry[6]);
+    failures[k].samples = static_cast<int64_t>(entry[2] + entry[3]);
+    failures[k].first_failure = first_failures_[k];
+  }
+  rewards.check_failures(failures, "step " + std::to_string(step));
 }
 
 }  // namespace r1kit

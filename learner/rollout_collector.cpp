@@ -138,6 +138,7 @@ RolloutBatch RolloutCollector::collect(int64_t step, StepMetrics& metrics) {
   for (const auto& [name, sum] : reward_sums) metrics.set(name, sum / rounds);
   tally.all_reduce(distributed_);
   tally.write(metrics);
+  tally.check_failures(rewards_, step);
   return batch;
 }
 

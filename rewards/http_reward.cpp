@@ -3,7 +3,10 @@
 //   reply:   {"results": [{"reward": x, "components": {...}, "info": ...}, ...]}
 // one result per sample, in order. An empty batch is the start-up health check,
 // so an unreachable server is a clear error before training begins. Failed
-// requests are retried with exponential backoff within the call's deadline.
+// requests are retried with exponential backoff within the call's deadline; a
+// call that ends on a non-2xx status, a refused connection or a reply that is
+// not JSON is an error (the status and the start of the body in its message),
+// one that ends on the deadline a timeout. docs/reward-protocols.md has the details.
 // Thread-safe: each request uses its own client. Built with cpp-httplib.
 #include <chrono>
 #include <thread>
@@ -21,6 +24,11 @@ namespace r1kit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr size_t kBodyShownBytes = 200;  // of an error reply's body, quoted in the message
+
+// Why a POST failed: the server was too slow (a timeout) or said no (an error).
+enum class PostFailure { kNone, kTimeout, kError };
 
 struct HttpOptions {
   std::string url;                // http://host:port/path; required
@@ -56,7 +64,8 @@ class HttpReward : public RewardFn {
     if (options_.check_at_start) {
       std::string problem;
       Deadline deadline = Clock::now() + std::chrono::seconds(10);
-      if (!post_once(nlohmann::json{{"samples", nlohmann::json::array()}}, deadline, 0, &problem)) {
+      if (post_once(nlohmann::json{{"samples", nlohmann::json::array()}}, deadline, nullptr,
+                    &problem) != PostFailure::kNone) {
         throw_io_error(source + ": http reward: " + options_.url + " is not answering (" + problem +
                        "); start the reward server first");
       }
@@ -107,13 +116,13 @@ class HttpReward : public RewardFn {
                               std::chrono::duration<double>(options_.timeout_seconds));
   }
 
-  // One POST; returns true with `*reply` filled, or false with `*problem` set.
-  bool post_once(const nlohmann::json& body, Deadline deadline, nlohmann::json* reply,
-                 std::string* problem) const {
+  // One POST; returns kNone with `*reply` filled, or the kind of failure with `*problem` set.
+  PostFailure post_once(const nlohmann::json& body, Deadline deadline, nlohmann::json* reply,
+                        std::string* problem) const {
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       *problem = "deadline passed";
-      return false;
+      return PostFailure::kTimeout;
     }
     httplib::Client client(origin_);
     client.set_connection_timeout(left.count() / 1000000, left.count() % 1000000);
@@ -121,41 +130,52 @@ class HttpReward : public RewardFn {
     client.set_write_timeout(left.count() / 1000000, left.count() % 1000000);
     httplib::Result response = client.Post(path_.c_str(), body.dump(), "application/json");
     if (!response) {
-      *problem = httplib::to_string(response.error());
-      return false;
+      httplib::Error error = response.error();
+      *problem = httplib::to_string(error);
+      // httplib's timeouts end at the deadline; a reset connection fails well before it.
+      bool slow = Clock::now() + std::chrono::milliseconds(50) >= deadline;
+      return slow ? PostFailure::kTimeout : PostFailure::kError;
     }
-    if (response->status != 200) {
+    if (response->status < 200 || response->status >= 300) {
       *problem = "HTTP status " + std::to_string(response->status);
-      return false;
+      std::string shown = response->body.substr(0, kBodyShownBytes);
+      for (char& c : shown) c = (c == '\n' || c == '\r') ? ' ' : c;
+      if (!shown.empty()) *problem += ": " + shown;
+      return PostFailure::kError;
     }
     nlohmann::json parsed =
         nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) {
       *problem = "the reply is not JSON";
-      return false;
+      return PostFailure::kError;
     }
     if (reply) *reply = std::move(parsed);
-    return true;
+    return PostFailure::kNone;
   }
 
+  // The reply of the first POST that succeeds. The last failure decides what
+  // is thrown: RewardTimeout when the server was too slow, Error when it
+  // answered with an error status or could not be reached.
   nlohmann::json post_with_retries(const nlohmann::json& body, Deadline deadline) const {
     std::string problem;
     double backoff = options_.backoff_seconds;
-    for (int64_t attempt = 0;; ++attempt) {
+    PostFailure failure = PostFailure::kNone;
+    int64_t attempt = 0;
+    for (;; ++attempt) {
       nlohmann::json reply;
-      if (post_once(body, deadline, &reply, &problem)) return reply;
+      failure = post_once(body, deadline, &reply, &problem);
+      if (failure == PostFailure::kNone) return reply;
       auto wait =
           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(backoff));
-      if (attempt >= options_.retries) break;
-      if (Clock::now() + wait >= deadline) {
-        throw RewardTimeout("http reward: " + options_.url + ": " + problem +
-                            "; no time left to retry");
-      }
+      if (attempt >= options_.retries || Clock::now() + wait >= deadline) break;
       std::this_thread::sleep_for(wait);
       backoff *= 2.0;
     }
-    throw Error("http reward: " + options_.url + ": " + problem + " after " +
-                std::to_string(options_.retries + 1) + " attempts");
+    std::string message = "http reward: " + options_.url + ": " + problem + " after " +
+                          std::to_string(attempt + 1) + " attempt" + (attempt > 0 ? "s" : "");
+    if (attempt < options_.retries) message += " (no time left to retry)";
+    if (failure == PostFailure::kTimeout) throw RewardTimeout(message);
+    throw Error(message);
   }
 
   HttpOptions options_;

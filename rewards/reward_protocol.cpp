@@ -35,4 +35,18 @@ RewardResult parse_reward_reply(const nlohmann::json& reply) {
   return result;
 }
 
+void check_reply_id(const nlohmann::json& reply, int64_t request_id) {
+  if (!reply.is_object()) throw std::runtime_error("expected a JSON object");
+  const std::string expected = std::to_string(request_id);
+  auto id = reply.find("id");
+  if (id == reply.end()) {
+    throw std::runtime_error("no \"id\": the reply must echo the request's \"id\" (" + expected +
+                             ")");
+  }
+  if (!id->is_number_integer() || id->get<int64_t>() != request_id) {
+    throw std::runtime_error("\"id\" " + id->dump() + " is not the request's " + expected +
+                             ": the program wrote a line too many or too few");
+  }
+}
+
 }  // namespace r1kit

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/logging.h"
@@ -32,7 +33,7 @@ struct Call {
   CallState state = CallState::kQueued;
   Clock::time_point start;
   std::vector<RewardResult> results;           // one per entry of `samples` when kDone
-  RewardOutcome failure = RewardOutcome::kOk;  // kError or kTimeout when it failed
+  RewardOutcome failure = RewardOutcome::kOk;  // kError, kTimeout or kSkipped when it failed
   std::string message;
 };
 
@@ -44,7 +45,30 @@ struct BatchState {
   std::condition_variable done;
   size_t pending = 0;
   Clock::time_point last_progress;
+  std::vector<int64_t> timeout_limits;     // (K) max_consecutive_timeouts; 0 = none
+  std::vector<int64_t> timeouts_in_a_row;  // (K) the latest finished calls that timed out
 };
+
+// Records how a call of `reward` ended. The limit-th timeout in a row skips the
+// reward's calls that have not finished: they get the fallback now instead of
+// each waiting out its own timeout. Called with the mutex held.
+void note_outcome(BatchState& st, size_t reward, RewardOutcome outcome) {
+  if (outcome != RewardOutcome::kTimeout) {
+    st.timeouts_in_a_row[reward] = 0;
+    return;
+  }
+  const int64_t limit = st.timeout_limits[reward];
+  if (++st.timeouts_in_a_row[reward] < limit || limit <= 0) return;
+  for (Call& call : st.calls) {
+    if (call.reward != reward) continue;
+    if (call.state != CallState::kQueued && call.state != CallState::kRunning) continue;
+    call.state = CallState::kAbandoned;
+    call.failure = RewardOutcome::kSkipped;
+    call.message = "not called: the reward timed out " + std::to_string(limit) +
+                   " times in a row (max_consecutive_timeouts)";
+    --st.pending;
+  }
+}
 
 void run_call(const std::shared_ptr<BatchState>& st, size_t c,
               const std::shared_ptr<const RewardFn>& fn, bool batched, double timeout_seconds) {
@@ -93,6 +117,7 @@ void run_call(const std::shared_ptr<BatchState>& st, size_t c,
     call.state = CallState::kDone;
     st->last_progress = Clock::now();
     --st->pending;
+    note_outcome(*st, call.reward, call.failure);
   }
   st->done.notify_all();
 }
@@ -101,6 +126,26 @@ double mean_of(const std::vector<double>& xs) {
   double sum = 0.0;
   for (double x : xs) sum += x;
   return xs.empty() ? 0.0 : sum / static_cast<double>(xs.size());
+}
+
+// 0.5 -> "0.5", 1.0 -> "1".
+std::string number_text(double x) {
+  std::ostringstream out;
+  out << x;
+  return out.str();
+}
+
+const char* failure_word(RewardOutcome outcome) {
+  switch (outcome) {
+    case RewardOutcome::kError:
+      return "error";
+    case RewardOutcome::kTimeout:
+      return "timeout";
+    case RewardOutcome::kSkipped:
+      return "skipped";
+    default:
+      return "ok";
+  }
 }
 
 }  // namespace
@@ -112,6 +157,8 @@ void RewardSpec::visit(ConfigVisitor& v) {
   v.field("options", options);
   v.field("fallback", fallback);
   v.field("timeout_seconds", timeout_seconds, {.min = 0.0, .min_exclusive = true});
+  v.field("max_consecutive_timeouts", max_consecutive_timeouts, {.min = 0.0});
+  v.field("max_failure_fraction", max_failure_fraction, {.min = 0.0, .min_exclusive = true});
   if (!options.is_object()) v.fail("options", "expected an object, got " + options.dump());
 }
 
@@ -157,6 +204,8 @@ BatchScores RewardSet::score(const std::vector<Sample>& samples, ThreadPool& poo
   for (const Entry& e : entries_) max_timeout = std::max(max_timeout, e.spec.timeout_seconds);
   st->pending = st->calls.size();
   st->last_progress = Clock::now();
+  st->timeouts_in_a_row.assign(num_rewards, 0);
+  for (const Entry& e : entries_) st->timeout_limits.push_back(e.spec.max_consecutive_timeouts);
   for (size_t c = 0; c < st->calls.size(); ++c) {
     const Entry& entry = entries_[st->calls[c].reward];
     pool.post([st, c, fn = entry.fn, batched = entry.fn->prefers_batches(),
@@ -192,6 +241,7 @@ BatchScores RewardSet::score(const std::vector<Sample>& samples, ThreadPool& poo
           log_warning() << "reward " << spec.metric_name() << ": a call ran past its deadline of "
                         << spec.timeout_seconds << " s; scored as a timeout, its worker stays busy";
         }
+        note_outcome(*st, call.reward, RewardOutcome::kTimeout);
       }
     }
   }
@@ -204,6 +254,9 @@ BatchScores RewardSet::score(const std::vector<Sample>& samples, ThreadPool& poo
   out.info.assign(num_samples, std::vector<nlohmann::json>(num_rewards));
   out.errors.assign(num_rewards, 0);
   out.timeouts.assign(num_rewards, 0);
+  out.skipped.assign(num_rewards, 0);
+  out.first_failures.assign(num_rewards, "");
+  std::vector<std::string> first_skip(num_rewards);
   for (const Entry& e : entries_) out.names.push_back(e.spec.metric_name());
 
   std::lock_guard lock(st->mutex);  // abandoned tasks may still be finishing
@@ -226,25 +279,90 @@ BatchScores RewardSet::score(const std::vector<Sample>& samples, ThreadPool& poo
           out.info[n][k] = std::move(result.info);
         }
       }
-      if (outcome == RewardOutcome::kError || outcome == RewardOutcome::kTimeout) {
+      if (outcome == RewardOutcome::kError || outcome == RewardOutcome::kTimeout ||
+          outcome == RewardOutcome::kSkipped) {
         out.values[n][k] = spec.fallback;
         out.outcomes[n][k] = outcome;
-        out.info[n][k] = {{outcome == RewardOutcome::kError ? "error" : "timeout", message}};
-        (outcome == RewardOutcome::kError ? out.errors[k] : out.timeouts[k]) += 1;
+        out.info[n][k] = {{failure_word(outcome), message}};
+        (outcome == RewardOutcome::kError     ? out.errors[k]
+         : outcome == RewardOutcome::kTimeout ? out.timeouts[k]
+                                              : out.skipped[k]) += 1;
+        // A skip says less than the timeouts that caused it: quoted only when alone.
+        std::string& first =
+            outcome == RewardOutcome::kSkipped ? first_skip[k] : out.first_failures[k];
+        if (first.empty()) first = std::string(failure_word(outcome)) + ": " + message;
       }
       if (out.values[n][k]) out.totals[n] += spec.weight * *out.values[n][k];
     }
   }
   for (size_t k = 0; k < num_rewards; ++k) {
-    entries_[k].counters->errors += out.errors[k];
-    entries_[k].counters->timeouts += out.timeouts[k];
-    if (out.errors[k] + out.timeouts[k] > 0) {
-      log_warning() << "reward " << out.names[k] << ": " << out.errors[k] << " errors, "
-                    << out.timeouts[k] << " timeouts in a batch of " << num_samples << "; scored "
-                    << entries_[k].spec.fallback;
+    if (out.first_failures[k].empty()) out.first_failures[k] = first_skip[k];
+    Counters& counters = *entries_[k].counters;
+    counters.errors += out.errors[k];
+    counters.timeouts += out.timeouts[k];
+    counters.skipped += out.skipped[k];
+    counters.samples += static_cast<int64_t>(num_samples);
+    if (out.first_failures[k].empty()) continue;
+    {
+      std::lock_guard counters_lock(counters.mutex);
+      if (counters.first_failure.empty()) counters.first_failure = out.first_failures[k];
     }
+    auto warning = log_warning();
+    warning << "reward " << out.names[k] << ": " << out.errors[k] << " errors, " << out.timeouts[k]
+            << " timeouts";
+    if (out.skipped[k] > 0) {
+      warning << ", " << out.skipped[k] << " skipped after "
+              << entries_[k].spec.max_consecutive_timeouts << " timeouts in a row";
+    }
+    warning << " in a batch of " << num_samples << "; scored " << entries_[k].spec.fallback
+            << "; first: " << out.first_failures[k];
   }
   return out;
+}
+
+void RewardSet::check_failures(const std::vector<RewardFailures>& failures,
+                               const std::string& what) const {
+  for (size_t k = 0; k < entries_.size() && k < failures.size(); ++k) {
+    const RewardFailures& f = failures[k];
+    const RewardSpec& spec = entries_[k].spec;
+    if (f.failed == 0 || f.samples == 0) continue;
+    double share = static_cast<double>(f.failed) / static_cast<double>(f.samples);
+    if (share < spec.max_failure_fraction) continue;
+    std::string why =
+        f.first_failure.empty() ? "the failures were on another rank" : f.first_failure;
+    throw Error("reward " + spec.metric_name() + " failed on " + std::to_string(f.failed) + " of " +
+                std::to_string(f.samples) + " samples of " + what + " (max_failure_fraction " +
+                number_text(spec.max_failure_fraction) +
+                "), so the run stops; first failure: " + why);
+  }
+}
+
+std::vector<std::string> RewardSet::failure_summary() const {
+  std::vector<std::string> lines;
+  for (const Entry& e : entries_) {
+    Counters& c = *e.counters;
+    if (c.errors + c.timeouts + c.skipped == 0) continue;
+    std::lock_guard lock(c.mutex);
+    lines.push_back("reward " + e.spec.metric_name() + ": " + std::to_string(c.errors.load()) +
+                    " errors, " + std::to_string(c.timeouts.load()) + " timeouts, " +
+                    std::to_string(c.skipped.load()) + " skipped of " +
+                    std::to_string(c.samples.load()) + " samples; first: " + c.first_failure);
+  }
+  return lines;
+}
+
+void RewardSet::warn_about_failures(const std::string& what) const {
+  for (const std::string& line : failure_summary()) log_warning() << what << ": " << line;
+}
+
+std::vector<RewardFailures> BatchScores::failure_counts() const {
+  std::vector<RewardFailures> counts(names.size());
+  for (size_t k = 0; k < names.size(); ++k) {
+    counts[k].failed = errors[k] + timeouts[k] + skipped[k];
+    counts[k].samples = static_cast<int64_t>(values.size());
+    counts[k].first_failure = first_failures[k];
+  }
+  return counts;
 }
 
 std::map<std::string, double> BatchScores::metrics() const {
@@ -272,6 +390,7 @@ std::map<std::string, double> BatchScores::metrics() const {
       m["rewards/" + names[k] + "/" + part + "/mean"] = mean_of(xs);
     m["reward/" + names[k] + "/errors"] = static_cast<double>(errors[k]);
     m["reward/" + names[k] + "/timeouts"] = static_cast<double>(timeouts[k]);
+    m["reward/" + names[k] + "/skipped"] = static_cast<double>(skipped[k]);
     m["reward/" + names[k] + "/not_applicable"] = static_cast<double>(not_applicable);
   }
   return m;

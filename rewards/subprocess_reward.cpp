@@ -1,12 +1,16 @@
 // `subprocess`: a reward written in any language. The user's command is started
 // once (num_processes copies) and kept alive; each call writes the sample as one
-// JSON line on its stdin and reads one JSON line back:
-//   request: {"prompt": ..., "completion": ..., "completion_ids": [...], "reference": ...,
-//   "metadata": {...}} reply:   {"reward": 0.5, "components": {"name": 1.0}, "info": ...}
-//   ("reward": null = not applicable)
+// JSON line on its stdin and reads one JSON line back that echoes the request's id:
+//   request: {"id": 7, "prompt": ..., "completion": ..., "completion_ids": [...],
+//             "reference": ..., "metadata": {...}}
+//   reply:   {"id": 7, "reward": 0.5, "components": {"name": 1.0}, "info": ...}
+//   ("reward": null = not applicable; docs/reward-protocols.md has the details)
 // A process that dies is restarted on the next call; one that misses the
-// deadline or replies with something that is not such a line is killed (with
-// its process group) and restarted. Thread-safe: a call takes a free process.
+// deadline or replies with anything but that one line is killed (with its
+// process group) and restarted, so a stray line never shifts a score onto
+// another sample. The child's stderr is forwarded to ours and its end quoted in
+// errors. Relative paths in `command` that name files in the recipe's folder
+// are made absolute. Thread-safe: a call takes a free process.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,10 +18,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -34,6 +41,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr size_t kStderrKeptBytes = 4096;  // of each process's stderr, for error messages
+constexpr size_t kStderrShownBytes = 600;  // of which an error message quotes the end
+
 struct SubprocessOptions {
   std::vector<std::string>
       command;                    // argv of the program, e.g. ["python3", "my_reward.py"]; required
@@ -48,18 +58,51 @@ struct SubprocessOptions {
   }
 };
 
+// The folder of the recipe file that `source` starts with ("dir/r.json:
+// rewards[0].options" -> "/abs/dir"); empty when `source` names no file.
+std::filesystem::path recipe_folder(const std::string& source) {
+  for (size_t end = source.find(": ");; end = source.find(": ", end + 1)) {
+    std::string prefix = source.substr(0, end);
+    std::error_code error;
+    if (!prefix.empty() && std::filesystem::is_regular_file(prefix, error)) {
+      return std::filesystem::absolute(prefix, error).parent_path();
+    }
+    if (end == std::string::npos) return {};
+  }
+}
+
+// `command` with each relative path that names a file in `folder` made
+// absolute, so a recipe runs from any directory. The program itself is
+// resolved only when written as a path ("./reward.sh"), not as a name looked
+// up on PATH ("python3").
+std::vector<std::string> resolve_command(std::vector<std::string> command,
+                                         const std::filesystem::path& folder) {
+  if (folder.empty()) return command;
+  for (size_t i = 0; i < command.size(); ++i) {
+    std::filesystem::path argument(command[i]);
+    if (argument.empty() || argument.is_absolute()) continue;
+    if (i == 0 && command[i].find('/') == std::string::npos) continue;
+    std::error_code error;
+    std::filesystem::path candidate = (folder / argument).lexically_normal();
+    if (std::filesystem::is_regular_file(candidate, error)) command[i] = candidate.string();
+  }
+  return command;
+}
+
 int remaining_ms(Deadline deadline) {
   auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left, 1 << 30));
 }
 
-// One running copy of the command: its pid and the two pipe ends we hold.
+// One running copy of the command: its pid and the three pipe ends we hold.
 struct Process {
   pid_t pid = -1;
-  int to_child = -1;    // its stdin
-  int from_child = -1;  // its stdout
-  std::string pending;  // bytes read past the last newline
+  int to_child = -1;         // its stdin
+  int from_child = -1;       // its stdout
+  int errors_of_child = -1;  // its stderr; -1 once it reached end of file
+  std::string pending;       // bytes read past the last newline
+  std::string stderr_tail;   // the last kStderrKeptBytes it wrote to stderr
   bool busy = false;
 
   bool alive() const { return pid > 0; }
@@ -70,6 +113,7 @@ class SubprocessReward : public RewardFn {
   SubprocessReward(const nlohmann::json& options, const std::string& source)
       : options_(read_config<SubprocessOptions>(options, source)),
         processes_(options_.num_processes) {
+    options_.command = resolve_command(options_.command, recipe_folder(source));
     // A child that dies mid-write must not kill us with SIGPIPE; the write's EPIPE says it.
     signal(SIGPIPE, SIG_IGN);
     std::string problem = start(processes_[0]);
@@ -98,30 +142,37 @@ class SubprocessReward : public RewardFn {
       std::string problem = start(process);
       if (!problem.empty()) throw Error("subprocess reward: " + problem);
     }
-    std::string request = sample_to_json(sample).dump() + "\n";
-    if (!write_all(process, request, deadline)) {
+    const int64_t id = next_id_++;
+    nlohmann::json request = sample_to_json(sample);
+    request["id"] = id;
+    if (!write_all(process, request.dump() + "\n", deadline)) {
       std::string why = exit_description(process);
       throw Error("subprocess reward: the process " + why +
-                  " before taking the request; restarted on the next call");
+                  " before taking the request; restarted on the next call" + stderr_quote(process));
     }
     std::string line = read_line(process, deadline);
-    return parse_reply_line(line, process);
+    return parse_reply_line(line, id, process);
   }
 
  private:
   // Starts the command; returns "" or what went wrong.
   std::string start(Process& p) const {
-    int in_pipe[2], out_pipe[2];
+    int in_pipe[2], out_pipe[2], err_pipe[2];
     if (pipe2(in_pipe, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
     if (pipe2(out_pipe, O_CLOEXEC) != 0) {
       close(in_pipe[0]);
       close(in_pipe[1]);
       return std::string("pipe: ") + std::strerror(errno);
     }
+    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+      for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1]}) close(fd);
+      return std::string("pipe: ") + std::strerror(errno);
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
     // Its own process group, so a kill reaches whatever it started too.
@@ -136,16 +187,68 @@ class SubprocessReward : public RewardFn {
     posix_spawnattr_destroy(&attributes);
     close(in_pipe[0]);
     close(out_pipe[1]);
+    close(err_pipe[1]);
     if (rc != 0) {
       close(in_pipe[1]);
       close(out_pipe[0]);
+      close(err_pipe[0]);
       return "cannot start \"" + options_.command[0] + "\": " + std::strerror(rc);
     }
     p.pid = pid;
     p.to_child = in_pipe[1];
     p.from_child = out_pipe[0];
+    p.errors_of_child = err_pipe[0];
     p.pending.clear();
+    p.stderr_tail.clear();
     return "";
+  }
+
+  // Reads one chunk of the child's stderr (poll said it is ready): forwarded
+  // to ours, its end kept. At end of file the pipe is closed.
+  void read_stderr(Process& p) const {
+    char chunk[4096];
+    ssize_t n = read(p.errors_of_child, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) return;
+    if (n <= 0) {
+      close(p.errors_of_child);
+      p.errors_of_child = -1;
+      return;
+    }
+    std::fwrite(chunk, 1, static_cast<size_t>(n), stderr);
+    std::fflush(stderr);
+    p.stderr_tail.append(chunk, static_cast<size_t>(n));
+    if (p.stderr_tail.size() > kStderrKeptBytes)
+      p.stderr_tail.erase(0, p.stderr_tail.size() - kStderrKeptBytes);
+  }
+
+  // Reads the child's stderr until end of file or `wait_ms` have passed.
+  void drain_stderr(Process& p, int wait_ms) const {
+    Deadline until = Clock::now() + std::chrono::milliseconds(wait_ms);
+    while (p.errors_of_child >= 0) {
+      pollfd fd{p.errors_of_child, POLLIN, 0};
+      int ready = poll(&fd, 1, remaining_ms(until));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) return;
+      read_stderr(p);
+    }
+  }
+
+  // "; its stderr ends: ..." with the last lines the child wrote there, on one line.
+  static std::string stderr_quote(const Process& p) {
+    std::string tail = p.stderr_tail.size() > kStderrShownBytes
+                           ? p.stderr_tail.substr(p.stderr_tail.size() - kStderrShownBytes)
+                           : p.stderr_tail;
+    std::string quoted;
+    size_t start = 0;
+    while (start < tail.size()) {
+      size_t end = tail.find('\n', start);
+      if (end == std::string::npos) end = tail.size();
+      std::string line = tail.substr(start, end - start);
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (!line.empty()) quoted += (quoted.empty() ? "" : " | ") + line;
+      start = end + 1;
+    }
+    return quoted.empty() ? "" : "; its stderr ends: " + quoted;
   }
 
   // Closes the pipes and ends the process: politely (EOF, a moment's grace) or with SIGKILL.
@@ -166,11 +269,17 @@ class SubprocessReward : public RewardFn {
         waitpid(p.pid, &status, 0);
       }
     }
+    if (p.errors_of_child >= 0) {
+      drain_stderr(p, /*wait_ms=*/50);
+      if (p.errors_of_child >= 0) close(p.errors_of_child);
+      p.errors_of_child = -1;
+    }
     p.pid = -1;
     p.pending.clear();
   }
 
-  // "exited with status 3" / "was killed by signal 9" after reaping it.
+  // "exited with status 3" / "was killed by signal 9" after reaping it and
+  // reading the rest of its stderr (stderr_quote() quotes it).
   std::string exit_description(Process& p) const {
     int status = 0;
     std::string why = "stopped";
@@ -184,6 +293,7 @@ class SubprocessReward : public RewardFn {
                               : "was killed by signal " + std::to_string(WTERMSIG(status));
       p.pid = -1;
     }
+    drain_stderr(p, /*wait_ms=*/200);
     stop(p, /*polite=*/false);
     return why;
   }
@@ -191,14 +301,16 @@ class SubprocessReward : public RewardFn {
   bool write_all(Process& p, const std::string& data, Deadline deadline) const {
     size_t written = 0;
     while (written < data.size()) {
-      pollfd fd{p.to_child, POLLOUT, 0};
-      int ready = poll(&fd, 1, remaining_ms(deadline));
+      pollfd fds[2] = {{p.to_child, POLLOUT, 0}, {p.errors_of_child, POLLIN, 0}};
+      int ready = poll(fds, 2, remaining_ms(deadline));
       if (ready == 0) {
         stop(p, false);
         throw RewardTimeout(
             "subprocess reward: the process did not take the request in time; killed");
       }
       if (ready < 0 && errno == EINTR) continue;
+      if (fds[1].revents != 0) read_stderr(p);
+      if (fds[0].revents == 0) continue;
       ssize_t n = write(p.to_child, data.data() + written, data.size() - written);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
@@ -216,20 +328,22 @@ class SubprocessReward : public RewardFn {
         p.pending.erase(0, newline + 1);
         return line;
       }
-      pollfd fd{p.from_child, POLLIN, 0};
-      int ready = poll(&fd, 1, remaining_ms(deadline));
+      pollfd fds[2] = {{p.from_child, POLLIN, 0}, {p.errors_of_child, POLLIN, 0}};
+      int ready = poll(fds, 2, remaining_ms(deadline));
       if (ready == 0) {
         stop(p, false);
         throw RewardTimeout(
             "subprocess reward: no reply before the deadline; the process was killed and restarts");
       }
       if (ready < 0 && errno == EINTR) continue;
+      if (fds[1].revents != 0) read_stderr(p);
+      if (fds[0].revents == 0) continue;
       ssize_t n = read(p.from_child, chunk, sizeof(chunk));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         std::string why = exit_description(p);
         throw Error("subprocess reward: the process " + why +
-                    " without replying; restarted on the next call");
+                    " without replying; restarted on the next call" + stderr_quote(p));
       }
       p.pending.append(chunk, static_cast<size_t>(n));
       if (p.pending.size() > (64u << 20)) {
@@ -239,9 +353,18 @@ class SubprocessReward : public RewardFn {
     }
   }
 
-  RewardResult parse_reply_line(const std::string& line, Process& p) const {
+  // The reply to request `id`: one JSON line that echoes the id, and nothing after it.
+  RewardResult parse_reply_line(const std::string& line, int64_t id, Process& p) const {
     try {
-      return parse_reward_reply(nlohmann::json::parse(line));
+      nlohmann::json reply = nlohmann::json::parse(line);
+      check_reply_id(reply, id);
+      RewardResult result = parse_reward_reply(reply);
+      if (!p.pending.empty()) {
+        throw std::runtime_error(
+            "more output followed it; the program must write one line per "
+            "request");
+      }
+      return result;
     } catch (const std::exception& e) {
       // Out of step with the protocol: start afresh rather than misread later replies.
       stop(p, false);
@@ -275,6 +398,7 @@ class SubprocessReward : public RewardFn {
   }
 
   SubprocessOptions options_;
+  mutable std::atomic<int64_t> next_id_{0};  // the id of the next request, over all processes
   mutable std::mutex mutex_;
   mutable std::condition_variable free_;
   mutable std::vector<Process> processes_;

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """A reward in Python for r1kit's `subprocess` reward: one JSON line in (the
-sample), one JSON line out. Recipe entry:
+sample and its "id"), one JSON line out (the reward, echoing that "id").
+Recipe entry:
 
   {"name": "subprocess", "weight": 0.1, "timeout_seconds": 5,
    "options": {"command": ["python3", "examples/subprocess_reward/length_reward.py"]}}
 
 Rewards concise completions and says how long each was. Keep stdout for
-replies only (print debugging to stderr), and flush after every reply.
+replies only, exactly one line per request (print debugging to stderr: r1kit
+shows it and quotes its end when the program fails), and flush after every
+reply. docs/reward-protocols.md describes every field.
 """
 import json
 import sys
@@ -22,5 +25,6 @@ for line in sys.stdin:
         over = max(0, len(completion) - TARGET_CHARS)
         reply = {"reward": max(0.0, 1.0 - over / TARGET_CHARS),
                  "components": {"chars": float(len(completion))}}
+    reply["id"] = sample["id"]  # r1kit matches the reply to its request by this
     sys.stdout.write(json.dumps(reply) + "\n")
     sys.stdout.flush()

@@ -36,6 +36,10 @@ class LengthServer {
     server_.Post("/broken", [](const httplib::Request&, httplib::Response& response) {
       response.status = 500;
     });
+    server_.Post("/down", [](const httplib::Request&, httplib::Response& response) {
+      response.status = 503;
+      response.set_content("database down\nretry later", "text/plain");
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -126,6 +130,24 @@ TEST(HttpReward, ServerErrorStatusIsAnError) {
   }
 }
 
+// An error status is the server's answer, not slowness: counted as an error
+// quoting the status and body, even when the deadline leaves no time to retry.
+TEST(HttpReward, ErrorStatusIsCountedAsAnErrorWithTheBody) {
+  LengthServer server;
+  ThreadPool pool(2);
+  RewardSpec spec = http_spec(server.url("/down"), 0.3);
+  spec.options["check_at_start"] = false;
+  spec.options["retries"] = 3;
+  spec.options["backoff_seconds"] = 0.5;
+  RewardSet set({spec}, "test");
+  BatchScores scores = set.score(samples(2), pool);
+  EXPECT_EQ(scores.errors[0], 2);
+  EXPECT_EQ(scores.timeouts[0], 0);
+  const std::string why = scores.info[0][0].value("error", "");
+  EXPECT_NE(why.find("HTTP status 503: database down retry later"), std::string::npos)
+      << scores.info[0][0].dump();
+}
+
 TEST(HttpReward, SlowServerTimesOut) {
   LengthServer server(/*delay_ms=*/1500);
   ThreadPool pool(2);
@@ -135,7 +157,8 @@ TEST(HttpReward, SlowServerTimesOut) {
   auto start = std::chrono::steady_clock::now();
   BatchScores scores = set.score(samples(2), pool);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.4);
-  EXPECT_EQ(scores.timeouts[0] + scores.errors[0], 2);
+  EXPECT_EQ(scores.timeouts[0], 2);
+  EXPECT_EQ(scores.errors[0], 0);
   for (double total : scores.totals) EXPECT_DOUBLE_EQ(total, -1.0);
 }
 

@@ -1,4 +1,5 @@
-// RewardSet: weights, not-applicable values, errors, timeouts and metrics.
+// RewardSet: weights, not-applicable values, errors, timeouts, the circuit
+// breaker on timeouts in a row, the fail-fast check and metrics.
 #include "rewards/reward_set.h"
 
 #include <gtest/gtest.h>
@@ -40,6 +41,21 @@ class ConstantReward : public RewardFn {
   double value_;
 };
 REGISTER_REWARD("test_constant", ConstantReward);
+
+// Keeps its deadline like a subprocess or a server: "hang" waits for it and
+// gives up with a timeout; anything else scores 1.
+class DeadlineReward : public RewardFn {
+ public:
+  RewardResult score(const Sample& s) const override {
+    return score_until(s, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  }
+  RewardResult score_until(const Sample& s, Deadline deadline) const override {
+    if (s.completion != "hang") return {.value = 1.0};
+    std::this_thread::sleep_until(deadline);
+    throw RewardTimeout("no reply");
+  }
+};
+REGISTER_REWARD("test_deadline", DeadlineReward);
 
 std::vector<Sample> samples_of(const std::vector<std::string>& completions) {
   std::vector<Sample> out;
@@ -94,6 +110,7 @@ TEST(RewardSet, SlowCallsTimeOutAndTheBatchFinishes) {
   RewardSpec s = spec("test_scripted", 1.0);
   s.timeout_seconds = 0.2;
   s.fallback = 0.25;
+  s.max_consecutive_timeouts = 0;  // the starved calls below time out, not skipped
   RewardSet set({s}, "test");
   auto start = std::chrono::steady_clock::now();
   // Both workers get stuck on the sleeps; the last samples never start.
@@ -104,6 +121,67 @@ TEST(RewardSet, SlowCallsTimeOutAndTheBatchFinishes) {
   for (double total : scores.totals) EXPECT_DOUBLE_EQ(total, 0.25);
   EXPECT_DOUBLE_EQ(scores.metrics().at("reward/test_scripted/timeouts"), 4.0);
   pool.join();  // let the sleeping calls finish before the set goes away
+}
+
+TEST(RewardSet, TimeoutsInARowSkipTheRestOfTheBatch) {
+  ThreadPool pool(1);  // one worker: the calls run in sample order
+  RewardSpec s = spec("test_deadline", 1.0);
+  s.timeout_seconds = 0.1;
+  s.fallback = -1.0;
+  RewardSet set({s}, "test");
+  // An answer between timeouts starts the count again.
+  std::vector<std::string> completions = {"hang", "hang", "ok", "hang", "hang", "hang", "ok"};
+  for (int i = 0; i < 10; ++i) completions.push_back("hang");
+  auto start = std::chrono::steady_clock::now();
+  BatchScores scores = set.score(samples_of(completions), pool);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(scores.timeouts[0], 5);
+  EXPECT_EQ(scores.skipped[0], 11);
+  EXPECT_LT(seconds, 1.2);  // 15 timeouts of 0.1 s would take 1.5 s
+  EXPECT_DOUBLE_EQ(scores.totals[2], 1.0);
+  EXPECT_EQ(scores.outcomes[5][0], RewardOutcome::kTimeout);
+  EXPECT_EQ(scores.outcomes[6][0], RewardOutcome::kSkipped);  // would have scored 1
+  EXPECT_DOUBLE_EQ(scores.totals[6], -1.0);
+  EXPECT_EQ(scores.first_failures[0], "timeout: no reply");
+  EXPECT_DOUBLE_EQ(scores.metrics().at("reward/test_deadline/skipped"), 11.0);
+  EXPECT_EQ(set.total_skipped(0), 11);
+  pool.join();
+
+  // Turned off: every call waits out its own timeout.
+  s.max_consecutive_timeouts = 0;
+  RewardSet patient({s}, "test");
+  ThreadPool another(1);
+  BatchScores all = patient.score(samples_of({"hang", "hang", "hang", "hang"}), another);
+  EXPECT_EQ(all.timeouts[0], 4);
+  EXPECT_EQ(all.skipped[0], 0);
+}
+
+TEST(RewardSet, FailingOnTheWholeBatchStopsTheRun) {
+  ThreadPool pool(2);
+  RewardSpec s = spec("test_scripted", 1.0);
+  RewardSet set({s}, "recipe.json");
+  BatchScores some = set.score(samples_of({"err", "ab", "err", "abc"}), pool);
+  EXPECT_NO_THROW(set.check_failures(some.failure_counts(), "step 1"));
+  BatchScores all = set.score(samples_of({"err", "nan", "err"}), pool);
+  try {
+    set.check_failures(all.failure_counts(), "step 2");
+    FAIL() << "a reward that failed on every sample did not stop the run";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kRuntime);
+    EXPECT_EQ(std::string(e.what()),
+              "reward test_scripted failed on 3 of 3 samples of step 2 (max_failure_fraction 1), "
+              "so the run stops; first failure: error: boom");
+  }
+  // A lower share stops sooner.
+  s.max_failure_fraction = 0.5;
+  RewardSet strict({s}, "recipe.json");
+  EXPECT_THROW(strict.check_failures(some.failure_counts(), "step 1"), Error);
+  std::vector<std::string> summary = set.failure_summary();
+  ASSERT_EQ(summary.size(), 1u);
+  EXPECT_EQ(summary[0],
+            "reward test_scripted: 5 errors, 0 timeouts, 0 skipped of 7 samples; first: error: "
+            "boom");
+  EXPECT_TRUE(strict.failure_summary().empty());
 }
 
 TEST(RewardSet, ManySamplesKeepTheirOrder) {
@@ -166,7 +244,9 @@ TEST(RewardRegistry, UnknownNameIsTheRegistryMessage) {
         what.starts_with("recipe.json: rewards[0]: unknown reward \"math_anwser\" (did "
                          "you mean \"math_answer\"?); known: code_exec, countdown, exact_match, "))
         << what;
-    EXPECT_NE(what.find(", test_constant, test_scripted, think_format"), std::string::npos) << what;
+    EXPECT_NE(what.find(", test_constant, test_deadline, test_scripted, think_format"),
+              std::string::npos)
+        << what;
   }
 }
 
@@ -182,6 +262,20 @@ TEST(RewardSpec, ReadsFromJsonWithDefaults) {
   EXPECT_DOUBLE_EQ(s.weight, 0.5);
   EXPECT_DOUBLE_EQ(s.fallback, 0.0);
   EXPECT_TRUE(s.options.is_object());
+  EXPECT_EQ(s.max_consecutive_timeouts, 3);
+  EXPECT_DOUBLE_EQ(s.max_failure_fraction, 1.0);
+  auto tuned = read_config<RewardSpec>(
+      nlohmann::json{
+          {"name", "x"}, {"max_consecutive_timeouts", 0}, {"max_failure_fraction", 0.25}},
+      "r.json");
+  EXPECT_EQ(tuned.max_consecutive_timeouts, 0);
+  EXPECT_DOUBLE_EQ(tuned.max_failure_fraction, 0.25);
+  EXPECT_THROW(
+      read_config<RewardSpec>(nlohmann::json{{"name", "x"}, {"max_failure_fraction", 0}}, "r.json"),
+      Error);
+  EXPECT_THROW(read_config<RewardSpec>(
+                   nlohmann::json{{"name", "x"}, {"max_consecutive_timeouts", -1}}, "r.json"),
+               Error);
   EXPECT_THROW(
       read_config<RewardSpec>(nlohmann::json{{"name", "x"}, {"timeout_seconds", 0}}, "r.json"),
       Error);

@@ -21,10 +21,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
 
+#include "apps/plugin_option.h"
 #include "apps/subcommand.h"
 #include "common/config.h"
 #include "common/error.h"
@@ -32,6 +34,7 @@
 #include "common/logging.h"
 #include "common/thread_pool.h"
 #include "environments/prompt_template.h"
+#include "learner/recipe.h"
 #include "rewards/reward_set.h"
 
 namespace r1kit::apps {
@@ -56,7 +59,8 @@ struct RewardList {
 };
 
 std::vector<RewardSpec> rewards_from_recipe(const std::string& path) {
-  nlohmann::json recipe = read_json_file(path);
+  nlohmann::json recipe = read_json_file(path, /*reject_duplicate_keys=*/true);
+  load_recipe_plugins(recipe, std::filesystem::path(path).parent_path(), path);
   if (!recipe.is_object() || !recipe.contains("rewards")) {
     throw_config_error(path +
                        ": rewards: required key is missing (the list of rewards to score with)");
@@ -286,7 +290,7 @@ int run_reward(const RewardArguments& args) {
   if (args.recipe_path.empty() && args.rewards.empty()) {
     throw_usage_error("reward: give --recipe FILE or at least one --reward NAME[:WEIGHT]");
   }
-  for (const std::string& plugin : args.plugins) load_reward_plugin(plugin);
+  load_plugins(args.plugins);
   std::vector<RewardSpec> specs;
   std::string source = args.recipe_path.empty() ? "--reward" : args.recipe_path;
   if (!args.recipe_path.empty()) specs = rewards_from_recipe(args.recipe_path);
@@ -368,9 +372,7 @@ Action setup(CLI::App& app) {
   app.add_option("--reward", args->rewards,
                  "add a reward by name with its default options: math_answer:1.0")
       ->type_name("NAME[:WEIGHT]");
-  app.add_option("--plugin", args->plugins,
-                 "load a shared library of custom C++ rewards (repeatable)")
-      ->type_name("LIB.so");
+  add_plugin_option(app, args->plugins);
   app.add_option("--output", args->output_path, "write each line's scores to this JSONL file");
   app.add_option("--prompt-template", args->prompt_template,
                  "renders chat-message prompts: chatml, r1_zero, plain")

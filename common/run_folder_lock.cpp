@@ -46,8 +46,7 @@ std::string host_name() {
 RunFolderLock::RunFolderLock(const fs::path& folder) : path_(folder / ".lock") {
   std::error_code error;
   fs::create_directories(folder, error);
-  if (error)
-    throw_io_error(folder.string() + ": cannot create the run folder: " + error.message());
+  if (error) throw_io_error(folder.string() + ": cannot create the run folder: " + error.message());
   descriptor_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (descriptor_ < 0)
     throw_io_error(path_.string() + ": cannot open the run folder's lock: " + std::strerror(errno));

@@ -16,6 +16,11 @@ namespace {
 // with it, and clears it for --overwrite. A file named `final` (where the run
 // writes its model) is refused here, before any step runs.
 void prepare_run_folder(const std::filesystem::path& folder, const TrainOptions& options) {
+  const std::filesystem::path final_folder = folder / "final";
+  if (std::filesystem::exists(final_folder) && !std::filesystem::is_directory(final_folder))
+    throw_io_error(final_folder.string() +
+                   " exists and is not a folder; the run writes its final model there: move it "
+                   "away");
   if (options.overwrite) {
     clear_run_folder(folder);
   } else if (!options.resume) {
@@ -25,11 +30,6 @@ void prepare_run_folder(const std::filesystem::path& folder, const TrainOptions&
                         "); add --resume to continue it from its last checkpoint, or --overwrite "
                         "to delete it and start again");
   }
-  const std::filesystem::path final_folder = folder / "final";
-  if (std::filesystem::exists(final_folder) && !std::filesystem::is_directory(final_folder))
-    throw_io_error(final_folder.string() +
-                   " exists and is not a folder; the run writes its final model there: move it "
-                   "away");
 }
 
 }  // namespace

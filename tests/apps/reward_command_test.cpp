@@ -268,8 +268,7 @@ TEST(RewardCommand, MistakesExitWithTheirCodeAndNameTheirPlace) {
   EXPECT_EQ(run_r1kit("reward /nonexistent/completions.jsonl --reward math_answer").exit_code, 5);
   result = run_r1kit("reward " + good + " --reward math_answer --plugin /nonexistent/libreward.so");
   EXPECT_EQ(result.exit_code, 5);
-  EXPECT_NE(result.output.find("/nonexistent/libreward.so: cannot load reward plugin"),
-            std::string::npos)
+  EXPECT_NE(result.output.find("/nonexistent/libreward.so: cannot load plugin"), std::string::npos)
       << result.output;
 }
 

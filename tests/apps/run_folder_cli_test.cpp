@@ -170,21 +170,30 @@ TEST(RunFolderCli, CheckFindsWhatTheRunWouldStopOnAndMakesNoFolder) {
     std::string expected;
   };
   const std::vector<Case> cases = {
-      {"unknown reward", {{"rewards", {{{"name", "no_such_reward"}}}}}, 3,
+      {"unknown reward",
+       {{"rewards", {{{"name", "no_such_reward"}}}}},
+       3,
        "unknown reward \"no_such_reward\""},
       {"bad reward option",
-       {{"rewards", {{{"name", "regex_match"}, {"options", {{"patern", "x"}}}}}}},
+       {{"rewards", {{{"name", "regex_match"}, {"options", {{"pattern", "x"}, {"patern", "x"}}}}}}},
        3,
        "patern: unknown key"},
-      {"unknown environment", {{"environment", {{"name", "no_such_environment"}}}}, 3,
+      {"unknown environment",
+       {{"environment", {{"name", "no_such_environment"}}}},
+       3,
        "unknown environment \"no_such_environment\""},
       {"missing data",
-       {{"environment", {{"name", "jsonl"}, {"options", {{"path", "/no/such/data.jsonl"}}}}}},
+       {{"environment",
+         {{"name", "jsonl"}, {"options", {{"digits", nullptr}, {"path", "/no/such/data.jsonl"}}}}}},
        5,
        "/no/such/data.jsonl"},
-      {"missing model", {{"model", {{"path", "/no/such/model"}, {"config", nullptr}}}}, 5,
+      {"missing model",
+       {{"model", {{"path", "/no/such/model"}, {"config", nullptr}}}},
+       5,
        "model.path: /no/such/model is not a folder"},
-      {"missing tokenizer", {{"model", {{"tokenizer", "/no/such/tokenizer.json"}}}}, 5,
+      {"missing tokenizer",
+       {{"model", {{"tokenizer", "/no/such/tokenizer.json"}}}},
+       5,
        "/no/such/tokenizer.json"},
   };
   for (const Case& c : cases) {
@@ -192,8 +201,7 @@ TEST(RunFolderCli, CheckFindsWhatTheRunWouldStopOnAndMakesNoFolder) {
     recipe.merge_patch(c.patch);
     auto result = run_r1kit("train " + write_recipe(folder, recipe) + " --check");
     EXPECT_EQ(result.exit_code, c.exit_code) << c.name << ": " << result.output;
-    EXPECT_NE(result.output.find(c.expected), std::string::npos) << c.name << ": "
-                                                                 << result.output;
+    EXPECT_NE(result.output.find(c.expected), std::string::npos) << c.name << ": " << result.output;
     EXPECT_FALSE(fs::exists(run)) << c.name << " made the run folder";
   }
   auto fine = run_r1kit("train " + write_recipe(folder, tiny_recipe(run)) + " --check");

@@ -56,8 +56,7 @@ std::string error_message(Run run, ErrorKind kind) {
 TEST(ConfigHostileInput, NumberTooLargeForADoubleNamesTheFile) {
   const testing::TempFolder folder;
   const std::string path = folder.write_file("recipe.json", R"({"learning_rate": 1e400})");
-  const std::string message =
-      error_message([&] { read_json_file(path); }, ErrorKind::kConfig);
+  const std::string message = error_message([&] { read_json_file(path); }, ErrorKind::kConfig);
   EXPECT_NE(message.find(path + ": invalid JSON"), std::string::npos) << message;
   EXPECT_NE(message.find("1e400"), std::string::npos) << message;
 }
@@ -89,8 +88,7 @@ TEST(ConfigHostileInput, DuplicateKeyNamesItsPath) {
       folder.write_file("nested.json", R"({"trainer": {"max_steps": 1, "max_steps": 2}})");
   std::string message = error_message(
       [&] { read_json_file(nested, /*reject_duplicate_keys=*/true); }, ErrorKind::kConfig);
-  EXPECT_NE(message.find(nested + ": trainer.max_steps: the key appears twice"),
-            std::string::npos)
+  EXPECT_NE(message.find(nested + ": trainer.max_steps: the key appears twice"), std::string::npos)
       << message;
   const std::string in_list = folder.write_file(
       "list.json", R"({"rewards": [{"name": "a"}, {"name": "b", "weight": 1, "weight": 2}]})");

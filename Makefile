@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench-code-exec bench fixtures clean
+.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench-code-exec bench fixtures clean soak
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,9 @@ bench-rollout: build
 bench-grpo: build
 	@bash scripts/setup.sh tools
 	@bash bench/grpo.sh $(BUILD)
+
+soak: build
+	@bash bench/soak.sh $(BUILD)
 
 bench-real: build
 	@bash scripts/setup.sh tools

@@ -4,7 +4,9 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <array>
+#include <cmath>
 
+#include "common/error.h"
 #include "common/logging.h"
 #include "learner/autocast.h"
 #include "learner/logprobs.h"
@@ -82,7 +84,30 @@ struct Learner::MiniBatchPlan {
   bool measure_rollout = false;      // whether `corrections` go into the step's metrics
   std::vector<RolloutCorrectionSums> corrections;  // per micro-batch
   std::vector<std::array<double, 3>> values;       // per micro-batch: value loss, tokens, clipped
+  std::vector<at::Tensor> losses;                  // per micro-batch: the detached scalar loss
 };
+
+namespace {
+
+// What was not finite on this rank in a mini-batch whose update was skipped:
+// its loss and the sums of the policy's log-probs that the metrics take.
+std::string nonfinite_cause(const std::vector<at::Tensor>& losses,
+                            const std::vector<PolicyLossSums>& sums) {
+  bool loss_finite = true, logprobs_finite = true;
+  for (const at::Tensor& loss : losses)
+    loss_finite = loss_finite && (!loss.defined() || std::isfinite(loss.item<double>()));
+  for (const PolicyLossSums& sum : sums)
+    logprobs_finite = logprobs_finite && std::isfinite(sum.ratio + sum.entropy + sum.kl);
+  if (loss_finite && logprobs_finite)
+    return "this rank's loss and log-probs were finite (another rank's were not, or the backward "
+           "overflowed)";
+  return std::string("this rank's ") + (loss_finite ? "loss was finite" : "loss was not finite") +
+         " and its " +
+         (logprobs_finite ? "log-probs were finite"
+                          : "log-probs were not finite (NaN/inf logits: the weights diverged?)");
+}
+
+}  // namespace
 
 void LearnerStats::write(StepMetrics& metrics) const {
   const double tokens = std::max(sums.tokens, 1.0);
@@ -96,6 +121,8 @@ void LearnerStats::write(StepMetrics& metrics) const {
   metrics.set("grad_norm", grad_norm);
   metrics.set("learning_rate", learning_rate);
   metrics.set("skipped_updates", skipped_updates);
+  metrics.set("train/nonfinite_skipped", skipped_updates > 0 ? 1.0 : 0.0);
+  metrics.set("train/nonfinite_skipped_total", static_cast<double>(skipped_updates_total));
   // Completions the forward and backward left out: nothing of them in the loss.
   metrics.set("learner/skipped_completions", skipped_completions);
   rollout_correction.write(metrics);
@@ -202,6 +229,7 @@ void Learner::update_mini_batch(const std::vector<TrainingSample>& samples, size
   plan.sums.assign(plan.batches.size(), {});
   plan.corrections.assign(plan.batches.size(), {});
   plan.values.assign(plan.batches.size(), {0, 0, 0});
+  plan.losses.assign(plan.batches.size(), at::Tensor());
   lanes_.run(
       static_cast<int64_t>(plan.batches.size()),
       [&](int64_t index) { return micro_batch_gradients(plan, index); }, plan.parameters);
@@ -212,7 +240,7 @@ void Learner::update_mini_batch(const std::vector<TrainingSample>& samples, size
       value_model_->tally(plan.values[index][0], plan.values[index][1], plan.values[index][2]);
   }
   if (value_model_) value_model_->step(distributed_);
-  step_optimizer(stats);
+  step_optimizer(stats, plan);
 }
 
 Learner::MiniBatchPlan Learner::plan_mini_batch(const std::vector<TrainingSample>& samples,
@@ -328,6 +356,7 @@ std::vector<at::Tensor> Learner::micro_batch_gradients(MiniBatchPlan& plan, int6
   }
   PolicyLossOutput output = policy_loss(inputs, config_, plan.normalizer);
   plan.sums[index] = output.sums;
+  plan.losses[index] = output.loss.detach();
   plan.corrections[index] = output.rollout;
   std::vector<at::Tensor> gradients(plan.parameters.size());
   gradients_into(gradients, output.loss, plan.parameters, 0, plan.policy_parameters);
@@ -367,7 +396,7 @@ void Learner::compute_learner_old_logprobs(std::vector<TrainingSample>& samples)
   }
 }
 
-void Learner::step_optimizer(LearnerStats& stats) {
+void Learner::step_optimizer(LearnerStats& stats, const MiniBatchPlan& plan) {
   std::vector<at::Tensor> gradients;
   for (auto& parameter : policy_->parameters()) {
     if (!parameter.requires_grad()) continue;  // frozen (a LoRA base): no gradient, no state
@@ -376,12 +405,21 @@ void Learner::step_optimizer(LearnerStats& stats) {
   }
   distributed_.all_reduce_sum(gradients);
   OptimizerStepStats step;
-  weights_->publish([&](Transformer&) { step = optimizer_->step(); });
+  try {
+    weights_->publish([&](Transformer&) { step = optimizer_->step(); });
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "; " + nonfinite_cause(plan.losses, plan.sums), e.kind());
+  }
   stats.grad_norm += step.grad_norm;
   stats.learning_rate = step.learning_rate;
   stats.skipped_updates += step.skipped;
+  stats.skipped_updates_total = optimizer_->skipped_total();
   ++optimizer_steps_;
-  if (step.skipped) log_warning() << "non-finite gradient norm: update skipped";
+  if (step.skipped) {
+    log_warning() << "non-finite gradient norm (" << step.grad_norm << "): update skipped, "
+                  << optimizer_->consecutive_skips() << " in a row; "
+                  << nonfinite_cause(plan.losses, plan.sums);
+  }
 }
 
 void Learner::release_gradients() { optimizer_->zero_grad(); }

@@ -39,17 +39,19 @@ bool reference_needs_copy(Transformer& policy, const GrpoConfig& config);
 
 // What one update() did, over every rank.
 struct LearnerStats {
-  PolicyLossSums sums;               // token sums behind the loss-side means
-  double grad_norm = 0.0;            // mean over the optimiser steps, before clipping
-  double learning_rate = 0.0;        // the last optimiser step's
-  double skipped_updates = 0.0;      // optimiser steps skipped for a non-finite gradient
-  double skipped_completions = 0.0;  // share of this rank's completions left out of the learner
+  PolicyLossSums sums;                // token sums behind the loss-side means
+  double grad_norm = 0.0;             // mean over the optimiser steps, before clipping
+  double learning_rate = 0.0;         // the last optimiser step's
+  double skipped_updates = 0.0;       // optimiser steps skipped for a non-finite gradient
+  int64_t skipped_updates_total = 0;  // skipped optimiser steps over the run so far
+  double skipped_completions = 0.0;   // share of this rank's completions left out of the learner
   // The rollout correction's metrics over the step's samples, each measured once
   // against pi_old (see Learner::update).
   RolloutCorrectionSums rollout_correction;
 
   // kl, entropy, ratio_mean, clip_ratio/*, grad_norm, learning_rate,
-  // skipped_updates, learner/skipped_completions, rollout_corr/*.
+  // skipped_updates, train/nonfinite_skipped (0/1), train/nonfinite_skipped_total,
+  // learner/skipped_completions, rollout_corr/*.
   void write(StepMetrics& metrics) const;
 };
 
@@ -99,7 +101,9 @@ class Learner {
   at::Tensor target_hidden(Transformer& network, const MiniBatchPlan& plan, int64_t index);
   HiddenLogprobs target_logprobs(Transformer& network, const MiniBatchPlan& plan, int64_t index,
                                  const at::Tensor& targets, bool with_entropy);
-  void step_optimizer(LearnerStats& stats);
+  // Steps the optimiser; a skipped step is logged with what was not finite in
+  // `plan`, and the optimiser's stop gets that cause added.
+  void step_optimizer(LearnerStats& stats, const MiniBatchPlan& plan);
 
   std::shared_ptr<PolicyWeights> weights_;
   Transformer policy_;

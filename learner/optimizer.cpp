@@ -139,6 +139,7 @@ OptimizerStepStats Optimizer::step() {
     stats.skipped = true;
     zero_grad();
     ++consecutive_skips_;
+    ++skipped_total_;
     if (config_.max_consecutive_nonfinite > 0 &&
         consecutive_skips_ >= config_.max_consecutive_nonfinite) {
       throw Error("optimizer: the gradient norm was not finite (" +
@@ -209,6 +210,7 @@ void Optimizer::save(const std::filesystem::path& folder) const {
   nlohmann::json json = {{"format", kStateFormat},
                          {"step_count", step_count_},
                          {"consecutive_skips", consecutive_skips_},
+                         {"skipped_total", skipped_total_},
                          {"lr_scheduler_type", schedule_.type()},
                          {"warmup_steps", schedule_.warmup_steps()},
                          {"total_steps", schedule_.total_steps()},
@@ -276,11 +278,13 @@ void Optimizer::load(const std::filesystem::path& folder) {
     }
     const int64_t step_count = json.at("step_count").get<int64_t>();
     const int64_t consecutive_skips = json.at("consecutive_skips").get<int64_t>();
+    const int64_t skipped_total = json.value("skipped_total", int64_t{0});  // a state without it: 0
     for (auto& shard : shards_) shard->state().clear();
     for (auto& [parameter, state] : states)
       shard_of(parameter).state()[parameter.unsafeGetTensorImpl()] = std::move(state);
     step_count_ = step_count;
     consecutive_skips_ = consecutive_skips;
+    skipped_total_ = skipped_total;
   } catch (const nlohmann::json::exception& e) {
     fail(std::string("malformed optimizer state: ") + e.what());
   }

@@ -74,6 +74,8 @@ class Optimizer {
   // step() calls so far: the schedule position.
   int64_t step_count() const { return step_count_; }
   int64_t consecutive_skips() const { return consecutive_skips_; }
+  // Skipped steps over the whole run (kept across save() and load()).
+  int64_t skipped_total() const { return skipped_total_; }
   // The learning rate the next step() will use.
   double next_learning_rate() const;
   const OptimizerConfig& config() const { return config_; }
@@ -81,7 +83,7 @@ class Optimizer {
 
   // Writes the state to `folder` (created when absent): optimizer.safetensors
   // (each parameter's exp_avg and exp_avg_sq) and optimizer.json (AdamW steps,
-  // schedule position, skip counter). Loading it into an optimiser over the same
+  // schedule position, skip counters). Loading it into an optimiser over the same
   // parameter shapes continues bit-identically. Throws Error(kIo) on failure.
   void save(const std::filesystem::path& folder) const;
   // Replaces the state with the one in `folder`. Throws Error(kData) when the
@@ -105,6 +107,7 @@ class Optimizer {
   std::unordered_map<c10::TensorImpl*, size_t> shard_of_;  // parameter -> index into shards_
   int64_t step_count_ = 0;
   int64_t consecutive_skips_ = 0;
+  int64_t skipped_total_ = 0;
 };
 
 }  // namespace r1kit

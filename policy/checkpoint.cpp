@@ -1,7 +1,10 @@
 #include "policy/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -19,6 +22,12 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using TensorMap = std::map<std::string, at::Tensor>;
 
+// The tensors of a folder's weight files and the file each came from.
+struct FolderWeights {
+  TensorMap tensors;
+  std::map<std::string, fs::path> files;
+};
+
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
 
@@ -35,18 +44,20 @@ ModelConfig read_model_config(const fs::path& folder) {
 }
 
 // Every tensor of the folder's weight files (memory-mapped), by name.
-TensorMap read_weights(const fs::path& folder) {
-  TensorMap tensors;
+FolderWeights read_weights(const fs::path& folder) {
+  FolderWeights weights;
+  TensorMap& tensors = weights.tensors;
   auto add_file = [&](const fs::path& path) {
     for (auto& [name, tensor] : read_safetensors(path).tensors) {
       if (!tensors.emplace(name, tensor).second) {
         throw_data_error(path.string() + ": tensor '" + name + "' is also in another shard");
       }
+      weights.files.emplace(name, path);
     }
   };
   if (fs::exists(folder / kSingleFile)) {
     add_file(folder / kSingleFile);
-    return tensors;
+    return weights;
   }
   const fs::path index_path = folder / kIndexFile;
   if (!fs::exists(index_path)) {
@@ -79,7 +90,7 @@ TensorMap read_weights(const fs::path& folder) {
                        file.get<std::string>());
     }
   }
-  return tensors;
+  return weights;
 }
 
 std::string list_names(const std::vector<std::string>& names) {
@@ -90,12 +101,14 @@ std::string list_names(const std::vector<std::string>& names) {
   return out;
 }
 
-// Copies `tensors` into `parameters` (name, parameter) after checking that every
+// Copies `weights` into `parameters` (name, parameter) after checking that every
 // parameter is there with its shape and nothing else is (`ignored` aside);
-// throws one error listing every problem. Consumed names leave `tensors`.
+// throws one error listing every problem, or naming the first tensor with NaN
+// or infinite values. Consumed names leave `weights.tensors`.
 void copy_parameters(const fs::path& folder,
                      const std::vector<std::pair<std::string, at::Tensor>>& parameters,
-                     TensorMap& tensors, const std::set<std::string>& ignored) {
+                     FolderWeights& weights, const std::set<std::string>& ignored) {
+  TensorMap& tensors = weights.tensors;
   std::vector<std::string> missing, misshapen, unexpected;
   for (const auto& [name, parameter] : parameters) {
     auto found = tensors.find(name);
@@ -125,7 +138,7 @@ void copy_parameters(const fs::path& folder,
   }
   at::NoGradGuard no_grad;
   for (const auto& [name, parameter] : parameters) {
-    parameter.copy_(tensors.at(name));
+    copy_finite_weight(parameter, tensors.at(name), weights.files.at(name), name);
     tensors.erase(name);
   }
 }
@@ -167,17 +180,91 @@ std::string dtype_config_name(at::ScalarType dtype) {
   }
 }
 
+// Copies `count` values from `from` into `to`, each converted by `convert`
+// from its bits, and counts the values whose exponent bits are all set: NaN
+// and infinity. One pass, split over the intra-op threads.
+template <class Bits, class To, class Convert>
+int64_t copy_bits_counting_nonfinite(const Bits* from, To* to, int64_t count, Bits exponent,
+                                     Convert convert) {
+  std::atomic<int64_t> nonfinite{0};
+  at::parallel_for(0, count, int64_t{1} << 16, [&](int64_t begin, int64_t end) {
+    int64_t local = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      const Bits bits = from[i];
+      to[i] = convert(bits);
+      local += (bits & exponent) == exponent;
+    }
+    nonfinite += local;
+  });
+  return nonfinite.load();
+}
+
+// The copy of copy_finite_weight with the non-finite values counted on the
+// way, for contiguous CPU tensors of one floating dtype, or bfloat16 into
+// float32 (widening is a shift of the bits, exactly as copy_ does it);
+// nullopt for any other pair, which copy_ handles.
+std::optional<int64_t> copy_counting_nonfinite(const at::Tensor& parameter,
+                                               const at::Tensor& source) {
+  if (!parameter.device().is_cpu() || !source.device().is_cpu() || !parameter.is_contiguous() ||
+      !source.is_contiguous())
+    return std::nullopt;
+  const at::ScalarType from = source.scalar_type(), to = parameter.scalar_type();
+  const int64_t count = source.numel();
+  auto same = [](auto bits) { return bits; };
+  if (from == at::kFloat && to == at::kFloat) {
+    return copy_bits_counting_nonfinite(static_cast<const uint32_t*>(source.const_data_ptr()),
+                                        static_cast<uint32_t*>(parameter.mutable_data_ptr()), count,
+                                        uint32_t{0x7f800000}, same);
+  }
+  if (from == to && (from == at::kBFloat16 || from == at::kHalf)) {
+    const uint16_t exponent = from == at::kBFloat16 ? 0x7f80 : 0x7c00;
+    return copy_bits_counting_nonfinite(static_cast<const uint16_t*>(source.const_data_ptr()),
+                                        static_cast<uint16_t*>(parameter.mutable_data_ptr()), count,
+                                        exponent, same);
+  }
+  if (from == at::kBFloat16 && to == at::kFloat) {
+    return copy_bits_counting_nonfinite(
+        static_cast<const uint16_t*>(source.const_data_ptr()),
+        static_cast<uint32_t*>(parameter.mutable_data_ptr()), count, uint16_t{0x7f80},
+        [](uint16_t bits) { return static_cast<uint32_t>(bits) << 16; });
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+void copy_finite_weight(const at::Tensor& parameter, const at::Tensor& source, const fs::path& file,
+                        const std::string& name) {
+  TORCH_CHECK(parameter.sizes() == source.sizes(), name, ": copying ", source.sizes(), " into ",
+              parameter.sizes());
+  std::optional<int64_t> counted = copy_counting_nonfinite(parameter, source);
+  if (!counted) {
+    parameter.copy_(source);
+    // One read-only pass: the sum of finite values is finite unless it passes
+    // the dtype's range, and then the exact count below finds nothing.
+    if (!at::isFloatingType(parameter.scalar_type()) || parameter.numel() == 0 ||
+        std::isfinite(parameter.sum().item<double>()))
+      return;
+  } else if (*counted == 0) {
+    return;
+  }
+  const int64_t nan = parameter.isnan().sum().item<int64_t>();
+  const int64_t inf = parameter.isinf().sum().item<int64_t>();
+  if (nan == 0 && inf == 0) return;
+  throw_data_error(file.string() + ": tensor '" + name + "' holds " + std::to_string(nan) +
+                   " NaN and " + std::to_string(inf) + " infinite values (of " +
+                   std::to_string(parameter.numel()) + "): the weights are broken");
+}
 
 Transformer load_pretrained(const fs::path& folder, at::Device device, at::ScalarType dtype) {
   ModelConfig config = read_model_config(folder);
-  TensorMap tensors = read_weights(folder);
+  FolderWeights weights = read_weights(folder);
   Transformer model(config);
   model->to(dtype);
   // A tied model's lm_head.weight, when a writer kept it, is the embedding again.
   std::set<std::string> ignored;
   if (config.tie_word_embeddings) ignored.insert("lm_head.weight");
-  copy_parameters(folder, named(*model), tensors, ignored);
+  copy_parameters(folder, named(*model), weights, ignored);
   model->to(device);
   return model;
 }
@@ -185,7 +272,8 @@ Transformer load_pretrained(const fs::path& folder, at::Device device, at::Scala
 PretrainedWithHead load_pretrained_with_head(const fs::path& folder, ScalarHeadKind kind,
                                              at::Device device, at::ScalarType dtype) {
   ModelConfig config = read_model_config(folder);
-  TensorMap tensors = read_weights(folder);
+  FolderWeights weights = read_weights(folder);
+  const TensorMap& tensors = weights.tensors;
   PretrainedWithHead out;
   out.model = Transformer(config, /*with_lm_head=*/tensors.count("lm_head.weight") > 0);
   out.head = ScalarHead(kind, config.hidden_size);
@@ -210,7 +298,7 @@ PretrainedWithHead load_pretrained_with_head(const fs::path& folder, ScalarHeadK
     log_info() << folder.string() << ": no " << scalar_head_kind_name(kind)
                << " head; initialised a new one";
   }
-  copy_parameters(folder, parameters, tensors, ignored);
+  copy_parameters(folder, parameters, weights, ignored);
   out.model->to(device);
   out.head->to(device);
   return out;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 #include "policy/model_config.h"
 #include "policy/scalar_head.h"
@@ -24,11 +25,19 @@ struct PretrainedWithHead {
   bool head_is_new = false;  // the folder had no head: it was freshly initialised
 };
 
+// parameter.copy_(source) for a weight `name` read from `file`, refusing NaN
+// and infinity: Error(kData) naming the file, the tensor and how many values
+// are NaN and infinite. The values are checked as they are copied (one pass)
+// for contiguous CPU float32, bfloat16 and float16, and by one read-only
+// reduction after copy_ otherwise; integer tensors pass.
+void copy_finite_weight(const at::Tensor& parameter, const at::Tensor& source,
+                        const std::filesystem::path& file, const std::string& name);
+
 // Reads config.json (+ generation_config.json, kept in config().generation_config)
 // and the weights of `folder` into a model on `device` in `dtype`. Every
 // parameter must be present with its shape; a tied model ignores lm_head.weight.
-// Throws Error(kData) listing missing, misshapen and unexpected tensors, or
-// Error(kIo) when files are missing.
+// Throws Error(kData) listing missing, misshapen and unexpected tensors or
+// naming a tensor with NaN or infinite values, or Error(kIo) when files are missing.
 Transformer load_pretrained(const std::filesystem::path& folder, at::Device device = at::kCPU,
                             at::ScalarType dtype = at::kFloat);
 

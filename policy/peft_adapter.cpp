@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/run_dir.h"
 #include "common/safetensors.h"
+#include "policy/checkpoint.h"
 
 namespace r1kit {
 namespace {
@@ -141,7 +142,8 @@ void load_peft_adapter_into(TransformerImpl& model, const fs::path& folder) {
     }
   }
   at::NoGradGuard no_grad;
-  for (auto& [key, parameter] : expected) parameter.copy_(contents.tensors.at(key));
+  for (auto& [key, parameter] : expected)
+    copy_finite_weight(parameter, contents.tensors.at(key), file, key);
 }
 
 void save_peft_adapter(TransformerImpl& model, const fs::path& folder) {

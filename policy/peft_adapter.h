@@ -28,7 +28,8 @@ LoraConfig with_adapter_config(LoraConfig config, const std::filesystem::path& f
 // Copies the adapter weights (and modules_to_save) of `folder` into `model`,
 // whose adapters attach_lora made from the same adapter_config.json. A missing,
 // misshapen (another base model's adapter) or unexpected tensor is a data
-// error naming the file, the tensor key and both shapes.
+// error naming the file, the tensor key and both shapes; so is a tensor with
+// NaN or infinite values (copy_finite_weight).
 void load_peft_adapter_into(TransformerImpl& model, const std::filesystem::path& folder);
 
 // Writes the adapters and modules_to_save of `model` (which must have LoRA)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -179,6 +180,16 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<std::vector<in
   auto accept_token = [&](int64_t row, int64_t token, float logprob) {
     LiveSequence& sequence = *live[row];
     Completion& completion = sequence.completion;
+    // A sampled token's logprob is finite whenever its row of logits is: a
+    // non-finite one means NaN or infinite logits, which would sample token 0.
+    if (!std::isfinite(logprob)) {
+      throw Error(
+          "generate: the model's logits are not finite (log-prob " + std::to_string(logprob) +
+              " for completion token " + std::to_string(completion.token_ids.size()) +
+              " of prompt " + std::to_string(completion.prompt_index) + " at weights version " +
+              std::to_string(version) + "): the weights or activations hold NaN or infinite values",
+          ErrorKind::kRuntime);
+    }
     completion.token_ids.push_back(token);
     completion.logprobs.push_back(logprob);
     bool stop = std::find(stop_ids.begin(), stop_ids.end(), token) != stop_ids.end();

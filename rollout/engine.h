@@ -103,7 +103,8 @@ class RolloutEngine {
 
   // Samples params.n completions for every prompt, returned in (prompt,
   // sample) order. Throws a usage error for an empty prompt, a prompt that
-  // fills the context, or invalid params.
+  // fills the context, or invalid params; Error(kRuntime) when a sampled
+  // token's logits are not finite (NaN or infinite weights or activations).
   // `first_prompt_index` numbers the prompts from there (in results and in
   // the per-sequence seeds), so a batch split across workers draws as one.
   std::vector<Completion> generate(const std::vector<std::vector<int64_t>>& prompts,

@@ -14,20 +14,35 @@ namespace {
 // Greedy decoding of rows [begin, end) of (B, V) logits, float32 or bfloat16,
 // contiguous: the first index of each row's maximum and its log-softmax,
 // -log(sum(exp(logits - max))), in two passes over the row and float32
-// arithmetic. NaN entries are skipped (a NaN logit is a broken model either way).
+// arithmetic. A row with a NaN or +inf logit gets token 0 and a NaN logprob,
+// as log_softmax gives it, which the engine reports.
 template <class T>
 R1KIT_AVX512 void greedy_rows(const T* logits, int64_t* tokens, float* logprobs, int64_t begin,
                               int64_t end, int64_t vocab) {
   for (int64_t b = begin; b < end; ++b) {
     const T* row = logits + b * vocab;
     __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    __mmask16 nan = 0;
     int64_t v = 0;
-    for (; v + 16 <= vocab; v += 16) best = _mm512_max_ps(best, load16(row + v));
+    for (; v + 16 <= vocab; v += 16) {
+      const __m512 values = load16(row + v);
+      nan |= _mm512_cmp_ps_mask(values, values, _CMP_UNORD_Q);
+      best = _mm512_max_ps(best, values);
+    }
     float top = _mm512_reduce_max_ps(best);
-    for (; v < vocab; ++v) top = std::max(top, static_cast<float>(row[v]));
+    for (; v < vocab; ++v) {
+      const float value = static_cast<float>(row[v]);
+      if (std::isnan(value)) nan = 1;
+      top = std::max(top, value);
+    }
+    if (nan != 0 || top == std::numeric_limits<float>::infinity()) {
+      tokens[b] = 0;
+      logprobs[b] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
     int64_t index = 0;
     while (index < vocab && !(static_cast<float>(row[index]) == top)) ++index;
-    tokens[b] = index < vocab ? index : 0;  // a row of NaN: 0
+    tokens[b] = index < vocab ? index : 0;
     const __m512 shift = _mm512_set1_ps(top);
     __m512 total = _mm512_setzero_ps();
     for (v = 0; v + 16 <= vocab; v += 16)

@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench fixtures clean
+.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench fixtures fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +36,9 @@ bench-real: build
 fixtures: setup
 	@bash scripts/setup.sh tools
 	@$(HOME)/.cache/r1kit/venv/bin/python tools/make_fixtures.py
+
+fuzz: build
+	@bash scripts/fuzz.sh $(BUILD)
 
 clean:
 	@rm -rf $(BUILD)

@@ -345,6 +345,9 @@ json read_json_file(const std::string& path) {
     if (cut != std::string::npos) what = what.substr(cut);
     throw_config_error(path + ":" + std::to_string(line) + ":" + std::to_string(column) +
                        ": invalid JSON (" + what + ")");
+  } catch (const json::exception& e) {
+    // A number too large for a double (1e999) fails as out_of_range, not parse_error.
+    throw_config_error(path + ": invalid JSON (" + e.what() + ")");
   }
 }
 
@@ -352,6 +355,13 @@ void apply_override(json& root, const std::string& assignment) {
   size_t equals = assignment.find('=');
   if (equals == std::string::npos || equals == 0) {
     throw_usage_error("--set " + assignment + ": expected KEY.PATH=VALUE");
+  }
+  try {
+    (void)json(assignment).dump();  // the recipe is written back as JSON, which must be UTF-8
+  } catch (const json::type_error&) {
+    throw_usage_error("--set " +
+                      json(assignment).dump(-1, ' ', false, json::error_handler_t::replace) +
+                      ": not valid UTF-8");
   }
   std::string path = assignment.substr(0, equals);
   std::string text = assignment.substr(equals + 1);

@@ -130,11 +130,20 @@ def main():
         write("model_config", model, (folder / "config.json").read_text() + "\0" +
               (folder / "generation_config.json").read_text())
 
+    config = json.loads((FIXTURES / "tiny-llama" / "config.json").read_text())
+    write("model_config", "generation_top_k_float", json.dumps(config) + "\0" +
+          json.dumps({"do_sample": False, "top_k": 1e300, "temperature": 0.6, "eos_token_id": [1, 2]}))
+
     for name in ("bpe512", "bpe_llama3", "bpe512_gpt2", "char"):
         folder = FIXTURES / "tokenizers" / name
         config = folder / "tokenizer_config.json"
         write("tokenizer_json", name, small_tokenizer(folder / "tokenizer.json") +
               ("\0" + config.read_text() if config.exists() else ""))
+    # Findings kept as seeds: ids that are floats.
+    document = json.loads(small_tokenizer(FIXTURES / "tokenizers" / "bpe512" / "tokenizer.json"))
+    document["model"]["vocab"][next(iter(document["model"]["vocab"]))] = 1e300
+    document["added_tokens"] = [{"id": 2.5, "content": "<x>"}]
+    write("tokenizer_json", "float_ids", json.dumps(document))
     write("tokenizer_json", "tiny_qwen2", small_tokenizer(FIXTURES / "tiny-qwen2" / "tokenizer.json") +
           "\0" + (FIXTURES / "tiny-qwen2" / "tokenizer_config.json").read_text())
 

@@ -38,21 +38,30 @@ inline std::vector<std::string_view> split_parts(std::string_view text, char sep
 
 // The process's own folder under $TMPDIR (else /dev/shm, in memory, else
 // /tmp), created on first use and removed when the process exits.
-inline const std::filesystem::path& temp_folder() {
-  static const std::filesystem::path folder = [] {
+class TempFolder {
+ public:
+  TempFolder() {
     const char* variable = std::getenv("TMPDIR");
     std::string base = variable && *variable                    ? variable
                        : ::access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm"
                                                                 : "/tmp";
     std::string pattern = base + "/r1kit-fuzz-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    std::atexit([] {
-      std::error_code ignored;
-      std::filesystem::remove_all(temp_folder(), ignored);
-    });
-    return std::filesystem::path(pattern);
-  }();
-  return folder;
+    path_ = pattern;
+  }
+  ~TempFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline const std::filesystem::path& temp_folder() {
+  static const TempFolder folder;
+  return folder.path();
 }
 
 // Writes `bytes` to `name` inside temp_folder() and returns its path.

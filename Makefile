@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench-code-exec bench fixtures clean soak
+.PHONY: setup configure build test demo bench-rollout bench-grpo bench-real bench-code-exec bench fixtures fuzz clean soak
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,9 @@ bench-code-exec: build
 fixtures: setup
 	@bash scripts/setup.sh tools
 	@$(HOME)/.cache/r1kit/venv/bin/python tools/make_fixtures.py
+
+fuzz: build
+	@bash scripts/fuzz.sh $(BUILD)
 
 clean:
 	@rm -rf $(BUILD)

@@ -459,6 +459,13 @@ void apply_override(json& root, const std::string& assignment) {
   if (equals == std::string::npos || equals == 0) {
     throw_usage_error("--set " + assignment + ": expected KEY.PATH=VALUE");
   }
+  try {
+    (void)json(assignment).dump();  // the recipe is written back as JSON, which must be UTF-8
+  } catch (const json::type_error&) {
+    throw_usage_error("--set " +
+                      json(assignment).dump(-1, ' ', false, json::error_handler_t::replace) +
+                      ": not valid UTF-8");
+  }
   std::string path = assignment.substr(0, equals);
   std::string text = assignment.substr(equals + 1);
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -32,7 +32,7 @@ std::optional<JsonlLine> JsonlReader::next(const std::function<bool(int64_t)>& w
       std::string detail = "unknown reason";
       try {
         (void)nlohmann::json::parse(text);
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
         detail = e.what();
         size_t bracket = detail.find("] ");
         if (bracket != std::string::npos) detail.erase(0, bracket + 2);

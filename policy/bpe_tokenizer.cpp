@@ -178,6 +178,8 @@ void BpeTokenizer::parse_model(const nlohmann::json& model, const std::string& w
 
   int64_t max_id = -1;
   for (const auto& [token, id_json] : vocab.items()) {
+    if (!id_json.is_number_integer())
+      throw_data_error(where + ": model.vocab[\"" + token + "\"] is not an integer id");
     auto id = id_json.get<int64_t>();
     if (id < 0 || id > INT32_MAX)
       throw_data_error(where + ": model.vocab[\"" + token + "\"] has id " + std::to_string(id));

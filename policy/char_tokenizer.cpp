@@ -116,8 +116,11 @@ std::unique_ptr<CharTokenizer> CharTokenizer::from_json(const nlohmann::json& js
   try {
     const nlohmann::json& model = json["model"];
     int64_t max_id = -1;
-    for (const auto& [token, id] : model["vocab"].items())
+    for (const auto& [token, id] : model["vocab"].items()) {
+      if (!id.is_number_integer())
+        throw_data_error(source + ": model.vocab[\"" + token + "\"] is not an integer id");
       max_id = std::max(max_id, id.get<int64_t>());
+    }
     std::vector<AddedToken> added;
     size_t index = 0;
     for (const nlohmann::json& entry : json.value("added_tokens", nlohmann::json::array())) {

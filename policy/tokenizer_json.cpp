@@ -11,6 +11,13 @@
 namespace r1kit {
 namespace {
 
+// `value` as a token id: a float such as 1e300 has no int64_t value.
+int64_t json_id(const nlohmann::json& value, const std::string& where) {
+  if (!value.is_number_integer())
+    throw_data_error(where + ": expected an integer id, got " + value.dump());
+  return value.get<int64_t>();
+}
+
 bool json_bool(const nlohmann::json& json, const char* key, bool fallback) {
   auto it = json.find(key);
   return it == json.end() || it->is_null() ? fallback : it->get<bool>();
@@ -97,7 +104,7 @@ nlohmann::json AddedToken::to_json() const {
 AddedToken AddedToken::from_json(const nlohmann::json& json, const std::string& where) {
   AddedToken token;
   try {
-    token.id = json_at(json, "id", where).get<int64_t>();
+    token.id = json_id(json_at(json, "id", where), where + ": id");
     token.content = json_at(json, "content", where).get<std::string>();
     token.special = json_bool(json, "special", false);
     token.single_word = json_bool(json, "single_word", false);
@@ -224,13 +231,15 @@ PostProcessor PostProcessor::from_json(const nlohmann::json& json, const std::st
             json_at(json_at(item, "SpecialToken", where), "id", where).get<std::string>();
         if (!special.contains(name))
           throw_data_error(where + ": post_processor uses unknown special token " + name);
-        auto ids = json_at(special[name], "ids", where).get<std::vector<int64_t>>();
+        const nlohmann::json& ids = json_at(special[name], "ids", where);
+        if (!ids.is_array())
+          throw_data_error(where + ": special token " + name + ": ids is not a list");
         auto& target = seen_sequence ? processor.suffix_ : processor.prefix_;
-        target.insert(target.end(), ids.begin(), ids.end());
+        for (const nlohmann::json& id : ids) target.push_back(json_id(id, where + ": " + name));
       }
     } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-      processor.prefix_ = {json_at(json, "cls", where).at(1).get<int64_t>()};
-      processor.suffix_ = {json_at(json, "sep", where).at(1).get<int64_t>()};
+      processor.prefix_ = {json_id(json_at(json, "cls", where).at(1), where + ": cls")};
+      processor.suffix_ = {json_id(json_at(json, "sep", where).at(1), where + ": sep")};
     } else if (type == "Sequence") {
       for (const nlohmann::json& step : json_at(json, "processors", where)) {
         PostProcessor inner = from_json(step, where);

@@ -1,6 +1,7 @@
 #include "rewards/math_equivalence.h"
 
 #include <array>
+#include <bitset>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -178,7 +179,7 @@ struct Node {
 struct Expr {
   std::vector<Node> nodes;
   int root = -1;
-  uint64_t vars = 0;          // bit per variable used
+  std::bitset<68> vars;       // bit per variable used: a-z, A-Z, then kGreek
   int literal_decimals = -1;  // the whole expression is a literal with this many decimals
 };
 
@@ -196,6 +197,9 @@ struct ParseFailure {};
 constexpr std::array<std::string_view, 16> kGreek = {
     "alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu",
     "nu",    "rho",  "sigma", "tau",   "phi",     "chi",   "psi",    "omega"};
+// Variable ids: 0-25 a-z, 26-51 A-Z, then the Greek letters.
+constexpr size_t kVariables = 52 + kGreek.size();
+static_assert(kVariables == decltype(Expr::vars)().size());
 
 class Parser {
  public:
@@ -401,7 +405,7 @@ class Parser {
       if (i_ + 2 < s_.size() && is_alpha(s_[i_ + 1]) && is_alpha(s_[i_ + 2])) throw ParseFailure{};
       ++i_;
       int var = std::isupper(static_cast<unsigned char>(c)) ? 26 + (c - 'A') : c - 'a';
-      expr_.vars |= uint64_t{1} << var;
+      expr_.vars.set(var);
       return add(Node{.op = Op::kVar, .var = var});
     }
     throw ParseFailure{};
@@ -466,7 +470,7 @@ class Parser {
     for (size_t g = 0; g < kGreek.size(); ++g) {
       if (name == kGreek[g]) {
         int var = 52 + static_cast<int>(g);
-        expr_.vars |= uint64_t{1} << var;
+        expr_.vars.set(var);
         return add(Node{.op = Op::kVar, .var = var});
       }
     }
@@ -511,7 +515,7 @@ std::optional<Rational> exact_root(const Rational& r, int64_t n) {
 }
 
 // Evaluates node `k` with variables set to `point` (indexed by variable id).
-Num evaluate(const Expr& e, int k, const std::array<double, 64>& point) {
+Num evaluate(const Expr& e, int k, const std::array<double, kVariables>& point) {
   const Node& n = e.nodes[k];
   switch (n.op) {
     case Op::kNum:
@@ -600,8 +604,8 @@ bool close_enough(double p, double r, double tolerance) {
 
 bool scalars_equal(const Expr& p, const Expr& r, double tolerance) {
   if (p.vars != r.vars) return false;
-  std::array<double, 64> point{};
-  if (r.vars == 0) {
+  std::array<double, kVariables> point{};
+  if (r.vars.none()) {
     Num a = evaluate(p, p.root, point);
     Num b = evaluate(r, r.root, point);
     if (a.exact && b.exact && a.r == b.r) return true;
@@ -625,7 +629,7 @@ bool scalars_equal(const Expr& p, const Expr& r, double tolerance) {
                                                     -1.8812, 3.3019,  0.9137};
   int agreed = 0;
   for (int trial = 0; trial < 5; ++trial) {
-    for (int v = 0; v < 64; ++v)
+    for (size_t v = 0; v < kVariables; ++v)
       point[v] = kValues[(trial * 3 + v * 5) % kValues.size()] + 0.013 * v;
     double a = evaluate(p, p.root, point).d;
     double b = evaluate(r, r.root, point).d;

@@ -55,7 +55,12 @@ std::vector<std::string> apply_generation_config(const nlohmann::json& generatio
     if (!it->is_number()) {
       throw_config_error(source + ": " + key + " must be a number, got " + it->dump());
     }
-    field = it->get<std::remove_reference_t<decltype(field)>>();
+    using Field = std::remove_reference_t<decltype(field)>;
+    if (std::is_integral_v<Field> && !it->is_number_integer()) {
+      // top_k: 1e300 has no integer value (converting it is undefined behaviour).
+      throw_config_error(source + ": " + key + " must be an integer, got " + it->dump());
+    }
+    field = it->get<Field>();
     applied.push_back(key);
   };
   number("temperature", params.temperature);

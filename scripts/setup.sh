@@ -12,7 +12,7 @@ apt_packages=(
   build-essential cmake ninja-build ccache pkg-config python3-venv clang-format
   nlohmann-json3-dev libcpp-httplib-dev libboost-dev libcli11-dev
   libpcre2-dev libicu-dev libgtest-dev libgmock-dev libgloo-dev libssl-dev
-  libcairo2-dev fonts-dejavu-core iproute2
+  libcairo2-dev fonts-dejavu-core iproute2 clang libclang-rt-dev
 )
 missing=()
 for package in "${apt_packages[@]}"; do

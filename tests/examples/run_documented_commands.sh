@@ -37,7 +37,8 @@ cat >recipe.json <<JSON
              "save_steps": 1}}
 JSON
 r1kit train recipe.json >world.log 2>&1 || { cat world.log; fail "the world's training run failed"; }
-r1kit train recipe.json --set output_dir=runs/lora --set model.lora.r=4 >>world.log 2>&1 ||
+r1kit train recipe.json --set output_dir=runs/lora --set model.lora.r=4 --set model.path=runs/x/final \
+  --set model.config=null --set model.tokenizer= >>world.log 2>&1 ||
   { cat world.log; fail "the world's LoRA run failed"; }
 cp -r runs/x runs/a
 cp -r runs/x runs/b

@@ -21,8 +21,8 @@ TEST(DocumentedCommands, EveryExampleInTheDocsAndHelpTextsRuns) {
   const fs::path build_dir = fs::path(R1KIT_BINARY).parent_path();
   const r1kit::testing::TempFolder temp;
   const std::string command = "bash " + std::string(R1KIT_SOURCE_DIR) +
-                              "/tests/examples/run_documented_commands.sh " +
-                              build_dir.string() + " " + (temp / "work").string() + " 2>&1";
+                              "/tests/examples/run_documented_commands.sh " + build_dir.string() +
+                              " " + (temp / "work").string() + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::string output;
   std::array<char, 4096> buffer;

@@ -4,26 +4,18 @@
 
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "common/error.h"
 #include "common/registry.h"
 
 namespace r1kit {
-namespace {
-
-// The registration errors of the plugin being loaded; null outside load_plugin.
-std::vector<std::string>* plugin_errors = nullptr;
-
-}  // namespace
-
 namespace detail {
-bool record_plugin_registration_error(const std::string& message) {
-  if (plugin_errors == nullptr) return false;
-  plugin_errors->push_back(message);
-  return true;
-}
+// Defined beside record_plugin_registration_error (common/registry.cpp), so
+// that every program with a registry links: where load_plugin collects a
+// plugin's registration errors while dlopen runs; null = nowhere.
+void collect_plugin_registration_errors(std::vector<std::string>* errors);
 }  // namespace detail
-
 void load_plugin(const std::string& path) {
   static std::mutex mutex;
   static std::set<std::string> loaded;
@@ -35,9 +27,9 @@ void load_plugin(const std::string& path) {
   // RTLD_NODELETE keeps the plugin's code mapped for the parts built from it;
   // RTLD_GLOBAL lets one plugin use another's symbols.
   std::vector<std::string> errors;
-  plugin_errors = &errors;
+  detail::collect_plugin_registration_errors(&errors);
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
-  plugin_errors = nullptr;
+  detail::collect_plugin_registration_errors(nullptr);
   if (!errors.empty()) throw_config_error(path + ": plugin: " + errors.front());
   if (!handle) {
     const char* message = dlerror();

@@ -22,6 +22,22 @@ void throw_unknown_name(const std::string& kind, const std::string& name,
                      unknown_name_message(kind, name, known));
 }
 
+namespace detail {
+namespace {
+std::vector<std::string>* plugin_registration_errors = nullptr;
+}  // namespace
+
+bool record_plugin_registration_error(const std::string& message) {
+  if (plugin_registration_errors == nullptr) return false;
+  plugin_registration_errors->push_back(message);
+  return true;
+}
+
+void collect_plugin_registration_errors(std::vector<std::string>* errors) {
+  plugin_registration_errors = errors;
+}
+}  // namespace detail
+
 void throw_duplicate_name(const std::string& kind, const std::string& name) {
   if (name.empty()) throw_config_error("a " + kind + " cannot be registered without a name");
   throw_config_error(kind + " \"" + name + "\" is registered twice");
